@@ -1,0 +1,58 @@
+"""The model author's side of the contract: plain functions named in the spec.
+
+    train(train_df, params) -> fitted model          (required)
+    predict(model, features_df) -> scores            (optional)
+
+Scores are the probability of the positive class for binary classification and the prediction for
+regression. Without `predict` the platform calls `predict_proba(X)[:, 1]` or `predict(X)` on the model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Callable
+
+
+class AuthoringError(RuntimeError):
+    """The model author's code cannot be used as the spec says."""
+
+
+def resolve(ref: str) -> Callable:
+    module_name, _, attr = ref.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AuthoringError(
+            f"cannot import '{module_name}' for '{ref}': {exc}. Install the model's package in the "
+            "trainer environment or fix trainer.function in the spec"
+        ) from exc
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise AuthoringError(f"'{module_name}' has no function '{attr}' (from '{ref}'); fix the spec or the module")
+    return fn
+
+
+def source_of(ref: str | None) -> str:
+    """The source text of the module behind a reference; part of the cache key."""
+    if not ref:
+        return ""
+    module = importlib.import_module(ref.partition(":")[0])
+    try:
+        return inspect.getsource(module)
+    except (OSError, TypeError):
+        return getattr(module, "__version__", module.__name__)
+
+
+def score(model, features_df, task: str, predict_ref: str | None):
+    import numpy as np
+
+    if predict_ref:
+        scores = resolve(predict_ref)(model, features_df)
+    elif task == "binary_classification":
+        if not hasattr(model, "predict_proba"):
+            raise AuthoringError("a binary classifier needs predict_proba, or name trainer.predict in the spec")
+        scores = model.predict_proba(features_df)[:, 1]
+    else:
+        scores = model.predict(features_df)
+    return np.asarray(scores, dtype=float).reshape(-1)

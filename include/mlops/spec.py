@@ -1,0 +1,346 @@
+"""The model spec: one YAML file per model, typed, checked all at once.
+
+`load_spec(path)` returns a `ModelSpec` or raises `SpecError` listing every problem with the file,
+the field and how to fix it. Only pydantic and PyYAML are imported here: the DAG factory calls this
+at parse time.
+
+Command line:
+    python -m mlops.spec validate include/models/*.yaml
+    python -m mlops.spec schema > model-spec.schema.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops.metrics import METRICS, TASKS, metrics_for
+
+API_VERSION = "mlops.airflow/v1"
+NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
+_PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@continuous"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Feature(_Strict):
+    type: Literal["int", "float", "category", "bool"]
+    min: float | None = Field(None, description="Smallest valid value (numeric features).")
+    max: float | None = Field(None, description="Largest valid value (numeric features).")
+    values: list[str] | None = Field(None, description="Allowed values (category features).")
+    nullable: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Feature":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is larger than max ({self.max}); swap them")
+        if self.values is not None and self.type != "category":
+            raise ValueError("`values` only applies to type: category; remove it or change the type")
+        return self
+
+
+class Window(_Strict):
+    days: int = Field(28, ge=1, le=3660, description="Daily partitions in the training window.")
+    min_rows_per_partition: int = Field(1, ge=0, description="A partition with fewer rows fails validation.")
+
+
+class Dataset(_Strict):
+    uri: str = Field(
+        description="Partition URI template. `{data_root}` is the platform's data root, `{date}` the "
+        "partition day (YYYY-MM-DD). Local paths, file:// and gs:// are supported."
+    )
+    format: Literal["parquet", "csv"] = "parquet"
+    task: Literal["binary_classification", "regression"]
+    target: str
+    features: dict[str, Feature]
+    window: Window = Window()
+
+    @field_validator("uri")
+    @classmethod
+    def _has_date(cls, uri: str) -> str:
+        if "{date}" not in uri:
+            raise ValueError("the URI template must contain `{date}`, e.g. '{data_root}/churn/date={date}/part-0.parquet'")
+        return uri
+
+    @field_validator("features")
+    @classmethod
+    def _some_features(cls, features: dict[str, Feature]) -> dict[str, Feature]:
+        if not features:
+            raise ValueError("declare at least one feature column with its type")
+        return features
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.features, self.target]
+
+
+class Trainer(_Strict):
+    function: str = Field(description="`module:function` taking (train_df, params) and returning a fitted model.")
+    predict: str | None = Field(
+        None, description="Optional `module:function` (model, features_df) -> scores; defaults to predict_proba/predict."
+    )
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    image: str | None = Field(None, description="Trainer image for pods; defaults to the platform's image.")
+
+    @field_validator("function", "predict")
+    @classmethod
+    def _module_function(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+            raise ValueError(f"'{value}' is not `module:function`; write it like 'trainers.churn:train'")
+        return value
+
+
+class Compute(_Strict):
+    backend: Literal["local", "kubernetes", "gke"] = "local"
+    pool: str = "cpu"
+    gpus: int = Field(0, ge=0, le=16)
+    cpu: str = "1"
+    memory: str = "2Gi"
+    timeout_minutes: int = Field(60, ge=1)
+    retries: int = Field(1, ge=0, le=10)
+
+    @field_validator("memory")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?", value):
+            raise ValueError(f"'{value}' is not a Kubernetes memory quantity; write it like '4Gi' or '512Mi'")
+        return value
+
+
+class Validation(_Strict):
+    suite: str | None = Field(None, description="Extra expectations: include/expectations/<suite>.yaml.")
+    severity: Literal["blocking", "warning"] = Field(
+        "blocking", description="Severity of the expectations derived from the dataset's columns."
+    )
+
+
+class Holdout(_Strict):
+    strategy: Literal["time", "random"] = "time"
+    fraction: float = Field(0.2, gt=0, lt=1)
+
+
+class Guardrail(_Strict):
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    max_degradation: float | None = Field(
+        None, ge=0, description="How much worse than the champion this metric may get (absolute)."
+    )
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> "Guardrail":
+        if self.min is None and self.max is None and self.max_degradation is None:
+            raise ValueError("a guardrail needs at least one of min, max or max_degradation")
+        return self
+
+
+class Evaluation(_Strict):
+    holdout: Holdout = Holdout()
+    primary_metric: str
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="Defaults to the metric's natural direction."
+    )
+    min_improvement: float = Field(0.0, ge=0)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    bootstrap_samples: int = Field(300, ge=50, le=10000)
+    guardrails: list[Guardrail] = Field(default_factory=list)
+
+    @property
+    def maximize(self) -> bool:
+        if self.direction is not None:
+            return self.direction == "maximize"
+        return METRICS[self.primary_metric].higher_is_better
+
+
+class Promotion(_Strict):
+    alias: str = "champion"
+    previous_alias: str = "previous-champion"
+    allow_force: bool = True
+
+
+class ModelSpec(_Strict):
+    apiVersion: Literal["mlops.airflow/v1"]
+    name: str = Field(pattern=NAME_PATTERN, description="Lower case, digits and underscores; names the DAGs.")
+    description: str = ""
+    owner: str
+    tags: list[str] = Field(default_factory=list)
+    schedule: str | None = "@daily"
+    start_date: date = date(2026, 1, 1)
+    dataset: Dataset
+    trainer: Trainer
+    compute: Compute = Compute()
+    validation: Validation = Validation()
+    evaluation: Evaluation
+    promotion: Promotion = Promotion()
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.name
+
+    @property
+    def dag_id(self) -> str:
+        return f"{self.name}__train"
+
+    def content_hash(self) -> str:
+        """Hash of what changes a trained model: everything except scheduling and ownership."""
+        relevant = self.model_dump(mode="json", exclude={"description", "owner", "tags", "schedule", "start_date"})
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SpecError(ValueError):
+    """Every problem of one spec file, each with the field and the fix."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{self.path}: {len(problems)} problem(s) in the model spec:\n{lines}")
+
+
+def _loc(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _fix_for(err: dict, model_cls: type[BaseModel]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "add this field"
+    if kind == "extra_forbidden":
+        return "remove it or fix its spelling (see `python -m mlops.spec schema`)"
+    if kind == "literal_error":
+        return f"use one of {ctx.get('expected', 'the allowed values')}"
+    if kind == "string_pattern_mismatch":
+        return f"make it match {ctx.get('pattern')}"
+    if kind.startswith(("greater", "less")):
+        return "change the value to fit the limit"
+    if kind == "value_error":
+        return "see the message"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"give a value of the right type ({kind.replace('_', ' ')})"
+    return "see `python -m mlops.spec schema` for the expected shape"
+
+
+def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None) -> list[str]:
+    """Checks across fields, run only once the shape is right."""
+    problems = []
+    ds, ev = spec.dataset, spec.evaluation
+    if ds.target in ds.features:
+        problems.append(f"dataset.target: '{ds.target}' is also listed under dataset.features; remove it there")
+    allowed = metrics_for(ds.task)
+    if ev.primary_metric not in allowed:
+        problems.append(
+            f"evaluation.primary_metric: '{ev.primary_metric}' is not a {ds.task} metric; use one of {allowed}"
+        )
+    for i, g in enumerate(ev.guardrails):
+        if g.metric not in allowed:
+            problems.append(f"evaluation.guardrails.{i}.metric: '{g.metric}' is not a {ds.task} metric; use one of {allowed}")
+    if spec.schedule is not None and spec.schedule not in _PRESETS and len(spec.schedule.split()) not in (5, 6):
+        problems.append(
+            f"schedule: '{spec.schedule}' is neither a cron expression nor one of {sorted(_PRESETS)}; "
+            "use e.g. '0 3 * * *' or null for manual runs only"
+        )
+    if spec.promotion.alias == spec.promotion.previous_alias:
+        problems.append("promotion.previous_alias: must differ from promotion.alias")
+    if spec.validation.suite and expectations_dir is not None:
+        suite_file = expectations_dir / f"{spec.validation.suite}.yaml"
+        if not suite_file.is_file():
+            problems.append(
+                f"validation.suite: no suite file {suite_file}; create it or remove validation.suite"
+            )
+    if spec.compute.gpus and spec.compute.backend == "local":
+        # Not an error: local runs use whatever the machine has. Kept visible for the next engineer.
+        pass
+    return problems
+
+
+def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | None = None) -> ModelSpec:
+    if not isinstance(data, dict):
+        raise SpecError(path, ["(top level): the file must hold a mapping of fields; see `python -m mlops.spec schema`"])
+    try:
+        spec = ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_loc(e['loc'])}: {e['msg']} -> fix: {_fix_for(e, ModelSpec)}" for e in exc.errors()]
+        raise SpecError(path, problems) from None
+    problems = _semantic_problems(spec, expectations_dir)
+    if problems:
+        raise SpecError(path, problems)
+    stem = Path(str(path)).stem
+    if path != "<spec>" and stem != spec.name:
+        raise SpecError(path, [f"name: '{spec.name}' differs from the file name '{stem}'; rename one of them"])
+    return spec
+
+
+def load_spec(path: str | Path, expectations_dir: Path | None = None) -> ModelSpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(path, [f"(file): cannot read it ({exc.strerror}); check the path"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise SpecError(path, [f"(YAML syntax) at {where}: {getattr(exc, 'problem', exc)}; fix the indentation or quoting"]) from None
+    if expectations_dir is None:
+        candidate = path.resolve().parent.parent / "expectations"
+        expectations_dir = candidate if candidate.is_dir() else None
+    return parse_spec(data, path, expectations_dir)
+
+
+def spec_paths(models_dir: Path) -> list[Path]:
+    return sorted(p for p in Path(models_dir).glob("*.yaml") if not p.name.startswith("_"))
+
+
+def json_schema() -> dict:
+    schema = ModelSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Model spec"
+    return schema
+
+
+def _main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m mlops.spec", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check spec files; exit 1 if any is invalid")
+    v.add_argument("paths", nargs="+", type=Path)
+    s = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")
+    s.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "schema":
+        text = json.dumps(json_schema(), indent=2)
+        if args.output:
+            args.output.write_text(text + "\n")
+        else:
+            print(text)
+        return 0
+
+    failed = 0
+    for path in args.paths:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            failed += 1
+            print(exc, file=sys.stderr)
+        else:
+            print(f"{path}: ok ({spec.name}, task {spec.dataset.task}, backend {spec.compute.backend})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

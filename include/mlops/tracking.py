@@ -1,0 +1,110 @@
+"""MLflow access: one tracking setup, the tag vocabulary, and the registry look-ups the platform needs.
+
+Tags are the contract between the steps and with later tools (fleet page, rollback, monitoring):
+every run and model version this platform writes carries them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mlops.settings import Settings
+
+TELEMETRY_OFF = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "true",
+    "SCARF_ANALYTICS": "false",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+}
+
+# Tag keys (runs and model versions).
+MODEL = "mlops.model"
+DAG_ID = "mlops.airflow.dag_id"
+RUN_ID = "mlops.airflow.run_id"
+LOGICAL_DATE = "mlops.airflow.logical_date"
+TRY_NUMBER = "mlops.airflow.try_number"
+INTERVAL_START = "mlops.data_interval_start"
+INTERVAL_END = "mlops.data_interval_end"
+WINDOW_FIRST = "mlops.window.first_day"
+WINDOW_LAST = "mlops.window.last_day"
+WINDOW_ANCHOR = "mlops.window.anchored_by"
+FINGERPRINT = "mlops.data_fingerprint"
+SPEC_HASH = "mlops.spec_hash"
+CODE_VERSION = "mlops.code_version"
+GIT_SHA = "mlops.git_sha"
+IMAGE_DIGEST = "mlops.image_digest"
+CACHE_KEY = "mlops.cache_key"
+CACHE_HIT = "mlops.cache_hit"
+REUSED_RUN = "mlops.reused_run_id"
+KIND = "mlops.run_kind"  # "train", "cache_hit", "evaluate"
+
+REFERENCE_PROFILE = "reference_profile.json"
+
+
+def switch_off_telemetry() -> None:
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+
+
+def client(settings: Settings):
+    """A client bound to the platform's tracking store (imports mlflow lazily)."""
+    switch_off_telemetry()
+    import mlflow
+    from mlflow import MlflowClient
+
+    if settings.tracking_uri.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    return MlflowClient(tracking_uri=settings.tracking_uri)
+
+
+def experiment_id(settings: Settings, model: str) -> str:
+    """One experiment per model, with artifacts where the platform says (never ./mlruns of the cwd)."""
+    c = client(settings)
+    name = f"mlops/{model}"
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=f"{settings.artifact_root.rstrip('/')}/{model}")
+    except Exception:  # created concurrently by another task
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def version_for_run(settings: Settings, model: str, run_id: str):
+    """The registered version a training run produced, or None."""
+    versions = client(settings).search_model_versions(f"name = '{model}' and run_id = '{run_id}'")
+    return versions[0] if versions else None
+
+
+def version_by_alias(settings: Settings, model: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client(settings).get_model_version_by_alias(model, alias)
+    except MlflowException:
+        return None
+
+
+def find_cached_training(settings: Settings, model: str, cache_key: str):
+    """An earlier successful training run with the same cache key that has a registered version."""
+    c = client(settings)
+    exp_id = experiment_id(settings, model)
+    runs = c.search_runs(
+        [exp_id],
+        filter_string=f"tags.`{CACHE_KEY}` = '{cache_key}' and tags.`{KIND}` = 'train' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time ASC"],
+        max_results=5,
+    )
+    for run in runs:
+        version = version_for_run(settings, model, run.info.run_id)
+        if version is not None:
+            return run, version
+    return None, None

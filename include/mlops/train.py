@@ -1,0 +1,246 @@
+"""The training entrypoint: the same command runs as a local subprocess or in a pod.
+
+    python -m mlops.train --spec-json '{...}' --dag-id churn__train --run-id ... \
+        --data-interval-end 2026-01-15T00:00:00+00:00 --result-path /airflow/xcom/return.json
+
+It loads the window, calls the author's `train(train_df, params)`, logs everything to MLflow, registers
+the model and writes a small JSON result. If an earlier successful run had the same data fingerprint,
+spec hash, code version and parameters, it reuses that model instead (a logged cache hit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mlops import __version__
+from mlops.settings import Settings, get_settings
+from mlops.spec import ModelSpec, load_spec, parse_spec
+
+log = logging.getLogger("mlops.train")
+DEFAULT_RESULT_PATH = "/airflow/xcom/return.json"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a training run comes from in Airflow; all of it ends up as tags."""
+
+    dag_id: str = "manual"
+    run_id: str = "manual"
+    logical_date: str | None = None
+    data_interval_start: str | None = None
+    data_interval_end: str | None = None
+    try_number: int = 1
+
+
+def code_version(spec: ModelSpec) -> str:
+    """Changes when the platform or the author's module changes, committed or not."""
+    from mlops.authoring import source_of
+
+    h = hashlib.sha256(__version__.encode())
+    h.update(source_of(spec.trainer.function).encode())
+    h.update(source_of(spec.trainer.predict).encode())
+    return h.hexdigest()[:16]
+
+
+def git_sha(settings: Settings) -> str:
+    if os.environ.get("MLOPS_GIT_SHA"):
+        return os.environ["MLOPS_GIT_SHA"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=settings.project_root, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def effective_params(spec: ModelSpec, overrides: dict) -> dict:
+    unknown = sorted(set(overrides) - set(spec.trainer.hyperparameters))
+    if unknown:
+        raise ValueError(
+            f"{spec.name}: unknown hyperparameter override(s) {unknown}; the spec declares "
+            f"{sorted(spec.trainer.hyperparameters)} (add new ones to trainer.hyperparameters first)"
+        )
+    return {**spec.trainer.hyperparameters, **overrides, "seed": spec.trainer.seed}
+
+
+def cache_key(fingerprint: str, spec_hash: str, code: str, params: dict) -> str:
+    payload = json.dumps([fingerprint, spec_hash, code, params], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None,
+                 settings: Settings | None = None) -> dict:
+    settings = settings or get_settings()
+    from mlops import data, tracking
+
+    tracking.switch_off_telemetry()
+    params = effective_params(spec, overrides or {})
+    window = data.resolve_window(spec, settings.data_root, _parse_time(ctx.data_interval_end))
+    loaded = data.load_window(spec, settings.data_root, window)
+    frame = loaded.frame[spec.dataset.columns]
+    fingerprint = data.fingerprint(frame)
+    spec_hash = spec.content_hash()
+    code = code_version(spec)
+    key = cache_key(fingerprint, spec_hash, code, params)
+    log.info("window %s..%s (%s), %d rows, fingerprint %s, cache key %s", window.first_day, window.last_day,
+             window.anchored_by, len(frame), fingerprint, key)
+
+    tags = {
+        tracking.MODEL: spec.name,
+        tracking.DAG_ID: ctx.dag_id,
+        tracking.RUN_ID: ctx.run_id,
+        tracking.LOGICAL_DATE: ctx.logical_date or "",
+        tracking.TRY_NUMBER: str(ctx.try_number),
+        tracking.INTERVAL_START: window.start.isoformat(),
+        tracking.INTERVAL_END: window.end.isoformat(),
+        tracking.WINDOW_FIRST: window.first_day.isoformat(),
+        tracking.WINDOW_LAST: window.last_day.isoformat(),
+        tracking.WINDOW_ANCHOR: window.anchored_by,
+        tracking.FINGERPRINT: fingerprint,
+        tracking.SPEC_HASH: spec_hash,
+        tracking.CODE_VERSION: code,
+        tracking.GIT_SHA: git_sha(settings),
+        tracking.IMAGE_DIGEST: os.environ.get("MLOPS_IMAGE_DIGEST", "local"),
+        tracking.CACHE_KEY: key,
+    }
+    import mlflow
+
+    client = tracking.client(settings)
+    exp_id = tracking.experiment_id(settings, spec.name)
+    cached_run, cached_version = tracking.find_cached_training(settings, spec.name, key)
+    base = {
+        "model": spec.name,
+        "fingerprint": fingerprint,
+        "spec_hash": spec_hash,
+        "code_version": code,
+        "window_first_day": window.first_day.isoformat(),
+        "window_last_day": window.last_day.isoformat(),
+        "data_interval_end": window.end.isoformat(),
+    }
+    if cached_run is not None:
+        with mlflow.start_run(experiment_id=exp_id, run_name=f"cache hit {ctx.run_id}",
+                              tags={**tags, tracking.KIND: "cache_hit", tracking.CACHE_HIT: "true",
+                                    tracking.REUSED_RUN: cached_run.info.run_id}) as run:
+            pass
+        log.info("cache hit: reusing run %s, model version %s (same data, spec, code and params); "
+                 "logged as run %s", cached_run.info.run_id, cached_version.version, run.info.run_id)
+        return {**base, "cache_hit": True, "run_id": cached_run.info.run_id, "cache_run_id": run.info.run_id,
+                "model_version": str(cached_version.version),
+                "model_uri": f"models:/{spec.name}/{cached_version.version}",
+                "metrics": {k: v for k, v in cached_run.data.metrics.items()}}
+
+    return {**base, "cache_hit": False, **_train_and_log(spec, loaded, params, tags, exp_id, client)}
+
+
+def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: str, client) -> dict:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from mlops import data, tracking
+    from mlops.authoring import AuthoringError, resolve, score
+    from mlops.metrics import compute_all
+    from mlops.packaging import ScoringModel
+    from mlops.profile import build_profile
+
+    ds = spec.dataset
+    split = data.split_holdout(spec, loaded)
+    features = list(ds.features)
+    train_fn = resolve(spec.trainer.function)
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"train {tags[tracking.RUN_ID]}",
+                          tags={**tags, tracking.KIND: "train"}) as run:
+        mlflow.log_params({**{f"hp.{k}": v for k, v in params.items()},
+                           "window_days": ds.window.days, "holdout": spec.evaluation.holdout.strategy,
+                           "holdout_fraction": spec.evaluation.holdout.fraction,
+                           "train_rows": len(split.train), "holdout_rows": len(split.holdout)})
+        source = ds.uri.replace("{date}", f"{{{tags[tracking.WINDOW_FIRST]}..{tags[tracking.WINDOW_LAST]}}}")
+        window_frame = loaded.frame[ds.columns]
+        mlflow.log_input(mlflow.data.from_pandas(window_frame, source=source, targets=ds.target,
+                                                 name=f"{spec.name}-window", digest=tags[tracking.FINGERPRINT]),
+                         context="training")
+        mlflow.log_input(mlflow.data.from_pandas(split.holdout, source=source, targets=ds.target,
+                                                 name=f"{spec.name}-holdout", digest=data.fingerprint(split.holdout)),
+                         context="holdout")
+        try:
+            model = train_fn(split.train.copy(), dict(params))
+        except Exception as exc:
+            raise AuthoringError(f"{spec.trainer.function} raised {type(exc).__name__}: {exc}") from exc
+        x_holdout = split.holdout[features]
+        scores = score(model, x_holdout, ds.task, spec.trainer.predict)
+        metrics = compute_all(ds.task, split.holdout[ds.target].to_numpy(), scores)
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN is not loggable
+        mlflow.log_dict(build_profile(spec, split.train), tracking.REFERENCE_PROFILE)
+        example = x_holdout.head(5)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ScoringModel(model, ds.task, features, spec.trainer.predict),
+            signature=infer_signature(example, scores[:5]),
+            input_example=example,
+            pip_requirements=_requirements(),
+            registered_model_name=spec.registered_model_name,
+        )
+        version = str(info.registered_model_version)
+        for key in (tracking.INTERVAL_START, tracking.INTERVAL_END, tracking.WINDOW_FIRST, tracking.WINDOW_LAST,
+                    tracking.FINGERPRINT, tracking.SPEC_HASH, tracking.CODE_VERSION, tracking.DAG_ID,
+                    tracking.RUN_ID, tracking.GIT_SHA):
+            client.set_model_version_tag(spec.registered_model_name, version, key, tags[key])
+        log.info("trained %s: run %s, version %s, holdout %s", spec.name, run.info.run_id, version, metrics)
+        return {"run_id": run.info.run_id, "model_version": version,
+                "model_uri": f"models:/{spec.registered_model_name}/{version}", "metrics": metrics}
+
+
+def _requirements() -> list[str]:
+    """Pinned from what is installed, so MLflow does not spend seconds inferring them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for pkg in ("mlflow", "scikit-learn", "pandas", "numpy", "cloudpickle"):
+        try:
+            out.append(f"{pkg}=={version(pkg)}")
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m mlops.train", description="Train one model on its window.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spec", type=Path, help="path to the model spec YAML")
+    src.add_argument("--spec-json", help="the parsed spec as JSON (what the DAG saw)")
+    p.add_argument("--dag-id", default="manual")
+    p.add_argument("--run-id", default="manual")
+    p.add_argument("--logical-date")
+    p.add_argument("--data-interval-start")
+    p.add_argument("--data-interval-end", help="ISO time; omit to end at the newest partition")
+    p.add_argument("--try-number", type=int, default=1)
+    p.add_argument("--params-json", default="{}", help="hyperparameter overrides as a JSON object")
+    p.add_argument("--result-path", default=os.environ.get("MLOPS_RESULT_PATH", DEFAULT_RESULT_PATH))
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # MLflow's hints about dataset sources and integer schemas are noise in a trainer's log.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
+    spec = load_spec(a.spec) if a.spec else parse_spec(json.loads(a.spec_json))
+    ctx = RunContext(a.dag_id, a.run_id, a.logical_date, a.data_interval_start, a.data_interval_end, a.try_number)
+    result = run_training(spec, ctx, json.loads(a.params_json))
+    out = Path(a.result_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result))
+    print("MLOPS_RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
