@@ -108,3 +108,17 @@ def find_cached_training(settings: Settings, model: str, cache_key: str):
         if version is not None:
             return run, version
     return None, None
+
+
+def attach_validation(settings: Settings, run_id: str, summary: dict) -> None:
+    """Put the validation result and this run's Data Docs pages on the MLflow run they belong to."""
+    from pathlib import Path
+
+    c = client(settings)
+    if summary.get("result_path") and Path(summary["result_path"]).is_file():
+        c.log_artifact(run_id, summary["result_path"], "validation")
+    for page in summary.get("docs_pages") or []:
+        if Path(page).is_file():
+            c.log_artifact(run_id, page, "validation/data_docs")
+    if summary.get("docs_path"):
+        c.set_tag(run_id, "mlops.data_docs", summary["docs_path"])

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from mlops import __version__
@@ -40,6 +40,41 @@ class RunContext:
     data_interval_start: str | None = None
     data_interval_end: str | None = None
     try_number: int = 1
+    # Set when validation already fixed the window: train exactly what was validated.
+    window_last_day: str | None = None
+    window_anchor: str | None = None
+    expected_fingerprint: str | None = None
+
+
+class DataChangedError(RuntimeError):
+    """The window's content differs from what validation checked."""
+
+
+def build_arguments(spec: ModelSpec, ctx: RunContext, overrides: dict, result_path: str) -> list[str]:
+    """The entrypoint's arguments; identical for the local subprocess and the pod."""
+    args = ["--spec-json", spec.model_dump_json(), "--dag-id", ctx.dag_id, "--run-id", ctx.run_id,
+            "--try-number", str(ctx.try_number), "--params-json", json.dumps(overrides, sort_keys=True),
+            "--result-path", result_path]
+    for flag, value in (("--logical-date", ctx.logical_date), ("--data-interval-start", ctx.data_interval_start),
+                        ("--data-interval-end", ctx.data_interval_end), ("--window-last-day", ctx.window_last_day),
+                        ("--window-anchor", ctx.window_anchor), ("--expected-fingerprint", ctx.expected_fingerprint)):
+        if value:
+            args += [flag, value]
+    return args
+
+
+def trainer_environment(settings: Settings) -> dict[str, str]:
+    """What the trainer needs to find data and tracking; the pod gets the same (secrets excepted)."""
+    from mlops.tracking import TELEMETRY_OFF
+
+    return {
+        **TELEMETRY_OFF,
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "MLOPS_DATA_ROOT": settings.data_root,
+        "MLOPS_ARTIFACT_ROOT": settings.artifact_root,
+        "MLOPS_HOME": str(settings.home),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def code_version(spec: ModelSpec) -> str:
@@ -89,10 +124,21 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None
 
     tracking.switch_off_telemetry()
     params = effective_params(spec, overrides or {})
-    window = data.resolve_window(spec, settings.data_root, _parse_time(ctx.data_interval_end))
+    if ctx.window_last_day:
+        last = date.fromisoformat(ctx.window_last_day)
+        window = data.WindowRange(last - timedelta(days=spec.dataset.window.days - 1), last,
+                                  ctx.window_anchor or "given")
+    else:
+        window = data.resolve_window(spec, settings.data_root, _parse_time(ctx.data_interval_end))
     loaded = data.load_window(spec, settings.data_root, window)
     frame = loaded.frame[spec.dataset.columns]
     fingerprint = data.fingerprint(frame)
+    if ctx.expected_fingerprint and fingerprint != ctx.expected_fingerprint:
+        raise DataChangedError(
+            f"{spec.name}: the data of window {window.first_day}..{window.last_day} changed after validation "
+            f"(fingerprint {ctx.expected_fingerprint} validated, {fingerprint} now); re-run the DAG run so the "
+            "new data is validated first"
+        )
     spec_hash = spec.content_hash()
     code = code_version(spec)
     key = cache_key(fingerprint, spec_hash, code, params)
@@ -226,6 +272,9 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--data-interval-start")
     p.add_argument("--data-interval-end", help="ISO time; omit to end at the newest partition")
     p.add_argument("--try-number", type=int, default=1)
+    p.add_argument("--window-last-day", help="train on the window ending on this day (as validated)")
+    p.add_argument("--window-anchor", help="how that window was chosen (recorded as a tag)")
+    p.add_argument("--expected-fingerprint", help="fail if the window's content differs from this")
     p.add_argument("--params-json", default="{}", help="hyperparameter overrides as a JSON object")
     p.add_argument("--result-path", default=os.environ.get("MLOPS_RESULT_PATH", DEFAULT_RESULT_PATH))
     a = p.parse_args(argv)
@@ -233,7 +282,8 @@ def _main(argv: list[str]) -> int:
     # MLflow's hints about dataset sources and integer schemas are noise in a trainer's log.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
     spec = load_spec(a.spec) if a.spec else parse_spec(json.loads(a.spec_json))
-    ctx = RunContext(a.dag_id, a.run_id, a.logical_date, a.data_interval_start, a.data_interval_end, a.try_number)
+    ctx = RunContext(a.dag_id, a.run_id, a.logical_date, a.data_interval_start, a.data_interval_end, a.try_number,
+                     a.window_last_day, a.window_anchor, a.expected_fingerprint)
     result = run_training(spec, ctx, json.loads(a.params_json))
     out = Path(a.result_path)
     out.parent.mkdir(parents=True, exist_ok=True)

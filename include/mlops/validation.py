@@ -53,6 +53,7 @@ class ValidationReport:
     failures: list[Failure] = field(default_factory=list)
     result_path: str | None = None
     docs_path: str | None = None
+    docs_pages: list[str] = field(default_factory=list)  # this validation's pages in the Data Docs site
 
     @property
     def blocking(self) -> list[Failure]:
@@ -82,6 +83,7 @@ class ValidationReport:
             "warnings": [f"{f.check}:{f.column or '-'}" for f in self.warnings],
             "result_path": self.result_path,
             "docs_path": self.docs_path,
+            "docs_pages": self.docs_pages,
         }
 
 
@@ -202,6 +204,9 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
     out_dir.mkdir(parents=True, exist_ok=True)
     docs_dir = Path(reports_dir) / spec.name / "data_docs"
 
+    import time
+
+    started = time.time()
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     ctx.add_data_docs_site(
@@ -263,4 +268,37 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
     report.result_path = str(result_file)
     index = docs_dir / "index.html"
     report.docs_path = str(index) if index.exists() else None
+    report.docs_pages = sorted(str(p) for p in (docs_dir / "validations").rglob("*.html")
+                               if p.stat().st_mtime >= started - 1)
     return report
+
+
+class ValidationFailed(RuntimeError):
+    """Blocking expectations failed; the message lists them with their observed values."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        super().__init__(report.message())
+
+
+def check_training_window(spec: ModelSpec, settings, data_interval_end, label: str) -> dict:
+    """The validate_data step: resolve and load the window, run the suite, raise on blocking failures.
+
+    Returns what the next steps need (window, fingerprint, report summary) as small JSON.
+    """
+    from mlops import data
+
+    window = data.resolve_window(spec, settings.data_root, data_interval_end)
+    loaded = data.load_window(spec, settings.data_root, window)
+    report = validate_window(spec, loaded, settings.reports_dir, label, settings.expectations_dir)
+    if not report.success:
+        raise ValidationFailed(report)
+    present = [c for c in spec.dataset.columns if c in loaded.frame.columns]
+    return {
+        **report.summary(),
+        "window_first_day": window.first_day.isoformat(),
+        "window_last_day": window.last_day.isoformat(),
+        "window_anchor": window.anchored_by,
+        "rows": int(len(loaded.frame)),
+        "fingerprint": data.fingerprint(loaded.frame[present]),
+    }

@@ -1,0 +1,58 @@
+"""The append-only audit log of alias moves, one per model.
+
+Each record is its own small JSON object under `<audit_root>/<model>/`, named so that names sort by
+time. Nothing is ever rewritten, appends cannot clobber each other, and the same layout works on a
+local disk and on an object store (gs://) through fsspec. The fleet page and rollback read it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    model: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    action: str  # promote | force_promote | rollback | repair
+    actor: str  # who or what moved it: "airflow:<dag_id>/<run_id>" or a user name
+    reason: str
+    evidence: dict = field(default_factory=dict)  # decision, metrics, holdout fingerprint, ...
+    time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="microseconds"))
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+class AuditLog:
+    def __init__(self, root: str, model: str):
+        import fsspec
+
+        self.model = model
+        self.fs, base = fsspec.core.url_to_fs(root)
+        self.dir = f"{base.rstrip('/')}/{model}"
+
+    def append(self, record: AuditRecord) -> AuditRecord:
+        self.fs.makedirs(self.dir, exist_ok=True)
+        stamp = record.time.replace(":", "").replace("-", "").replace("+0000", "Z")
+        path = f"{self.dir}/{stamp}-{record.id}.json"
+        with self.fs.open(path, "w") as f:
+            f.write(json.dumps(asdict(record), sort_keys=True))
+        return record
+
+    def records(self) -> list[AuditRecord]:
+        if not self.fs.exists(self.dir):
+            return []
+        out = []
+        for path in sorted(self.fs.ls(self.dir, detail=False)):
+            if path.endswith(".json"):
+                with self.fs.open(path) as f:
+                    out.append(AuditRecord(**json.loads(f.read())))
+        return out
+
+    def last_for_alias(self, alias: str) -> AuditRecord | None:
+        matching = [r for r in self.records() if r.alias == alias]
+        return matching[-1] if matching else None

@@ -1,0 +1,121 @@
+"""The promotion policy: a pure function from evidence to a decision with its reasons.
+
+No I/O and no MLflow here, so every rule is unit-tested on plain values and the same decision is
+reproduced from the logged evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from mlops.spec import Evaluation, Guardrail
+
+
+class PolicyError(ValueError):
+    """A promotion request the spec does not allow (e.g. force without a reason)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    version: str
+    metrics: dict[str, float]
+    data_interval_end: str  # ISO time; ISO strings of one zone sort like times
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Primary metric of challenger vs champion on the same holdout, with a paired-bootstrap interval
+    of the improvement (positive = challenger better, whatever the metric's direction)."""
+
+    metric: str
+    challenger: float
+    champion: float
+    improvement: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    outcome: str  # promote | keep | reject | already_champion
+    reasons: list[str] = field(default_factory=list)
+    forced: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _guardrail_failures(guardrails: list[Guardrail], challenger: Candidate, champion: Candidate | None,
+                        maximize_of) -> list[str]:
+    failures = []
+    for g in guardrails:
+        value = challenger.metrics.get(g.metric)
+        if value is None or value != value:
+            failures.append(f"guardrail {g.metric}: no value for the challenger")
+            continue
+        if g.min is not None and value < g.min:
+            failures.append(f"guardrail {g.metric}: {value:.4f} is below the minimum {g.min}")
+        if g.max is not None and value > g.max:
+            failures.append(f"guardrail {g.metric}: {value:.4f} is above the maximum {g.max}")
+        if g.max_degradation is not None and champion is not None and g.metric in champion.metrics:
+            worse_by = (champion.metrics[g.metric] - value) if maximize_of(g.metric) else (value - champion.metrics[g.metric])
+            if worse_by > g.max_degradation:
+                failures.append(
+                    f"guardrail {g.metric}: {worse_by:.4f} worse than champion v{champion.version} "
+                    f"(allowed {g.max_degradation})"
+                )
+    return failures
+
+
+def decide(
+    cfg: Evaluation,
+    challenger: Candidate,
+    champion: Candidate | None,
+    comparison: Comparison | None,
+    *,
+    force: bool = False,
+    force_reason: str | None = None,
+    allow_force: bool = True,
+) -> Decision:
+    from mlops.metrics import METRICS
+
+    if force:
+        if not allow_force:
+            raise PolicyError("force promote is switched off for this model (promotion.allow_force: false)")
+        if not (force_reason or "").strip():
+            raise PolicyError("force promote needs a reason (the `force_reason` parameter); it goes to the audit log")
+
+    if champion is not None and champion.version == challenger.version:
+        return Decision(False, "already_champion", [f"v{challenger.version} is already the champion"])
+
+    def maximize_of(metric: str) -> bool:
+        return cfg.maximize if metric == cfg.primary_metric else METRICS[metric].higher_is_better
+
+    failures = _guardrail_failures(cfg.guardrails, challenger, champion, maximize_of)
+    if failures:
+        return Decision(False, "reject", failures, forced=force)
+
+    if force:
+        return Decision(True, "promote", [f"forced: {force_reason.strip()}"], forced=True)
+
+    if champion is None:
+        return Decision(True, "promote", ["no champion yet and the challenger passes every guardrail"])
+
+    if champion.data_interval_end > challenger.data_interval_end:
+        return Decision(False, "keep", [
+            f"champion v{champion.version} was trained on newer data (up to {champion.data_interval_end}) than "
+            f"the challenger (up to {challenger.data_interval_end}); force with a reason to replace it"
+        ])
+
+    if comparison is None:
+        raise PolicyError("a champion exists, so the decision needs a comparison on the same holdout")
+    c = comparison
+    summary = (f"{c.metric}: challenger {c.challenger:.4f} vs champion {c.champion:.4f}, improvement "
+               f"{c.improvement:+.4f} ({c.confidence:.0%} CI {c.ci_low:+.4f}..{c.ci_high:+.4f})")
+    if c.improvement < cfg.min_improvement:
+        return Decision(False, "keep", [f"{summary} is below the minimum improvement {cfg.min_improvement}"])
+    if c.ci_low <= 0:
+        return Decision(False, "keep", [f"{summary}: the interval includes no improvement, not confident enough"])
+    return Decision(True, "promote", [f"{summary}: better by at least the minimum, with confidence"])

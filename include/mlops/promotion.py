@@ -1,0 +1,103 @@
+"""Moving the champion alias: serialised per model, compare-and-set, audited, idempotent.
+
+A promotion names the champion its decision was made against. Under the model's lock the alias only
+moves if that is still the champion; otherwise the decision is stale and nothing changes. Re-running
+or retrying a promotion that already happened changes nothing and writes no second record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from mlops import tracking
+from mlops.audit import AuditLog, AuditRecord
+from mlops.locks import model_lock
+from mlops.policy import Decision
+from mlops.settings import Settings
+from mlops.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    outcome: str  # promoted | unchanged | stale | not_promoted | rolled_back
+    champion: str | None
+    previous: str | None
+    message: str
+    audit_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "(none)"
+
+
+def _current(settings: Settings, spec: ModelSpec) -> str | None:
+    v = tracking.version_by_alias(settings, spec.registered_model_name, spec.promotion.alias)
+    return str(v.version) if v is not None else None
+
+
+def _move(settings: Settings, spec: ModelSpec, audit: AuditLog, current: str | None, target: str,
+          action: str, actor: str, reason: str, evidence: dict) -> AuditRecord:
+    client = tracking.client(settings)
+    name, p = spec.registered_model_name, spec.promotion
+    if current is not None:
+        client.set_registered_model_alias(name, p.previous_alias, current)
+    client.set_registered_model_alias(name, p.alias, target)
+    return audit.append(AuditRecord(name, p.alias, current, target, action, actor, reason, evidence))
+
+
+def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Decision,
+            expected_champion: str | None, actor: str, evidence: dict | None = None) -> PromotionResult:
+    name, alias = spec.registered_model_name, spec.promotion.alias
+    if not decision.promote:
+        current = _current(settings, spec)
+        return PromotionResult("not_promoted", current, None, f"{name}: v{challenger} not promoted ({decision.outcome}): "
+                               + "; ".join(decision.reasons))
+    audit = AuditLog(settings.audit_root, name)
+    with model_lock(settings, name):
+        current = _current(settings, spec)
+        if current == challenger:
+            last = audit.last_for_alias(alias)
+            if last is None or last.to_version != challenger:
+                # The alias moved but the record was never written (a crash in between): complete it once.
+                rec = audit.append(AuditRecord(name, alias, None, challenger, "repair", actor,
+                                               "alias had moved without its audit record", evidence or {}))
+                return PromotionResult("unchanged", challenger, None, f"{name}: v{challenger} is champion; "
+                                       "audit record completed", rec.id)
+            return PromotionResult("unchanged", challenger, last.from_version,
+                                   f"{name}: v{challenger} is already {alias}; nothing to do")
+        if current != expected_champion:
+            return PromotionResult(
+                "stale", current, None,
+                f"{name}: the decision compared v{challenger} with champion v{expected_champion}, but v{current} is "
+                "champion now (another run promoted it meanwhile); nothing changed, re-run the evaluation",
+            )
+        action = "force_promote" if decision.forced else "promote"
+        rec = _move(settings, spec, audit, current, challenger, action, actor, "; ".join(decision.reasons),
+                    {"decision": decision.to_dict(), **(evidence or {})})
+        return PromotionResult("promoted", challenger, current,
+                               f"{name}: {alias} moved {_v(current)} -> v{challenger}", rec.id)
+
+
+def rollback(settings: Settings, spec: ModelSpec, actor: str, reason: str,
+             to_version: str | None = None) -> PromotionResult:
+    """Point the champion back at `to_version` (default: the previous champion). Audited like a promotion."""
+    name, p = spec.registered_model_name, spec.promotion
+    if not reason.strip():
+        raise ValueError("a rollback needs a reason; it goes to the audit log")
+    audit = AuditLog(settings.audit_root, name)
+    with model_lock(settings, name):
+        current = _current(settings, spec)
+        if to_version is None:
+            prev = tracking.version_by_alias(settings, name, p.previous_alias)
+            if prev is None:
+                raise ValueError(f"{name}: no '{p.previous_alias}' alias to roll back to; name a version")
+            to_version = str(prev.version)
+        tracking.client(settings).get_model_version(name, to_version)  # fails clearly if it does not exist
+        if current == to_version:
+            return PromotionResult("unchanged", current, None, f"{name}: v{to_version} is already {p.alias}")
+        rec = _move(settings, spec, audit, current, to_version, "rollback", actor, reason, {})
+        return PromotionResult("rolled_back", to_version, current,
+                               f"{name}: {p.alias} rolled back {_v(current)} -> v{to_version}", rec.id)

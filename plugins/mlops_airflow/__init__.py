@@ -1,0 +1,1 @@
+"""The Airflow layer: turns the core's decisions into Airflow tasks and DAGs, and nothing more."""

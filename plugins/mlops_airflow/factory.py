@@ -1,0 +1,115 @@
+"""The DAG factory: one `<model>__train` DAG per spec in include/models.
+
+At parse time it reads the spec files and nothing else; operators import the heavy libraries when
+they run. A spec that does not load becomes a DAG that shows the error and refuses to run, so a
+broken file is visible in the UI and never takes the other models down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from airflow.sdk import DAG, Asset, Param
+
+from mlops.settings import get_settings
+from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
+from mlops_airflow.broken import broken_spec_dag
+from mlops_airflow.operators import (
+    EvaluateModelOperator,
+    LocalTrainOperator,
+    PromoteModelOperator,
+    ValidateDataOperator,
+)
+
+log = logging.getLogger(__name__)
+PLATFORM_TAG = "mlops"
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def champion_asset(spec: ModelSpec) -> Asset:
+    """Updated whenever a training run finishes its promote step; scoring and monitoring listen to it."""
+    return Asset(name=f"{spec.name}_champion", uri=f"mlops://models/{spec.name}/champion", group="mlops-models")
+
+
+def _params(spec: ModelSpec) -> dict[str, Param]:
+    params = {}
+    for name, default in spec.trainer.hyperparameters.items():
+        kind = _JSON_TYPES.get(type(default))
+        params[f"hp_{name}"] = Param(
+            default, type=[kind, "null"] if kind else None, title=f"Hyperparameter: {name}",
+            description=f"Override trainer.hyperparameters.{name} for this run (spec default: {default!r}).",
+            section="Hyperparameters",
+        )
+    params["force_promote"] = Param(
+        False, type="boolean", title="Force promote",
+        description="Promote the challenger even if it does not beat the champion or the champion has newer "
+                    "data. Guardrails still apply. Needs a reason.",
+        section="Promotion",
+    )
+    params["force_reason"] = Param(
+        "", type="string", title="Reason for forcing", description="Written to the audit log.", section="Promotion",
+    )
+    return params
+
+
+def _doc(spec: ModelSpec, path: Path) -> str:
+    ev = spec.evaluation
+    return (
+        f"### {spec.name}\n{spec.description}\n\n"
+        f"* owner: `{spec.owner}` · spec: `{path.name}` · hash `{spec.content_hash()}`\n"
+        f"* task: {spec.dataset.task}, target `{spec.dataset.target}`, window {spec.dataset.window.days} days\n"
+        f"* trainer: `{spec.trainer.function}` on `{spec.compute.backend}` (pool `{spec.compute.pool}`)\n"
+        f"* promotion: {ev.primary_metric} ({'max' if ev.maximize else 'min'}imize), min improvement "
+        f"{ev.min_improvement}, {len(ev.guardrails)} guardrail(s)\n\n"
+        "validate_data -> train -> evaluate -> promote. Trigger with a logical date to train on the window "
+        "before it, or without one to train on the newest data."
+    )
+
+
+def build_training_dag(spec: ModelSpec, path: Path) -> DAG:
+    retries = spec.compute.retries
+    with DAG(
+        dag_id=spec.dag_id,
+        description=spec.description[:200] or f"Train and promote {spec.name}",
+        schedule=spec.schedule,
+        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=_doc(spec, path),
+        tags=[PLATFORM_TAG, "training", *spec.tags],
+        params=_params(spec),
+        default_args={"owner": spec.owner, "retries": retries, "retry_delay": timedelta(minutes=1)},
+    ) as dag:
+        validate = ValidateDataOperator(task_id="validate_data", spec=spec)
+        if spec.compute.backend == "local":
+            train = LocalTrainOperator(task_id="train", spec=spec,
+                                       execution_timeout=timedelta(minutes=spec.compute.timeout_minutes + 5))
+        else:
+            from mlops_airflow.broken import unsupported_backend_task
+
+            train = unsupported_backend_task(spec)
+        evaluate = EvaluateModelOperator(task_id="evaluate", spec=spec)
+        promote = PromoteModelOperator(task_id="promote", spec=spec, outlets=[champion_asset(spec)])
+        validate >> train >> evaluate >> promote
+    return dag
+
+
+def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = None) -> dict[str, DAG]:
+    settings = get_settings()
+    models_dir = Path(models_dir or settings.models_dir)
+    expectations_dir = Path(expectations_dir or settings.expectations_dir)
+    dags: dict[str, DAG] = {}
+    for path in spec_paths(models_dir):
+        try:
+            spec = load_spec(path, expectations_dir)
+            dag = build_training_dag(spec, path)
+        except SpecError as exc:
+            log.error("%s", exc)
+            dag = broken_spec_dag(path, str(exc))
+        if dag.dag_id in dags:
+            dag = broken_spec_dag(path, f"{path}: DAG id '{dag.dag_id}' is already used by another spec; "
+                                        "give this model a unique name")
+        dags[dag.dag_id] = dag
+    return dags

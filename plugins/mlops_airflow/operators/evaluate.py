@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from mlops.spec import ModelSpec
+
+
+class EvaluateModelOperator(BaseOperator):
+    """Scores challenger and champion on the same holdout and returns the policy's decision."""
+
+    ui_color = "#f8f0e0"
+
+    def __init__(self, *, spec: ModelSpec, train_task_id: str = "train", validate_task_id: str = "validate_data",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.train_task_id = train_task_id
+        self.validate_task_id = validate_task_id
+
+    def execute(self, context):
+        from mlops import tracking
+        from mlops.evaluate import evaluate
+        from mlops.policy import PolicyError
+        from mlops.settings import get_settings
+
+        settings = get_settings()
+        ti = context["ti"]
+        train_result = ti.xcom_pull(task_ids=self.train_task_id)
+        validation = ti.xcom_pull(task_ids=self.validate_task_id) or {}
+        tracking.attach_validation(settings, train_result.get("cache_run_id") or train_result["run_id"], validation)
+        params = context["params"]
+        try:
+            summary = evaluate(
+                settings, self.spec, train_result,
+                force=bool(params.get("force_promote", False)), force_reason=params.get("force_reason") or None,
+                run_tags={tracking.DAG_ID: ti.dag_id, tracking.RUN_ID: ti.run_id},
+            )
+        except PolicyError as exc:
+            raise AirflowFailException(f"{self.spec.name}: {exc}") from None
+        d = summary["decision"]
+        self.log.info("decision: %s%s\n  %s", d["outcome"], " (forced)" if d["forced"] else "",
+                      "\n  ".join(d["reasons"]))
+        return summary

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+
+from mlops.spec import ModelSpec
+
+
+class PromoteModelOperator(BaseOperator):
+    """Applies the decision: moves the champion alias under the model's lock and audits it.
+    Retries and re-runs are safe: an applied promotion is not applied or recorded twice."""
+
+    ui_color = "#f3e8f8"
+
+    def __init__(self, *, spec: ModelSpec, evaluate_task_id: str = "evaluate", **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.evaluate_task_id = evaluate_task_id
+
+    def execute(self, context):
+        from mlops.policy import Decision
+        from mlops.promotion import promote
+        from mlops.settings import get_settings
+        from mlops_airflow.runtime import actor
+
+        summary = context["ti"].xcom_pull(task_ids=self.evaluate_task_id)
+        result = promote(
+            get_settings(), self.spec, summary["challenger_version"], Decision(**summary["decision"]),
+            expected_champion=summary["champion_version"], actor=actor(context),
+            evidence={"holdout_fingerprint": summary["holdout_fingerprint"],
+                      "evaluation_run_id": summary["evaluation_run_id"],
+                      "challenger_metrics": summary["challenger_metrics"],
+                      "champion_metrics": summary["champion_metrics"]},
+        )
+        (self.log.warning if result.outcome == "stale" else self.log.info)("%s", result.message)
+        return result.to_dict()

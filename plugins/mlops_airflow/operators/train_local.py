@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from mlops.spec import ModelSpec
+
+# What a process needs to start at all; everything else comes from trainer_environment, as in a pod.
+_PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR", "MLOPS_PROJECT_ROOT")
+
+
+class LocalTrainOperator(BaseOperator):
+    """Runs `python -m mlops.train` as a subprocess with the arguments and environment a pod would get,
+    streams its log, and returns the trainer's JSON result."""
+
+    ui_color = "#e8eef8"
+
+    def __init__(self, *, spec: ModelSpec, validate_task_id: str = "validate_data", **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.validate_task_id = validate_task_id
+        self._proc: subprocess.Popen | None = None
+
+    def execute(self, context):
+        from mlops.settings import get_settings
+        from mlops.train import build_arguments, trainer_environment
+        from mlops_airflow.runtime import hyperparameter_overrides, run_context
+
+        settings = get_settings()
+        upstream = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {}
+        overrides = hyperparameter_overrides(context["params"], self.spec.trainer.hyperparameters)
+        with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
+            result_path = Path(tmp) / "return.json"
+            args = build_arguments(self.spec, run_context(context, upstream), overrides, str(result_path))
+            env = {k: os.environ[k] for k in _PROCESS_BASICS if k in os.environ}
+            env.update(trainer_environment(settings))
+            env.setdefault("MLOPS_PROJECT_ROOT", str(settings.project_root))
+            self._run([sys.executable, "-m", "mlops.train", *args], env)
+            result = json.loads(result_path.read_text())
+        self.log.info("%s: %s", "cache hit, reused" if result["cache_hit"] else "trained", result["model_uri"])
+        return result
+
+    def _run(self, cmd: list[str], env: dict[str, str]) -> None:
+        tail: collections.deque[str] = collections.deque(maxlen=25)
+        timeout = self.spec.compute.timeout_minutes * 60
+        self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      start_new_session=True)
+        try:
+            assert self._proc.stdout is not None
+            for line in self._proc.stdout:
+                line = line.rstrip()
+                tail.append(line)
+                self.log.info("%s", line)
+            code = self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.on_kill()
+            raise AirflowException(f"{self.spec.name}: training exceeded compute.timeout_minutes="
+                                   f"{self.spec.compute.timeout_minutes}; raise it in the spec or shrink the window")
+        if code != 0:
+            last = "\n".join(tail)
+            raise AirflowException(f"{self.spec.name}: the trainer exited with code {code}. Last lines:\n{last}")
+
+    def on_kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
