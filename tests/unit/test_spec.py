@@ -1,0 +1,112 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.spec import SpecError, json_schema, load_spec, parse_spec, spec_paths
+from helpers import ROOT
+
+MODELS = ROOT / "include" / "models"
+
+
+def example_dict(name="churn"):
+    return yaml.safe_load((MODELS / f"{name}.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", spec_paths(MODELS), ids=lambda p: p.stem)
+def test_example_specs_are_valid(path):
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    assert spec.dag_id == f"{path.stem}__train"
+
+
+def test_every_problem_is_reported_at_once_with_field_and_fix(tmp_path):
+    data = example_dict()
+    data["dataset"]["task"] = "clustering"
+    data["compute"]["memory"] = "lots"
+    data["trainer"]["function"] = "not a reference"
+    data["evaluation"]["confidence"] = 2
+    data["owner_team"] = "x"
+    del data["owner"]
+    path = tmp_path / "churn.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    text = str(err.value)
+    assert str(path) in text
+    for field in ("dataset.task", "compute.memory", "trainer.function", "evaluation.confidence", "owner_team", "owner"):
+        assert field in text, field
+    assert len(err.value.problems) == 6
+    assert all("fix" in p or "write it" in p or "use one of" in p for p in err.value.problems)
+
+
+def test_cross_field_problems_are_named(tmp_path):
+    data = example_dict()
+    data["evaluation"]["primary_metric"] = "rmse"
+    data["evaluation"]["guardrails"] = [{"metric": "r2", "min": 0.1}]
+    data["dataset"]["features"]["churned"] = {"type": "int"}
+    data["schedule"] = "every day"
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    text = str(err.value)
+    assert "evaluation.primary_metric: 'rmse' is not a binary_classification metric" in text
+    assert "evaluation.guardrails.0.metric" in text
+    assert "dataset.target" in text
+    assert "schedule" in text
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("apiVersion: mlops.airflow/v1\nname: [unclosed\n")
+    with pytest.raises(SpecError, match=r"line \d+, column \d+"):
+        load_spec(path)
+
+
+def test_name_must_match_file(tmp_path):
+    path = tmp_path / "other.yaml"
+    path.write_text((MODELS / "churn.yaml").read_text())
+    with pytest.raises(SpecError, match="differs from the file name 'other'"):
+        load_spec(path)
+
+
+def test_missing_suite_file_is_reported(tmp_path):
+    data = example_dict()
+    data["validation"]["suite"] = "nope"
+    with pytest.raises(SpecError, match="validation.suite: no suite file"):
+        parse_spec(data, expectations_dir=tmp_path)
+
+
+def test_content_hash_ignores_ownership_but_not_training_inputs():
+    base = parse_spec(example_dict())
+    other_owner = parse_spec({**example_dict(), "owner": "someone-else"})
+    data = example_dict()
+    data["trainer"]["hyperparameters"]["C"] = 0.5
+    other_hp = parse_spec(data)
+    assert base.content_hash() == other_owner.content_hash()
+    assert base.content_hash() != other_hp.content_hash()
+
+
+def test_cli_validate_exit_codes(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: mlops.airflow/v1\nname: bad\n")
+    ok = subprocess.run([sys.executable, "-m", "mlops.spec", "validate", *map(str, spec_paths(MODELS))],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "churn.yaml: ok" in ok.stdout
+    failed = subprocess.run([sys.executable, "-m", "mlops.spec", "validate", str(bad), str(MODELS / "churn.yaml")],
+                            capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "bad.yaml" in failed.stderr and "dataset: Field required" in failed.stderr
+    assert "churn.yaml: ok" in failed.stdout
+
+
+def test_json_schema_is_exported_and_current():
+    schema = json_schema()
+    assert schema["properties"]["apiVersion"]["const"] == "mlops.airflow/v1"
+    assert "dataset" in schema["required"]
+    committed = MODELS / "model-spec.schema.json"
+    assert committed.is_file(), "run `make schema` to export the spec's JSON Schema for editors"
+    assert json.loads(committed.read_text()) == schema, "the committed schema is stale: run `make schema`"
