@@ -1,0 +1,88 @@
+"""DAG integrity: the dags/ folder parses cleanly and cheaply, every DAG follows the platform's rules,
+and a broken spec shows up as its own failing DAG without taking the others down."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from helpers import MODELS, ROOT
+
+HEAVY = ("great_expectations", "mlflow", "sklearn", "pandas", "torch")
+
+
+def parse(models_dir=None, monkeypatch=None):
+    from airflow.dag_processing.dagbag import DagBag
+
+    if models_dir is not None:
+        monkeypatch.setenv("MLOPS_MODELS_DIR", str(models_dir))
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_no_import_errors_and_one_dag_per_spec():
+    bag = parse()
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == sorted(f"{p.stem}__train" for p in MODELS.glob("*.yaml"))
+
+
+def test_every_dag_has_owner_tags_retries_and_docs():
+    for dag_id, dag in parse().dags.items():
+        assert dag.tags and "mlops" in dag.tags, dag_id
+        assert dag.doc_md, dag_id
+        assert "retries" in dag.default_args, dag_id
+        for task in dag.tasks:
+            assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
+            assert task.retries is not None
+        assert [t.task_id for t in dag.topological_sort()] == ["validate_data", "train", "evaluate", "promote"]
+
+
+def test_trigger_form_has_typed_params():
+    dag = parse().dags["churn__train"]
+    params = dag.params
+    assert params["hp_C"] == 1.0 and params.get_param("hp_C").schema["type"] == ["number", "null"]
+    assert params.get_param("force_promote").schema["type"] == "boolean"
+    assert "force_reason" in params
+
+
+def test_parsing_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.fixture
+def models_with_a_broken_spec(tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(MODELS, models)
+    text = (MODELS / "churn.yaml").read_text().replace("name: churn", "name: churn_broken")
+    text = text.replace("primary_metric: roc_auc", "primary_metric: accuracy_typo")
+    (models / "churn_broken.yaml").write_text(text)
+    (models / "garbage.yaml").write_text("apiVersion: mlops.airflow/v1\nname: garbage\nowner: [\n")
+    return models
+
+
+def test_broken_spec_becomes_a_failing_dag_and_others_still_load(models_with_a_broken_spec, monkeypatch):
+    bag = parse(models_with_a_broken_spec, monkeypatch)
+    assert bag.import_errors == {}
+    assert {"churn__train", "demand__train", "churn_broken__train", "garbage__train"} <= set(bag.dags)
+    broken = bag.dags["churn_broken__train"]
+    assert "broken-spec" in broken.tags
+    assert "evaluation.primary_metric: 'accuracy_typo'" in broken.doc_md
+    assert [t.task_id for t in broken.tasks] == ["spec_error"]
+    assert "line" in bag.dags["garbage__train"].doc_md
+    assert len(bag.dags["churn__train"].tasks) == 4
+
+
+def test_broken_spec_dag_refuses_to_run(models_with_a_broken_spec, monkeypatch, airflow_db):
+    bag = parse(models_with_a_broken_spec, monkeypatch)
+    dr = bag.dags["churn_broken__train"].test()
+    assert str(dr.state) in ("failed", "DagRunState.FAILED")

@@ -1,0 +1,86 @@
+"""Two promotions of one model at the same moment, in two processes, against one MLflow store:
+one consistent champion and one audit record come out."""
+
+import multiprocessing as mp
+import os
+
+import pytest
+
+from helpers import load_example
+from mlops import tracking
+from mlops.audit import AuditLog
+from mlops.policy import Decision
+
+
+def _register_versions(settings, name, n):
+    client = tracking.client(settings)
+    client.create_registered_model(name)
+    return [str(client.create_model_version(name, source=f"{settings.artifact_root}/stub/{i}").version)
+            for i in range(n)]
+
+
+def _promote(env, version, barrier, results):
+    os.environ.update(env)
+    from mlops.promotion import promote
+    from mlops.settings import get_settings
+
+    spec = load_example("churn")
+    decision = Decision(True, "promote", ["test"])
+    settings = get_settings()
+    tracking.version_by_alias(settings, "churn", "champion")  # warm up: imports and connections
+    barrier.wait()  # both start together
+    result = promote(settings, spec, version, decision, expected_champion=None, actor=f"proc-{version}")
+    results.put(result.outcome)
+
+
+def _race(platform, versions):
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(len(versions)), ctx.Queue()
+    env = {k: v for k, v in os.environ.items() if k.startswith(("MLOPS_", "MLFLOW_", "PYTHONPATH"))}
+    procs = [ctx.Process(target=_promote, args=(env, v, barrier, results)) for v in versions]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    return sorted(results.get(timeout=5) for _ in procs)
+
+
+@pytest.mark.parametrize("same_version", [False, True], ids=["two-challengers", "same-challenger-twice"])
+def test_concurrent_promotions_leave_one_champion_and_one_record(platform, same_version):
+    v1, v2 = _register_versions(platform, "churn", 2)
+    outcomes = _race(platform, [v1, v1] if same_version else [v1, v2])
+    assert outcomes == (["promoted", "unchanged"] if same_version else ["promoted", "stale"])
+
+    champion = str(tracking.client(platform).get_model_version_by_alias("churn", "champion").version)
+    records = AuditLog(platform.audit_root, "churn").records()
+    assert len(records) == 1
+    assert records[0].to_version == champion and records[0].from_version is None
+    assert tracking.version_by_alias(platform, "churn", "previous-champion") is None
+
+
+def test_retrying_a_promotion_changes_nothing_twice(platform):
+    from mlops.promotion import promote
+
+    spec = load_example("churn")
+    v1, v2 = _register_versions(platform, "churn", 2)
+    decision = Decision(True, "promote", ["test"])
+    assert promote(platform, spec, v1, decision, None, "a").outcome == "promoted"
+    assert promote(platform, spec, v2, decision, v1, "a").outcome == "promoted"
+    again = promote(platform, spec, v2, decision, v1, "a")
+    assert again.outcome == "unchanged"
+    assert [r.to_version for r in AuditLog(platform.audit_root, "churn").records()] == [v1, v2]
+
+
+def test_an_alias_moved_without_its_record_is_completed_once(platform):
+    from mlops.promotion import promote
+
+    spec = load_example("churn")
+    (v1,) = _register_versions(platform, "churn", 1)
+    # Simulate a crash between moving the alias and writing the record.
+    tracking.client(platform).set_registered_model_alias("churn", "champion", v1)
+    decision = Decision(True, "promote", ["test"])
+    assert promote(platform, spec, v1, decision, None, "retry").outcome == "unchanged"
+    assert promote(platform, spec, v1, decision, None, "retry").outcome == "unchanged"
+    records = AuditLog(platform.audit_root, "churn").records()
+    assert [(r.action, r.to_version) for r in records] == [("repair", v1)]

@@ -1,0 +1,149 @@
+"""End to end through Airflow (`dag.test()`), against a real MLflow SQLite store, the real GX suite and
+the local training subprocess; then the registry, the audit log and the cache are checked."""
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from helpers import ROOT
+from mlops import synthetic, tracking
+from mlops.audit import AuditLog
+
+D14 = datetime(2026, 1, 14, tzinfo=timezone.utc)
+D15 = datetime(2026, 1, 15, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def bag(airflow_db, platform):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def run(bag, dag_id, logical_date, conf=None):
+    dr = bag.dags[dag_id].test(logical_date=logical_date, run_conf=conf)
+    return dr, task_states(dag_id, dr.run_id)
+
+
+def task_states(dag_id, run_id):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        tis = s.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in tis}
+
+
+def versions(client, name):
+    return sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
+
+
+def test_training_dag_end_to_end_then_cache_hit(bag, platform):
+    dr, states = run(bag, "churn__train", D15)
+    assert set(states.values()) == {"success"}, states
+    client = tracking.client(platform)
+
+    champion = client.get_model_version_by_alias("churn", "champion")
+    assert str(champion.version) == "1"
+    assert champion.tags[tracking.INTERVAL_END] == "2026-01-15T00:00:00+00:00"
+    assert champion.tags[tracking.WINDOW_LAST] == "2026-01-14"
+    assert champion.tags[tracking.RUN_ID] == dr.run_id
+    assert len(champion.tags[tracking.FINGERPRINT]) == 32
+
+    run_ = client.get_run(champion.run_id)
+    tags = run_.data.tags
+    assert tags[tracking.DAG_ID] == "churn__train" and tags[tracking.RUN_ID] == dr.run_id
+    assert tags[tracking.TRY_NUMBER] == "1" and tags[tracking.LOGICAL_DATE].startswith("2026-01-15")
+    assert tags[tracking.SPEC_HASH] and tags[tracking.CODE_VERSION] and tags[tracking.GIT_SHA]
+    assert run_.data.params["hp.C"] == "1.0"
+    assert 0.6 < run_.data.metrics["roc_auc"] < 1
+    inputs = {i.tags[0].value: i.dataset for i in run_.inputs.dataset_inputs}
+    assert inputs["training"].digest == tags[tracking.FINGERPRINT]
+    assert "holdout" in inputs
+    artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
+    assert {tracking.REFERENCE_PROFILE, "validation"} <= artifacts
+    validation_files = {a.path for a in client.list_artifacts(champion.run_id, "validation")}
+    assert "validation/validation.json" in validation_files
+
+    audit = AuditLog(platform.audit_root, "churn").records()
+    assert len(audit) == 1
+    assert (audit[0].from_version, audit[0].to_version, audit[0].action) == (None, "1", "promote")
+    assert audit[0].actor == f"airflow:churn__train/{dr.run_id}"
+    assert audit[0].evidence["holdout_fingerprint"]
+
+    # Same date, data, spec and code: nothing is trained again.
+    dr2, states2 = run(bag, "churn__train", D15)
+    assert set(states2.values()) == {"success"}, states2
+    assert versions(client, "churn") == [1]
+    assert len(AuditLog(platform.audit_root, "churn").records()) == 1
+    hits = client.search_runs([tracking.experiment_id(platform, "churn")],
+                              f"tags.`{tracking.CACHE_HIT}` = 'true' and tags.`{tracking.RUN_ID}` = '{dr2.run_id}'")
+    assert len(hits) == 1 and hits[0].data.tags[tracking.REUSED_RUN] == champion.run_id
+
+
+def test_champion_on_newer_data_is_kept_then_force_and_rollback(bag, platform):
+    from mlops.promotion import rollback
+    from helpers import load_example
+
+    client = tracking.client(platform)
+    run(bag, "demand__train", D15)
+    # A backfill of an earlier date trains on older data: it must not replace the champion.
+    dr, states = run(bag, "demand__train", datetime(2026, 1, 8, tzinfo=timezone.utc))
+    assert set(states.values()) == {"success"}
+    assert versions(client, "demand") == [1, 2]
+    assert str(client.get_model_version_by_alias("demand", "champion").version) == "1"
+    evaluation = client.search_runs([tracking.experiment_id(platform, "demand")],
+                                    f"tags.`{tracking.KIND}` = 'evaluate' and tags.`{tracking.RUN_ID}` = '{dr.run_id}'")
+    assert evaluation[0].data.tags["mlops.decision"] == "keep"
+
+    # Forced from the trigger form, with a reason: it moves, and the audit says so.
+    dr, states = run(bag, "demand__train", datetime(2026, 1, 8, tzinfo=timezone.utc),
+                     {"force_promote": True, "force_reason": "incident 42: roll forward to the retrained model"})
+    assert set(states.values()) == {"success"}, states
+    assert str(client.get_model_version_by_alias("demand", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("demand", "previous-champion").version) == "1"
+    audit = AuditLog(platform.audit_root, "demand").records()
+    assert [(r.action, r.from_version, r.to_version) for r in audit] == [("promote", None, "1"),
+                                                                        ("force_promote", "1", "2")]
+    assert "incident 42" in audit[-1].reason
+
+    result = rollback(platform, load_example("demand"), actor="oncall@example.com", reason="v2 misbehaves")
+    assert result.outcome == "rolled_back"
+    assert str(client.get_model_version_by_alias("demand", "champion").version) == "1"
+    assert AuditLog(platform.audit_root, "demand").records()[-1].action == "rollback"
+
+
+def test_hyperparameter_override_from_the_trigger_form_trains_a_new_version(bag, platform):
+    client = tracking.client(platform)
+    run(bag, "churn__train", D14)
+    dr, states = run(bag, "churn__train", D14, {"hp_C": 0.05})
+    assert set(states.values()) == {"success"}, states
+    assert versions(client, "churn") == [1, 2]
+    v2 = client.get_model_version("churn", "2")
+    assert client.get_run(v2.run_id).data.params["hp.C"] == "0.05"
+
+
+@pytest.fixture
+def champion_then_bad_data(bag, platform, tmp_path, monkeypatch):
+    """A champion trained on good data, then a data root whose newest partition is bad."""
+    root = tmp_path / "data"
+    synthetic.generate("churn", date(2025, 12, 15), date(2026, 1, 13), root)
+    monkeypatch.setenv("MLOPS_DATA_ROOT", str(root))
+    _, states = run(bag, "churn__train", D14)
+    assert set(states.values()) == {"success"}, states
+    return root
+
+
+@pytest.mark.parametrize("kind", synthetic.BAD_KINDS)
+def test_bad_data_stops_the_run_and_leaves_the_champion(kind, champion_then_bad_data, bag, platform):
+    synthetic.generate("churn", date(2026, 1, 14), date(2026, 1, 14), champion_then_bad_data, bad=kind,
+                       bad_date=date(2026, 1, 14))
+    _, states = run(bag, "churn__train", D15)
+    assert states["validate_data"] == "failed"
+    assert states["train"] == "upstream_failed" and states["promote"] == "upstream_failed"
+    client = tracking.client(platform)
+    assert versions(client, "churn") == [1]
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    assert len(AuditLog(platform.audit_root, "churn").records()) == 1
+    # The data stays as it was: validation reads, never rewrites.
+    assert (champion_then_bad_data / "churn" / "date=2026-01-14" / "part-0.parquet").exists()
