@@ -24,8 +24,9 @@ export GX_ANALYTICS_ENABLED := false
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table
 	$(BIN)/python -m mlops_airflow.demo
 
-test: install  ## the test suite (CI runs this)
-	$(BIN)/python -m pytest
+test: install  ## the test suite (CI runs this); "no tests collected" is a failure, not a pass
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 install: $(VENV)/.installed
 

@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1
+# Two images from one file:
+#   docker build --target airflow -t mlops-airflow .   the scheduler / API server / worker image
+#   docker build --target trainer -t mlops-trainer .   the training pod image (CUDA base, no Airflow)
+
+ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+# ---------------------------------------------------------------- Airflow
+FROM ${AIRFLOW_IMAGE} AS airflow
+ENV MLOPS_PROJECT_ROOT=/opt/mlops \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
+    SCARF_ANALYTICS=false \
+    DO_NOT_TRACK=true \
+    MLFLOW_DISABLE_TELEMETRY=true \
+    GX_ANALYTICS_ENABLED=false
+COPY --chown=airflow:0 requirements.txt constraints.txt /opt/mlops/
+RUN pip install --no-cache-dir -r /opt/mlops/requirements.txt -c /opt/mlops/constraints.txt
+COPY --chown=airflow:0 pyproject.toml /opt/mlops/
+COPY --chown=airflow:0 include /opt/mlops/include
+RUN pip install --no-cache-dir --no-deps /opt/mlops
+COPY --chown=airflow:0 dags /opt/airflow/dags
+COPY --chown=airflow:0 plugins /opt/airflow/plugins
+
+# ---------------------------------------------------------------- trainer
+FROM ${CUDA_IMAGE} AS trainer
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    MLOPS_PROJECT_ROOT=/opt/mlops \
+    MLFLOW_DISABLE_TELEMETRY=true \
+    DO_NOT_TRACK=true
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Distribution packages follow the base image's release; the Python packages are pinned.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates git \
+    && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/venv \
+    && groupadd --gid 50000 mlops \
+    && useradd --uid 50000 --gid 50000 --create-home mlops
+COPY include/trainer-requirements.txt /opt/mlops/include/trainer-requirements.txt
+RUN pip install --no-cache-dir -r /opt/mlops/include/trainer-requirements.txt
+COPY pyproject.toml /opt/mlops/
+COPY include /opt/mlops/include
+RUN pip install --no-cache-dir --no-deps /opt/mlops
+WORKDIR /opt/mlops
+USER 50000:50000
+ENTRYPOINT ["python", "-m", "mlops.train"]
