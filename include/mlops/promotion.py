@@ -95,7 +95,12 @@ def rollback(settings: Settings, spec: ModelSpec, actor: str, reason: str,
             if prev is None:
                 raise ValueError(f"{name}: no '{p.previous_alias}' alias to roll back to; name a version")
             to_version = str(prev.version)
-        tracking.client(settings).get_model_version(name, to_version)  # fails clearly if it does not exist
+        from mlflow.exceptions import MlflowException
+
+        try:
+            tracking.client(settings).get_model_version(name, to_version)
+        except MlflowException:
+            raise ValueError(f"{name}: there is no version {to_version} to roll back to") from None
         if current == to_version:
             return PromotionResult("unchanged", current, None, f"{name}: v{to_version} is already {p.alias}")
         rec = _move(settings, spec, audit, current, to_version, "rollback", actor, reason, {})

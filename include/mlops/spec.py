@@ -212,7 +212,7 @@ def _loc(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _fix_for(err: dict, model_cls: type[BaseModel]) -> str:
+def _fix_for(err: dict) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     if kind == "missing":
@@ -259,9 +259,6 @@ def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None) -> list[s
             problems.append(
                 f"validation.suite: no suite file {suite_file}; create it or remove validation.suite"
             )
-    if spec.compute.gpus and spec.compute.backend == "local":
-        # Not an error: local runs use whatever the machine has. Kept visible for the next engineer.
-        pass
     return problems
 
 
@@ -271,7 +268,7 @@ def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | 
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_loc(e['loc'])}: {e['msg']} -> fix: {_fix_for(e, ModelSpec)}" for e in exc.errors()]
+        problems = [f"{_loc(e['loc'])}: {e['msg']} -> fix: {_fix_for(e)}" for e in exc.errors()]
         raise SpecError(path, problems) from None
     problems = _semantic_problems(spec, expectations_dir)
     if problems:

@@ -24,6 +24,9 @@ DAG_ID = "mlops.airflow.dag_id"
 RUN_ID = "mlops.airflow.run_id"
 LOGICAL_DATE = "mlops.airflow.logical_date"
 TRY_NUMBER = "mlops.airflow.try_number"
+AIRFLOW_INTERVAL_START = "mlops.airflow.data_interval_start"  # the run's own interval ("" when it has none)
+AIRFLOW_INTERVAL_END = "mlops.airflow.data_interval_end"
+# The interval of data the model was trained on (the window); what "newer data" compares.
 INTERVAL_START = "mlops.data_interval_start"
 INTERVAL_END = "mlops.data_interval_end"
 WINDOW_FIRST = "mlops.window.first_day"
@@ -40,6 +43,7 @@ REUSED_RUN = "mlops.reused_run_id"
 KIND = "mlops.run_kind"  # "train", "cache_hit", "evaluate"
 
 REFERENCE_PROFILE = "reference_profile.json"
+REFERENCE_PROFILE_URI = "mlops.reference_profile"  # model version tag: where its training profile is
 
 
 def switch_off_telemetry() -> None:

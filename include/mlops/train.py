@@ -151,6 +151,8 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None
         tracking.RUN_ID: ctx.run_id,
         tracking.LOGICAL_DATE: ctx.logical_date or "",
         tracking.TRY_NUMBER: str(ctx.try_number),
+        tracking.AIRFLOW_INTERVAL_START: ctx.data_interval_start or "",
+        tracking.AIRFLOW_INTERVAL_END: ctx.data_interval_end or "",
         tracking.INTERVAL_START: window.start.isoformat(),
         tracking.INTERVAL_END: window.end.isoformat(),
         tracking.WINDOW_FIRST: window.first_day.isoformat(),
@@ -243,6 +245,8 @@ def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: st
                     tracking.FINGERPRINT, tracking.SPEC_HASH, tracking.CODE_VERSION, tracking.DAG_ID,
                     tracking.RUN_ID, tracking.GIT_SHA):
             client.set_model_version_tag(spec.registered_model_name, version, key, tags[key])
+        client.set_model_version_tag(spec.registered_model_name, version, tracking.REFERENCE_PROFILE_URI,
+                                     f"runs:/{run.info.run_id}/{tracking.REFERENCE_PROFILE}")
         log.info("trained %s: run %s, version %s, holdout %s", spec.name, run.info.run_id, version, metrics)
         return {"run_id": run.info.run_id, "model_version": version,
                 "model_uri": f"models:/{spec.registered_model_name}/{version}", "metrics": metrics}

@@ -103,12 +103,10 @@ def derived_checks(spec: ModelSpec) -> list[Check]:
         Check("partitions", "expect_column_values_to_be_in_set", {"column": "unexpected_columns", "value_set": [""]},
               sev, "no partition has columns the spec does not declare (renamed or new column)"),
     ]
-    declared = {**ds.features}
-    for name, feature in declared.items():
+    for name, feature in ds.features.items():
         checks.extend(_column_checks(name, feature.type, feature.min, feature.max, feature.values, feature.nullable, sev))
     target_type = "int" if ds.task == "binary_classification" else "float"
-    target_values = None
-    checks.extend(_column_checks(ds.target, target_type, None, None, target_values, False, sev))
+    checks.extend(_column_checks(ds.target, target_type, None, None, None, False, sev))
     if ds.task == "binary_classification":
         checks.append(Check("rows", "expect_column_values_to_be_in_set", {"column": ds.target, "value_set": [0, 1]},
                             sev, f"the label '{ds.target}' is 0 or 1 (out-of-range label)"))

@@ -51,39 +51,6 @@ def run_dag(dag, logical_date: datetime):
     return dr, time.perf_counter() - started
 
 
-def champion_rows(settings, specs) -> list[dict]:
-    from mlops import tracking
-
-    c = tracking.client(settings)
-    rows = []
-    for spec in specs:
-        mv = tracking.version_by_alias(settings, spec.registered_model_name, spec.promotion.alias)
-        if mv is None:
-            rows.append({"model": spec.name, "champion": "-", "metric": spec.evaluation.primary_metric,
-                         "value": "-", "interval": "-", "fingerprint": "-", "run": "-"})
-            continue
-        run = c.get_run(mv.run_id)
-        value = run.data.metrics.get(spec.evaluation.primary_metric)
-        rows.append({
-            "model": spec.name,
-            "champion": f"v{mv.version}",
-            "metric": spec.evaluation.primary_metric,
-            "value": f"{value:.4f}" if value is not None else "-",
-            "interval": f"{mv.tags.get(tracking.INTERVAL_START, '?')[:10]}..{mv.tags.get(tracking.INTERVAL_END, '?')[:10]}",
-            "fingerprint": mv.tags.get(tracking.FINGERPRINT, "-"),
-            "run": mv.run_id,
-        })
-    return rows
-
-
-def print_table(rows: list[dict], headers: dict[str, str]) -> None:
-    widths = {k: max(len(h), *(len(str(r[k])) for r in rows)) for k, h in headers.items()}
-    print("  ".join(h.ljust(widths[k]) for k, h in headers.items()))
-    print("  ".join("-" * widths[k] for k in headers))
-    for r in rows:
-        print("  ".join(str(r[k]).ljust(widths[k]) for k in headers))
-
-
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m mlops_airflow.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--dates", nargs="+", default=DEFAULT_DATES, help="logical dates (YYYY-MM-DD)")
@@ -95,6 +62,7 @@ def main(argv: list[str]) -> int:
     tracking.switch_off_telemetry()
     from airflow.dag_processing.dagbag import DagBag
 
+    from mlops.registry import CHAMPION_HEADERS, champion_row, format_table
     from mlops.settings import get_settings
     from mlops.spec import SpecError, load_spec, spec_paths
 
@@ -132,14 +100,12 @@ def main(argv: list[str]) -> int:
     total = time.perf_counter() - total_started
 
     print("\nWhere the time went (sum over runs, seconds):")
-    print_table([{"task": t, "runs": len(v), "total": f"{sum(v):.1f}", "mean": f"{sum(v) / len(v):.1f}"}
-                 for t, v in sorted(timings.items(), key=lambda kv: -sum(kv[1]))],
-                {"task": "task", "runs": "runs", "total": "total", "mean": "mean"})
+    print(format_table([{"task": t, "runs": len(v), "total": f"{sum(v):.1f}", "mean": f"{sum(v) / len(v):.1f}"}
+                        for t, v in sorted(timings.items(), key=lambda kv: -sum(kv[1]))],
+                       {"task": "task", "runs": "runs", "total": "total", "mean": "mean"}))
     print(f"all DAG runs: {total:.1f}s\n")
     print("Champions:")
-    print_table(champion_rows(settings, specs), {
-        "model": "model", "champion": "champion", "metric": "metric", "value": "value",
-        "interval": "data interval", "fingerprint": "data fingerprint", "run": "MLflow run"})
+    print(format_table([champion_row(settings, spec) for spec in specs], CHAMPION_HEADERS))
     print(f"\nMLflow store: {settings.tracking_uri}\nAudit log: {settings.audit_root}")
     if failures:
         print(f"\nFAILED runs: {', '.join(failures)}", file=sys.stderr)

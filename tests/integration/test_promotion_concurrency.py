@@ -84,3 +84,32 @@ def test_an_alias_moved_without_its_record_is_completed_once(platform):
     assert promote(platform, spec, v1, decision, None, "retry").outcome == "unchanged"
     records = AuditLog(platform.audit_root, "churn").records()
     assert [(r.action, r.to_version) for r in records] == [("repair", v1)]
+
+
+def test_registry_cli_audit_and_rollback(platform):
+    import subprocess
+    import sys
+
+    from mlops.promotion import promote
+
+    spec = load_example("churn")
+    v1, v2 = _register_versions(platform, "churn", 2)
+    decision = Decision(True, "promote", ["better"])
+    promote(platform, spec, v1, decision, None, "airflow:churn__train/a")
+    promote(platform, spec, v2, decision, v1, "airflow:churn__train/b")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "mlops.registry", *args], capture_output=True, text=True,
+                              env=os.environ.copy())
+
+    missing = cli("rollback", "churn", "--reason", "x", "--to-version", "99")
+    assert missing.returncode == 2 and "no version 99" in missing.stderr
+    done = cli("rollback", "churn", "--reason", "v2 scores new stores badly", "--actor", "oncall")
+    assert done.returncode == 0, done.stderr
+    assert f"rolled back v{v2} -> v{v1}" in done.stdout
+    assert str(tracking.client(platform).get_model_version_by_alias("churn", "champion").version) == v1
+    audit = cli("audit", "churn")
+    assert audit.returncode == 0, audit.stderr
+    lines = audit.stdout.strip().splitlines()
+    assert len(lines) == 2 + 3
+    assert "rollback" in lines[-1] and "oncall" in lines[-1] and "v2 scores new stores badly" in lines[-1]

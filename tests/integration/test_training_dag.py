@@ -49,11 +49,13 @@ def test_training_dag_end_to_end_then_cache_hit(bag, platform):
     assert champion.tags[tracking.WINDOW_LAST] == "2026-01-14"
     assert champion.tags[tracking.RUN_ID] == dr.run_id
     assert len(champion.tags[tracking.FINGERPRINT]) == 32
+    assert champion.tags[tracking.REFERENCE_PROFILE_URI] == f"runs:/{champion.run_id}/{tracking.REFERENCE_PROFILE}"
 
     run_ = client.get_run(champion.run_id)
     tags = run_.data.tags
     assert tags[tracking.DAG_ID] == "churn__train" and tags[tracking.RUN_ID] == dr.run_id
     assert tags[tracking.TRY_NUMBER] == "1" and tags[tracking.LOGICAL_DATE].startswith("2026-01-15")
+    assert tags[tracking.AIRFLOW_INTERVAL_END].startswith("2026-01-15")
     assert tags[tracking.SPEC_HASH] and tags[tracking.CODE_VERSION] and tags[tracking.GIT_SHA]
     assert run_.data.params["hp.C"] == "1.0"
     assert 0.6 < run_.data.metrics["roc_auc"] < 1
