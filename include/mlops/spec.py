@@ -259,6 +259,30 @@ def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None) -> list[s
             problems.append(
                 f"validation.suite: no suite file {suite_file}; create it or remove validation.suite"
             )
+        else:
+            problems += _suite_problems(suite_file)
+    return problems
+
+
+def _suite_problems(suite_file: Path) -> list[str]:
+    """The suite file's shape; the expectation names themselves are checked by GX when it runs."""
+    try:
+        doc = yaml.safe_load(suite_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        return [f"validation.suite: {suite_file} is not valid YAML ({exc}); fix the file"]
+    items = doc.get("expectations") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        return [f"validation.suite: {suite_file} needs a top-level `expectations:` list"]
+    problems = []
+    for i, item in enumerate(items):
+        where = f"validation.suite: {suite_file.name} expectations.{i}"
+        if not isinstance(item, dict) or not str(item.get("type", "")).startswith("expect_"):
+            problems.append(f"{where}: needs `type: expect_...` (a GX expectation name in snake case)")
+            continue
+        if item.get("severity", "blocking") not in ("blocking", "warning"):
+            problems.append(f"{where}: severity must be blocking or warning, not {item.get('severity')!r}")
+        if item.get("batch", "rows") not in ("rows", "partitions"):
+            problems.append(f"{where}: batch must be rows or partitions, not {item.get('batch')!r}")
     return problems
 
 

@@ -110,3 +110,18 @@ def test_json_schema_is_exported_and_current():
     committed = MODELS / "model-spec.schema.json"
     assert committed.is_file(), "run `make schema` to export the spec's JSON Schema for editors"
     assert json.loads(committed.read_text()) == schema, "the committed schema is stale: run `make schema`"
+
+
+def test_suite_file_shape_is_checked_with_the_spec(tmp_path):
+    (tmp_path / "churn.yaml").write_text(
+        "expectations:\n"
+        "  - type: column_mean_between\n"
+        "  - type: expect_column_values_to_not_be_null\n"
+        "    kwargs: {column: tenure_months}\n"
+        "    severity: fatal\n"
+    )
+    with pytest.raises(SpecError) as err:
+        parse_spec(example_dict(), expectations_dir=tmp_path)
+    text = str(err.value)
+    assert "expectations.0: needs `type: expect_...`" in text
+    assert "expectations.1: severity must be blocking or warning, not 'fatal'" in text
