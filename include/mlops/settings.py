@@ -58,3 +58,39 @@ class Settings:
 def get_settings() -> Settings:
     """Fresh on every call: tests and subprocesses change the environment between calls."""
     return Settings.from_env()
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where and how training pods run; the same for every model (specs only pick a pool)."""
+
+    namespace: str
+    trainer_image: str
+    kubernetes_conn_id: str
+    gcp_conn_id: str
+    gke_project: str | None
+    gke_location: str | None
+    gke_cluster: str | None
+    service_account: str | None
+    tracking_secret: str  # Kubernetes Secret with MLFLOW_TRACKING_URI (+ optional credentials)
+    image_pull_policy: str
+    schedule_timeout_s: int  # waiting for a node (GPU autoscaling is slow)
+    startup_timeout_s: int  # pulling the image and starting the container once scheduled
+
+    @classmethod
+    def from_env(cls) -> "ClusterSettings":
+        env = os.environ.get
+        return cls(
+            namespace=env("MLOPS_K8S_NAMESPACE", "mlops"),
+            trainer_image=env("MLOPS_TRAINER_IMAGE", "mlops-trainer:0.1.0"),
+            kubernetes_conn_id=env("MLOPS_K8S_CONN_ID", "kubernetes_default"),
+            gcp_conn_id=env("MLOPS_GCP_CONN_ID", "google_cloud_default"),
+            gke_project=env("MLOPS_GKE_PROJECT"),
+            gke_location=env("MLOPS_GKE_LOCATION"),
+            gke_cluster=env("MLOPS_GKE_CLUSTER"),
+            service_account=env("MLOPS_K8S_SERVICE_ACCOUNT", "mlops-trainer"),
+            tracking_secret=env("MLOPS_TRACKING_SECRET", "mlops-tracking"),
+            image_pull_policy=env("MLOPS_IMAGE_PULL_POLICY", "IfNotPresent"),
+            schedule_timeout_s=int(env("MLOPS_POD_SCHEDULE_TIMEOUT_S", "1800")),
+            startup_timeout_s=int(env("MLOPS_POD_STARTUP_TIMEOUT_S", "600")),
+        )

@@ -105,15 +105,15 @@ class Compute(_Strict):
     backend: Literal["local", "kubernetes", "gke"] = "local"
     pool: str = "cpu"
     gpus: int = Field(0, ge=0, le=16)
-    cpu: str = "1"
-    memory: str = "2Gi"
+    cpu: str | None = Field(None, description="CPU request of the pod; defaults to the pool's.")
+    memory: str | None = Field(None, description="Memory request and limit of the pod; defaults to the pool's.")
     timeout_minutes: int = Field(60, ge=1)
     retries: int = Field(1, ge=0, le=10)
 
     @field_validator("memory")
     @classmethod
-    def _quantity(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?", value):
+    def _quantity(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?", value):
             raise ValueError(f"'{value}' is not a Kubernetes memory quantity; write it like '4Gi' or '512Mi'")
         return value
 
@@ -232,9 +232,13 @@ def _fix_for(err: dict) -> str:
     return "see `python -m mlops.spec schema` for the expected shape"
 
 
-def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None) -> list[str]:
-    """Checks across fields, run only once the shape is right."""
+def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None, catalogue=None) -> list[str]:
+    """Checks across fields (and against the suite file and the pool catalogue), once the shape is right."""
     problems = []
+    if catalogue is not None:
+        from mlops.compute import pool_problems
+
+        problems += pool_problems(catalogue, spec.compute.pool, spec.compute.gpus)
     ds, ev = spec.dataset, spec.evaluation
     if ds.target in ds.features:
         problems.append(f"dataset.target: '{ds.target}' is also listed under dataset.features; remove it there")
@@ -286,7 +290,8 @@ def _suite_problems(suite_file: Path) -> list[str]:
     return problems
 
 
-def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | None = None) -> ModelSpec:
+def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | None = None,
+               catalogue=None) -> ModelSpec:
     if not isinstance(data, dict):
         raise SpecError(path, ["(top level): the file must hold a mapping of fields; see `python -m mlops.spec schema`"])
     try:
@@ -294,7 +299,7 @@ def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | 
     except ValidationError as exc:
         problems = [f"{_loc(e['loc'])}: {e['msg']} -> fix: {_fix_for(e)}" for e in exc.errors()]
         raise SpecError(path, problems) from None
-    problems = _semantic_problems(spec, expectations_dir)
+    problems = _semantic_problems(spec, expectations_dir, catalogue)
     if problems:
         raise SpecError(path, problems)
     stem = Path(str(path)).stem
@@ -303,7 +308,9 @@ def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | 
     return spec
 
 
-def load_spec(path: str | Path, expectations_dir: Path | None = None) -> ModelSpec:
+def load_spec(path: str | Path, expectations_dir: Path | None = None, catalogue=None) -> ModelSpec:
+    """Load and check one spec. The suite folder and the pool catalogue default to the `expectations/`
+    and `compute/` folders beside the spec's folder, when they exist."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -318,7 +325,12 @@ def load_spec(path: str | Path, expectations_dir: Path | None = None) -> ModelSp
     if expectations_dir is None:
         candidate = path.resolve().parent.parent / "expectations"
         expectations_dir = candidate if candidate.is_dir() else None
-    return parse_spec(data, path, expectations_dir)
+    if catalogue is None:
+        from mlops.compute import catalogue_path, load_catalogue
+
+        candidate = catalogue_path(path.resolve().parent.parent / "compute")
+        catalogue = load_catalogue(candidate) if candidate.is_file() else None
+    return parse_spec(data, path, expectations_dir, catalogue)
 
 
 def spec_paths(models_dir: Path) -> list[Path]:

@@ -39,10 +39,3 @@ def broken_spec_dag(path: Path, message: str) -> DAG:
         SpecErrorOperator(task_id="spec_error", message=message)
     return dag
 
-
-def unsupported_backend_task(spec) -> BaseOperator:
-    return SpecErrorOperator(
-        task_id="train",
-        message=f"{spec.name}: compute.backend '{spec.compute.backend}' is not available in this deployment; "
-                "use compute.backend: local",
-    )

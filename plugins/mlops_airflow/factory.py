@@ -13,6 +13,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, Param
 
+from mlops.compute import Catalogue, catalogue_path, effective_backend, load_catalogue
 from mlops.settings import get_settings
 from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
 from mlops_airflow.broken import broken_spec_dag
@@ -60,7 +61,8 @@ def _doc(spec: ModelSpec, path: Path) -> str:
         f"### {spec.name}\n{spec.description}\n\n"
         f"* owner: `{spec.owner}` · spec: `{path.name}` · hash `{spec.content_hash()}`\n"
         f"* task: {spec.dataset.task}, target `{spec.dataset.target}`, window {spec.dataset.window.days} days\n"
-        f"* trainer: `{spec.trainer.function}` on `{spec.compute.backend}` (pool `{spec.compute.pool}`)\n"
+        f"* trainer: `{spec.trainer.function}` on `{effective_backend(spec.compute.backend)}` "
+        f"(pool `{spec.compute.pool}`, {spec.compute.gpus} GPU)\n"
         f"* promotion: {ev.primary_metric} ({'max' if ev.maximize else 'min'}imize), min improvement "
         f"{ev.min_improvement}, {len(ev.guardrails)} guardrail(s)\n\n"
         "validate_data -> train -> evaluate -> promote. Trigger with a logical date to train on the window "
@@ -68,8 +70,22 @@ def _doc(spec: ModelSpec, path: Path) -> str:
     )
 
 
-def build_training_dag(spec: ModelSpec, path: Path) -> DAG:
+def _train_task(spec: ModelSpec, catalogue: Catalogue, backend: str):
+    timeout = timedelta(minutes=spec.compute.timeout_minutes + 5)
+    if backend == "local":
+        return LocalTrainOperator(task_id="train", spec=spec, execution_timeout=timeout)
+    # Imported only when a model trains on a cluster: the kubernetes client is not free to import.
+    if backend == "kubernetes":
+        from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator as operator
+    else:
+        from mlops_airflow.operators.train_gke import GKETrainOperator as operator
+    # The pod's own schedule and startup timeouts come first; this is the backstop.
+    return operator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=timeout + timedelta(hours=1))
+
+
+def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None = None) -> DAG:
     retries = spec.compute.retries
+    backend = effective_backend(spec.compute.backend)
     with DAG(
         dag_id=spec.dag_id,
         description=spec.description[:200] or f"Train and promote {spec.name}",
@@ -78,18 +94,12 @@ def build_training_dag(spec: ModelSpec, path: Path) -> DAG:
         catchup=False,
         max_active_runs=1,
         doc_md=_doc(spec, path),
-        tags=[PLATFORM_TAG, "training", *spec.tags],
+        tags=[PLATFORM_TAG, "training", f"compute:{backend}", *spec.tags],
         params=_params(spec),
         default_args={"owner": spec.owner, "retries": retries, "retry_delay": timedelta(minutes=1)},
     ) as dag:
         validate = ValidateDataOperator(task_id="validate_data", spec=spec)
-        if spec.compute.backend == "local":
-            train = LocalTrainOperator(task_id="train", spec=spec,
-                                       execution_timeout=timedelta(minutes=spec.compute.timeout_minutes + 5))
-        else:
-            from mlops_airflow.broken import unsupported_backend_task
-
-            train = unsupported_backend_task(spec)
+        train = _train_task(spec, catalogue, backend)
         evaluate = EvaluateModelOperator(task_id="evaluate", spec=spec)
         promote = PromoteModelOperator(task_id="promote", spec=spec, outlets=[champion_asset(spec)])
         validate >> train >> evaluate >> promote
@@ -100,12 +110,15 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
     settings = get_settings()
     models_dir = Path(models_dir or settings.models_dir)
     expectations_dir = Path(expectations_dir or settings.expectations_dir)
+    # A broken catalogue is the platform's error, not a model's: it fails the import, visibly, naming the field.
+    catalogue = load_catalogue(catalogue_path(settings.compute_dir))
+    effective_backend("local")  # a bad MLOPS_COMPUTE_BACKEND fails here too, once
     dags: dict[str, DAG] = {}
     for path in spec_paths(models_dir):
         try:
-            spec = load_spec(path, expectations_dir)
-            dag = build_training_dag(spec, path)
-        except SpecError as exc:
+            spec = load_spec(path, expectations_dir, catalogue)
+            dag = build_training_dag(spec, path, catalogue)
+        except (SpecError, ValueError) as exc:
             log.error("%s", exc)
             dag = broken_spec_dag(path, str(exc))
         if dag.dag_id in dags:

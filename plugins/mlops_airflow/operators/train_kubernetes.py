@@ -1,0 +1,114 @@
+"""Training pods: a KubernetesPodOperator subclass that only builds arguments (GKE: train_gke.py).
+
+`execute`, the trigger, log streaming, XCom sidecar and pod deletion are the provider's. What this adds:
+the pod from the platform's plan (GPU resources, pool placement, non-root security context, labels,
+the tracking Secret by reference), the entrypoint's arguments rendered from the run's context (the same
+`build_arguments` the local backend uses), and the spot pool's on-demand fallback on the last try.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import models as k8s
+
+from mlops.compute import Catalogue
+from mlops.podplan import RUN_AS, PodPlan, plan_pod
+from mlops.settings import ClusterSettings, get_settings
+from mlops.spec import ModelSpec
+from mlops.train import DEFAULT_RESULT_PATH
+
+
+def _env_vars(plan: PodPlan) -> list[k8s.V1EnvVar]:
+    plain = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(plan.env.items())]
+    from_secret = [
+        k8s.V1EnvVar(name=s.name, value_from=k8s.V1EnvVarSource(
+            secret_key_ref=k8s.V1SecretKeySelector(name=s.secret, key=s.key, optional=s.optional)))
+        for s in plan.secret_env
+    ]
+    return plain + from_secret
+
+
+def _tolerations(plan: PodPlan) -> list[k8s.V1Toleration]:
+    return [k8s.V1Toleration(**t) for t in plan.tolerations]
+
+
+def _container_security() -> k8s.V1SecurityContext:
+    return k8s.V1SecurityContext(allow_privilege_escalation=False, privileged=False, run_as_non_root=True,
+                                 capabilities=k8s.V1Capabilities(drop=["ALL"]))
+
+
+def pod_arguments(spec: ModelSpec, catalogue: Catalogue, backend: str, cluster: ClusterSettings) -> dict:
+    """Keyword arguments for the provider's operator, from the first-try plan."""
+    plan = plan_pod(spec, catalogue, backend, get_settings(), cluster)
+    return dict(
+        namespace=cluster.namespace,
+        image=plan.image,
+        name=f"train-{spec.name.replace('_', '-')}",
+        random_name_suffix=True,
+        cmds=["python", "-m", "mlops.train"],
+        arguments=[],  # rendered per run in render_template_fields
+        env_vars=_env_vars(plan),
+        labels=dict(plan.labels),
+        annotations=dict(plan.annotations),
+        node_selector=dict(plan.node_selector),
+        tolerations=_tolerations(plan),
+        container_resources=k8s.V1ResourceRequirements(requests=plan.requests, limits=plan.limits),
+        security_context=k8s.V1PodSecurityContext(
+            run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
+            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault")),
+        container_security_context=_container_security(),
+        xcom_sidecar_container_security_context=_container_security(),
+        service_account_name=cluster.service_account,
+        image_pull_policy=cluster.image_pull_policy,
+        pool=plan.airflow_pool,
+        pool_slots=plan.airflow_pool_slots,
+        schedule_timeout_seconds=cluster.schedule_timeout_s,
+        startup_timeout_seconds=cluster.startup_timeout_s,
+        active_deadline_seconds=plan.active_deadline_seconds,
+        deferrable=True,
+        on_finish_action="delete_succeeded_pod",
+        on_kill_action="delete_pod",
+        do_xcom_push=True,
+        get_logs=True,
+        log_events_on_failure=True,
+        reattach_on_restart=True,
+    )
+
+
+class _TrainingPodMixin:
+    """Shared by both operators: per-run arguments and the last-try fallback, nothing else."""
+
+    spec: ModelSpec
+    catalogue: Catalogue
+    backend: str
+    cluster: ClusterSettings
+    validate_task_id: str
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        super().render_template_fields(context, jinja_env)
+        from mlops.train import build_arguments
+        from mlops_airflow.runtime import hyperparameter_overrides, run_context
+
+        upstream = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {}
+        overrides = hyperparameter_overrides(context["params"], self.spec.trainer.hyperparameters)
+        # Set after rendering: the spec's JSON is data, never a Jinja template.
+        self.arguments = build_arguments(self.spec, run_context(context, upstream), overrides, DEFAULT_RESULT_PATH)
+        ti = context["ti"]
+        if int(ti.try_number or 1) > int(self.retries or 0):  # the last try
+            plan = plan_pod(self.spec, self.catalogue, self.backend, get_settings(), self.cluster, last_try=True)
+            self.node_selector = dict(plan.node_selector)
+            self.tolerations = _tolerations(plan)
+            self.labels = {**self.labels, "mlops.airflow/pool": plan.pool_name}
+
+
+class KubernetesTrainOperator(_TrainingPodMixin, KubernetesPodOperator):
+    ui_color = "#e0ecff"
+
+    def __init__(self, *, spec: ModelSpec, catalogue: Catalogue, cluster: ClusterSettings | None = None,
+                 validate_task_id: str = "validate_data", **kwargs):
+        cluster = cluster or ClusterSettings.from_env()
+        kwargs.setdefault("retries", spec.compute.retries)  # the last retry picks the fallback pool
+        super().__init__(**{**pod_arguments(spec, catalogue, "kubernetes", cluster),
+                            "kubernetes_conn_id": cluster.kubernetes_conn_id, **kwargs})
+        self.spec, self.catalogue, self.backend, self.cluster = spec, catalogue, "kubernetes", cluster
+        self.validate_task_id = validate_task_id

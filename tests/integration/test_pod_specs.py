@@ -1,0 +1,179 @@
+"""Training pod requests as the provider builds them (`build_pod_request_obj`), for every pool in the
+catalogue and both cluster backends, each validated against the Kubernetes API schema."""
+
+import json
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes.client import ApiClient
+
+from helpers import MODELS, ROOT
+from mlops.compute import load_catalogue
+from mlops.settings import ClusterSettings
+from mlops.spec import parse_spec
+
+CATALOGUE = load_catalogue(ROOT / "include" / "compute" / "pools.yaml")
+K8S_VERSION = "1.31.0"
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(tmp_path_factory):
+    """The provider's hook reads a kubeconfig to build a pod; nothing is sent to this address."""
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "t",
+        "clusters": [{"name": "t", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}],
+        "users": [{"name": "t", "user": {"token": "x"}}],
+    }))
+    return str(path)
+
+
+def spec_on(pool, gpus):
+    data = yaml.safe_load((MODELS / "churn.yaml").read_text())
+    data["compute"].update(pool=pool, gpus=gpus, backend="kubernetes", retries=2)
+    return parse_spec(data, catalogue=CATALOGUE)
+
+
+def manifest(operator, context=None) -> dict:
+    return ApiClient().sanitize_for_serialization(operator.build_pod_request_obj(context))
+
+
+@pytest.fixture
+def kpo(kubeconfig):
+    def build(spec, backend="kubernetes"):
+        return _operator(spec, backend, config_file=kubeconfig)
+
+    return build
+
+
+def _operator(spec, backend, **kwargs):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator, pod_arguments
+
+    if backend == "kubernetes":
+        return KubernetesTrainOperator(task_id="train", spec=spec, catalogue=CATALOGUE, **kwargs)
+    # The GKE operator's hook asks Google for the cluster; the pod it builds is the same as this one.
+    return KubernetesPodOperator(task_id="train", **pod_arguments(spec, CATALOGUE, "gke", ClusterSettings.from_env()),
+                                 **kwargs)
+
+
+@pytest.mark.parametrize("backend", ["kubernetes", "gke"])
+@pytest.mark.parametrize("pool_name", sorted(CATALOGUE.pools))
+def test_every_pool_gives_a_valid_pod(pool_name, backend, kpo):
+    pool = CATALOGUE.pools[pool_name]
+    spec = spec_on(pool_name, pool.gpus_per_node)
+    pod = manifest(kpo(spec, backend))
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+    container = pod["spec"]["containers"][0]
+    resources = container["resources"]
+    if pool.gpu_resource:
+        assert resources["requests"][pool.gpu_resource] == resources["limits"][pool.gpu_resource] == str(pool.gpus_per_node)
+    else:
+        assert "nvidia.com/gpu" not in resources["requests"]
+    selector = pod["spec"]["nodeSelector"]
+    if backend == "gke" and pool.gke_compute_class:
+        assert selector == {"cloud.google.com/compute-class": pool.gke_compute_class}
+    else:
+        assert selector == pool.node_selector
+        assert len(pod["spec"].get("tolerations") or []) == len(pool.tolerations)
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    for c in pod["spec"]["containers"]:
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False, c["name"]
+    assert pod["spec"]["activeDeadlineSeconds"] == spec.compute.timeout_minutes * 60
+    assert pod["metadata"]["labels"]["mlops.airflow/model"] == "churn"
+    env = {e["name"]: e for e in container["env"]}
+    assert "value" not in env["MLFLOW_TRACKING_URI"]
+    assert env["MLFLOW_TRACKING_URI"]["valueFrom"]["secretKeyRef"]["name"] == "mlops-tracking"
+    assert "mlops-tracking" not in json.dumps(container.get("args", []))
+
+
+def test_operator_settings_a_platform_team_expects(kpo):
+    op = kpo(spec_on("l4-spot", 2))
+    assert (op.pool, op.pool_slots) == ("mlops-gpu-l4", 2)
+    assert op.deferrable is True
+    assert str(op.on_finish_action.value) == "delete_succeeded_pod"
+    assert op.schedule_timeout_seconds == 1800 and op.startup_timeout_seconds == 600
+    assert op.do_xcom_push is True and op.image == "mlops-trainer:0.1.0"
+
+
+class _TI:
+    """The slice of a task instance that rendering reads."""
+
+    def __init__(self, try_number):
+        self.try_number, self.dag_id, self.run_id = try_number, "churn__train", "scheduled__2026-01-15"
+        self.task_id, self.map_index = "train", -1
+
+    def xcom_pull(self, task_ids):
+        assert task_ids == "validate_data"
+        return {"window_last_day": "2026-01-14", "window_anchor": "data_interval", "fingerprint": "f" * 32}
+
+
+def render(op, try_number, params=None):
+    from datetime import datetime, timezone
+
+    end = datetime(2026, 1, 15, tzinfo=timezone.utc)
+    ti = _TI(try_number)
+    context = {"ti": ti, "run_id": ti.run_id, "dag": object(), "params": params or {}, "logical_date": end,
+               "data_interval_start": end, "data_interval_end": end}
+    op.render_template_fields(context)
+    return manifest(op, context)
+
+
+def test_arguments_are_rendered_from_the_run_like_the_local_backend(kpo):
+    op = kpo(spec_on("cpu", 0))
+    pod = render(op, 1, {"hp_C": 0.5})
+    args = pod["spec"]["containers"][0]["args"]
+    flags = dict(zip(args[::2], args[1::2]))
+    assert flags["--run-id"] == "scheduled__2026-01-15" and flags["--try-number"] == "1"
+    assert flags["--window-last-day"] == "2026-01-14" and flags["--expected-fingerprint"] == "f" * 32
+    assert flags["--data-interval-end"].startswith("2026-01-15")
+    assert json.loads(flags["--params-json"]) == {"C": 0.5}
+    assert json.loads(flags["--spec-json"])["name"] == "churn"
+    assert flags["--result-path"] == "/airflow/xcom/return.json"
+    labels = pod["metadata"]["labels"]
+    assert (labels["dag_id"], labels["try_number"], labels["mlops.airflow/model"]) == ("churn__train", "1", "churn")
+    assert labels["run_id"].startswith("scheduled__2026-01-15")
+
+
+def test_last_try_of_a_spot_task_goes_to_the_on_demand_fallback(kpo):
+    spec = spec_on("l4-spot", 1)  # retries: 2, so try 3 is the last
+    first = render(kpo(spec), 1)
+    assert first["spec"]["nodeSelector"]["cloud.google.com/gke-nodepool"] == "l4-spot"
+    last_op = kpo(spec)
+    last = render(last_op, 3)
+    assert last["spec"]["nodeSelector"]["cloud.google.com/gke-nodepool"] == "l4"
+    assert all(t["key"] != "cloud.google.com/gke-spot" for t in last["spec"]["tolerations"])
+    assert last_op.pool == "mlops-gpu-l4"  # the Airflow pool does not change
+    kubernetes_validate.validate(last, K8S_VERSION, strict=True)
+
+
+def test_backend_override_builds_pod_operators_without_editing_specs(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "kubernetes")
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    for dag_id in ("churn__train", "demand__train"):
+        assert type(bag.dags[dag_id].get_task("train")).__name__ == "KubernetesTrainOperator"
+        assert "compute:kubernetes" in bag.dags[dag_id].tags
+
+
+def test_gke_backend_without_a_cluster_is_a_visible_broken_dag(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "gke")
+    for name in ("MLOPS_GKE_PROJECT", "MLOPS_GKE_LOCATION", "MLOPS_GKE_CLUSTER"):
+        monkeypatch.delenv(name, raising=False)
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    broken = bag.dags["churn__train"]
+    assert "broken-spec" in broken.tags and "MLOPS_GKE_CLUSTER" in broken.doc_md
+    monkeypatch.setenv("MLOPS_GKE_PROJECT", "p")
+    monkeypatch.setenv("MLOPS_GKE_LOCATION", "europe-west4")
+    monkeypatch.setenv("MLOPS_GKE_CLUSTER", "ml")
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    op = bag.dags["churn__train"].get_task("train")
+    assert type(op).__name__ == "GKETrainOperator" and op.cluster_name == "ml"
