@@ -29,6 +29,10 @@ class WindowRange:
     last_day: date
     anchored_by: str  # "data_interval" or "newest_partition"
 
+    @classmethod
+    def ending(cls, last_day: date, days: int, anchored_by: str) -> "WindowRange":
+        return cls(last_day - timedelta(days=days - 1), last_day, anchored_by)
+
     @property
     def start(self) -> datetime:
         return datetime.combine(self.first_day, datetime.min.time(), tzinfo=timezone.utc)
@@ -90,7 +94,7 @@ def resolve_window(spec: ModelSpec, data_root: str, data_interval_end: datetime 
                 "(e.g. `python -m mlops.synthetic`), or trigger the run with a logical date"
             )
         anchored_by = "newest_partition"
-    return WindowRange(last - timedelta(days=n - 1), last, anchored_by)
+    return WindowRange.ending(last, n, anchored_by)
 
 
 def _read(uri: str, fmt: str) -> pd.DataFrame:

@@ -32,9 +32,10 @@ def paired_bootstrap(metric: str, maximize: bool, y, challenger_scores, champion
     for i in range(samples):
         idx = rng.integers(0, len(y), len(y))
         diffs[i] = sign * (fn(y[idx], a[idx]) - fn(y[idx], b[idx]))
-    diffs = diffs[~np.isnan(diffs)]
     alpha = (1 - confidence) / 2
-    lo, hi = (np.quantile(diffs, [alpha, 1 - alpha]) if len(diffs) else (float("nan"), float("nan")))
+    # A resample where the metric is undefined (one class only) makes the interval undefined: no
+    # silent dropping, the policy then keeps the champion.
+    lo, hi = (np.quantile(diffs, [alpha, 1 - alpha]) if not np.isnan(diffs).any() else (float("nan"), float("nan")))
     ca, cb = fn(y, a), fn(y, b)
     return Comparison(metric, ca, cb, sign * (ca - cb), float(lo), float(hi), confidence)
 
@@ -46,10 +47,19 @@ def evaluate(settings: Settings, spec: ModelSpec, train_result: dict, *, force: 
 
     from mlops.packaging import load_scorer
 
-    name, ev, ds = spec.registered_model_name, spec.evaluation, spec.dataset
+    name, ev, ds = spec.name, spec.evaluation, spec.dataset
     window = data.WindowRange(date.fromisoformat(train_result["window_first_day"]),
                               date.fromisoformat(train_result["window_last_day"]), "train_result")
-    split = data.split_holdout(spec, data.load_window(spec, settings.data_root, window))
+    loaded = data.load_window(spec, settings.data_root, window)
+    fingerprint = data.fingerprint(loaded.frame[ds.columns])
+    if fingerprint != train_result["fingerprint"]:
+        from mlops.train import DataChangedError
+
+        raise DataChangedError(
+            f"{name}: the data of window {window.first_day}..{window.last_day} changed after training "
+            f"(fingerprint {train_result['fingerprint']} trained, {fingerprint} now); re-run the DAG run"
+        )
+    split = data.split_holdout(spec, loaded)
     holdout_fp = data.fingerprint(split.holdout)
     y = split.holdout[ds.target].to_numpy()
     features = split.holdout[list(ds.features)]

@@ -6,6 +6,7 @@ reproduced from the logged evidence.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from mlops.spec import Evaluation, Guardrail
@@ -45,6 +46,10 @@ class Decision:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _guardrail_failures(guardrails: list[Guardrail], challenger: Candidate, champion: Candidate | None,
@@ -100,9 +105,19 @@ def decide(
     if force:
         return Decision(True, "promote", [f"forced: {force_reason.strip()}"], forced=True)
 
+    primary = challenger.metrics.get(cfg.primary_metric)
+    if not _finite(primary):
+        return Decision(False, "reject", [
+            f"{cfg.primary_metric} is undefined for the challenger on this holdout (e.g. a single class); "
+            "widen the holdout or the window"])
+
     if champion is None:
         return Decision(True, "promote", ["no champion yet and the challenger passes every guardrail"])
 
+    if not champion.data_interval_end:
+        return Decision(False, "keep", [
+            f"champion v{champion.version} does not record the data it was trained on, so a newer champion "
+            "cannot be ruled out; force with a reason to replace it"])
     if champion.data_interval_end > challenger.data_interval_end:
         return Decision(False, "keep", [
             f"champion v{champion.version} was trained on newer data (up to {champion.data_interval_end}) than "
@@ -112,6 +127,10 @@ def decide(
     if comparison is None:
         raise PolicyError("a champion exists, so the decision needs a comparison on the same holdout")
     c = comparison
+    if not (_finite(c.improvement) and _finite(c.ci_low) and _finite(c.ci_high)):
+        return Decision(False, "keep", [
+            f"{c.metric} cannot be compared on this holdout (undefined for a resample or a model); "
+            "the champion stays"])
     summary = (f"{c.metric}: challenger {c.challenger:.4f} vs champion {c.champion:.4f}, improvement "
                f"{c.improvement:+.4f} ({c.confidence:.0%} CI {c.ci_low:+.4f}..{c.ci_high:+.4f})")
     if c.improvement < cfg.min_improvement:

@@ -34,14 +34,14 @@ def _v(version: str | None) -> str:
 
 
 def _current(settings: Settings, spec: ModelSpec) -> str | None:
-    v = tracking.version_by_alias(settings, spec.registered_model_name, spec.promotion.alias)
+    v = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
     return str(v.version) if v is not None else None
 
 
 def _move(settings: Settings, spec: ModelSpec, audit: AuditLog, current: str | None, target: str,
           action: str, actor: str, reason: str, evidence: dict) -> AuditRecord:
     client = tracking.client(settings)
-    name, p = spec.registered_model_name, spec.promotion
+    name, p = spec.name, spec.promotion
     if current is not None:
         client.set_registered_model_alias(name, p.previous_alias, current)
     client.set_registered_model_alias(name, p.alias, target)
@@ -50,7 +50,7 @@ def _move(settings: Settings, spec: ModelSpec, audit: AuditLog, current: str | N
 
 def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Decision,
             expected_champion: str | None, actor: str, evidence: dict | None = None) -> PromotionResult:
-    name, alias = spec.registered_model_name, spec.promotion.alias
+    name, alias = spec.name, spec.promotion.alias
     if not decision.promote:
         current = _current(settings, spec)
         return PromotionResult("not_promoted", current, None, f"{name}: v{challenger} not promoted ({decision.outcome}): "
@@ -68,6 +68,12 @@ def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Deci
                                        "audit record completed", rec.id)
             return PromotionResult("unchanged", challenger, last.from_version,
                                    f"{name}: v{challenger} is already {alias}; nothing to do")
+        if any(r.actor == actor and r.to_version == challenger and r.action in ("promote", "force_promote")
+               for r in audit.records()):
+            # This run already promoted this version; a later rollback must not be undone by clearing it.
+            return PromotionResult("unchanged", current, None,
+                                   f"{name}: {actor} already promoted v{challenger}; nothing to do (champion is "
+                                   f"{_v(current)})")
         if current != expected_champion:
             return PromotionResult(
                 "stale", current, None,
@@ -84,7 +90,7 @@ def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Deci
 def rollback(settings: Settings, spec: ModelSpec, actor: str, reason: str,
              to_version: str | None = None) -> PromotionResult:
     """Point the champion back at `to_version` (default: the previous champion). Audited like a promotion."""
-    name, p = spec.registered_model_name, spec.promotion
+    name, p = spec.name, spec.promotion
     if not reason.strip():
         raise ValueError("a rollback needs a reason; it goes to the audit log")
     audit = AuditLog(settings.audit_root, name)

@@ -20,7 +20,7 @@ def champion_row(settings: Settings, spec: ModelSpec) -> dict:
     """One line of the fleet summary: the champion, its primary metric on its own holdout, its data."""
     row = {"model": spec.name, "champion": "-", "metric": spec.evaluation.primary_metric, "value": "-",
            "interval": "-", "fingerprint": "-", "run": "-"}
-    mv = tracking.version_by_alias(settings, spec.registered_model_name, spec.promotion.alias)
+    mv = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
     if mv is None:
         return row
     value = tracking.client(settings).get_run(mv.run_id).data.metrics.get(spec.evaluation.primary_metric)
@@ -43,7 +43,8 @@ CHAMPION_HEADERS = {"model": "model", "champion": "champion", "metric": "metric"
                     "interval": "data interval", "fingerprint": "data fingerprint", "run": "MLflow run"}
 
 
-def _specs(settings: Settings, names: list[str] | None) -> list[ModelSpec]:
+def load_valid_specs(settings: Settings, names: list[str] | None = None) -> list[ModelSpec]:
+    """Every spec that loads (broken ones are reported on stderr and left out), or just the named ones."""
     specs = []
     for path in spec_paths(settings.models_dir):
         try:
@@ -78,16 +79,16 @@ def _main(argv: list[str]) -> int:
     settings = get_settings()
 
     if args.command == "status":
-        print(format_table([champion_row(settings, spec) for spec in _specs(settings, args.models)],
+        print(format_table([champion_row(settings, spec) for spec in load_valid_specs(settings, args.models)],
                            CHAMPION_HEADERS))
     elif args.command == "audit":
-        (spec,) = _specs(settings, [args.model])
+        (spec,) = load_valid_specs(settings, [args.model])
         rows = [{"time": rec.time[:19], "alias": rec.alias, "move": f"{rec.from_version or '-'} -> {rec.to_version}",
                  "action": rec.action, "actor": rec.actor, "reason": rec.reason}
-                for rec in AuditLog(settings.audit_root, spec.registered_model_name).records()]
+                for rec in AuditLog(settings.audit_root, spec.name).records()]
         print(format_table(rows, {k: k for k in ("time", "alias", "move", "action", "actor", "reason")}))
     else:
-        (spec,) = _specs(settings, [args.model])
+        (spec,) = load_valid_specs(settings, [args.model])
         try:
             result = rollback(settings, spec, actor=args.actor, reason=args.reason, to_version=args.to_version)
         except ValueError as exc:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlops.metrics import METRICS, TASKS, metrics_for
+from mlops.metrics import METRICS, metrics_for
 
 API_VERSION = "mlops.airflow/v1"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
@@ -185,16 +185,14 @@ class ModelSpec(_Strict):
     promotion: Promotion = Promotion()
 
     @property
-    def registered_model_name(self) -> str:
-        return self.name
-
-    @property
     def dag_id(self) -> str:
         return f"{self.name}__train"
 
     def content_hash(self) -> str:
-        """Hash of what changes a trained model: everything except scheduling and ownership."""
-        relevant = self.model_dump(mode="json", exclude={"description", "owner", "tags", "schedule", "start_date"})
+        """Hash of what shapes a trained model: the data, the trainer and how the holdout is cut.
+        Scheduling, compute, validation and promotion settings can change without retraining."""
+        relevant = self.model_dump(mode="json", include={"name", "dataset", "trainer"})
+        relevant["holdout"] = self.evaluation.holdout.model_dump(mode="json")
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -232,6 +230,16 @@ def _fix_for(err: dict) -> str:
     return "see `python -m mlops.spec schema` for the expected shape"
 
 
+def _valid_cron(expression: str) -> bool:
+    if len(expression.split()) not in (5, 6):
+        return False
+    try:
+        from croniter import croniter  # what Airflow's cron timetables use
+    except ImportError:  # the trainer image has no Airflow: the shape check is all it needs
+        return True
+    return bool(croniter.is_valid(expression))
+
+
 def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None, catalogue=None) -> list[str]:
     """Checks across fields (and against the suite file and the pool catalogue), once the shape is right."""
     problems = []
@@ -250,9 +258,9 @@ def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None, catalogue
     for i, g in enumerate(ev.guardrails):
         if g.metric not in allowed:
             problems.append(f"evaluation.guardrails.{i}.metric: '{g.metric}' is not a {ds.task} metric; use one of {allowed}")
-    if spec.schedule is not None and spec.schedule not in _PRESETS and len(spec.schedule.split()) not in (5, 6):
+    if spec.schedule is not None and spec.schedule not in _PRESETS and not _valid_cron(spec.schedule):
         problems.append(
-            f"schedule: '{spec.schedule}' is neither a cron expression nor one of {sorted(_PRESETS)}; "
+            f"schedule: '{spec.schedule}' is neither a valid cron expression nor one of {sorted(_PRESETS)}; "
             "use e.g. '0 3 * * *' or null for manual runs only"
         )
     if spec.promotion.alias == spec.promotion.previous_alias:
@@ -268,26 +276,51 @@ def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None, catalogue
     return problems
 
 
-def _suite_problems(suite_file: Path) -> list[str]:
-    """The suite file's shape; the expectation names themselves are checked by GX when it runs."""
+class SuiteItem(_Strict):
+    """One entry of include/expectations/<suite>.yaml: a GX Core expectation, declared as data."""
+
+    type: str = Field(pattern=r"^expect_[a-z0-9_]+$", description="GX expectation name in snake case.")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    severity: Literal["blocking", "warning"] = "blocking"
+    batch: Literal["rows", "partitions"] = "rows"
+    description: str | None = None
+
+
+def load_suite(suite_file: Path) -> list[SuiteItem]:
+    """The suite's expectations, or SpecError naming every malformed entry."""
     try:
-        doc = yaml.safe_load(suite_file.read_text()) or {}
+        doc = yaml.safe_load(Path(suite_file).read_text()) or {}
     except yaml.YAMLError as exc:
-        return [f"validation.suite: {suite_file} is not valid YAML ({exc}); fix the file"]
+        raise SpecError(suite_file, [f"(YAML syntax): {exc}; fix the file"]) from None
     items = doc.get("expectations") if isinstance(doc, dict) else None
     if not isinstance(items, list):
-        return [f"validation.suite: {suite_file} needs a top-level `expectations:` list"]
-    problems = []
+        raise SpecError(suite_file, ["expectations: needs a top-level `expectations:` list"])
+    parsed, problems = [], []
     for i, item in enumerate(items):
-        where = f"validation.suite: {suite_file.name} expectations.{i}"
-        if not isinstance(item, dict) or not str(item.get("type", "")).startswith("expect_"):
-            problems.append(f"{where}: needs `type: expect_...` (a GX expectation name in snake case)")
-            continue
-        if item.get("severity", "blocking") not in ("blocking", "warning"):
-            problems.append(f"{where}: severity must be blocking or warning, not {item.get('severity')!r}")
-        if item.get("batch", "rows") not in ("rows", "partitions"):
-            problems.append(f"{where}: batch must be rows or partitions, not {item.get('batch')!r}")
-    return problems
+        try:
+            parsed.append(SuiteItem.model_validate(item))
+        except ValidationError as exc:
+            problems += [f"expectations.{i}.{_loc(e['loc'])}: {e['msg']} -> fix: {_fix_for(e)}" for e in exc.errors()]
+    if problems:
+        raise SpecError(suite_file, problems)
+    return parsed
+
+
+def _suite_problems(suite_file: Path) -> list[str]:
+    try:
+        load_suite(suite_file)
+    except SpecError as exc:
+        return [f"validation.suite: {suite_file.name} {p}" for p in exc.problems]
+    return []
+
+
+def unknown_expectations(suite_file: Path) -> list[str]:
+    """Names GX does not know. Imports GX, so only the command line calls it, never DAG parsing."""
+    import great_expectations as gx
+
+    return [f"validation.suite: {suite_file.name} expectations.{i}.type: GX has no '{item.type}'; check the name"
+            for i, item in enumerate(load_suite(suite_file))
+            if not hasattr(gx.expectations, "".join(p.capitalize() for p in item.type.split("_")))]
 
 
 def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | None = None,
@@ -334,7 +367,8 @@ def load_spec(path: str | Path, expectations_dir: Path | None = None, catalogue=
 
 
 def spec_paths(models_dir: Path) -> list[Path]:
-    return sorted(p for p in Path(models_dir).glob("*.yaml") if not p.name.startswith("_"))
+    return sorted(p for p in Path(models_dir).iterdir()
+                  if p.suffix in (".yaml", ".yml") and not p.name.startswith(("_", ".")))
 
 
 def json_schema() -> dict:
@@ -371,6 +405,12 @@ def _main(argv: list[str]) -> int:
             failed += 1
             print(exc, file=sys.stderr)
         else:
+            suite = path.resolve().parent.parent / "expectations" / f"{spec.validation.suite}.yaml"
+            unknown = unknown_expectations(suite) if spec.validation.suite and suite.is_file() else []
+            if unknown:
+                failed += 1
+                print(SpecError(path, unknown), file=sys.stderr)
+                continue
             print(f"{path}: ok ({spec.name}, task {spec.dataset.task}, backend {spec.compute.backend})")
     return 1 if failed else 0
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from mlops import __version__
@@ -78,12 +78,19 @@ def trainer_environment(settings: Settings) -> dict[str, str]:
 
 
 def code_version(spec: ModelSpec) -> str:
-    """Changes when the platform or the author's module changes, committed or not."""
-    from mlops.authoring import source_of
+    """Changes when anything that shapes the model changes, committed or not: the platform's own code
+    (loading, splitting, scoring), the author's module(s) and the versions of the libraries they run on."""
+    from mlops.authoring import resolve, source_of
 
+    for ref in (spec.trainer.function, spec.trainer.predict):
+        if ref:
+            resolve(ref)  # a typo fails here with the fix, before any hashing
     h = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
     h.update(source_of(spec.trainer.function).encode())
     h.update(source_of(spec.trainer.predict).encode())
+    h.update("\n".join(_requirements()).encode())
     return h.hexdigest()[:16]
 
 
@@ -125,9 +132,8 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None
     tracking.switch_off_telemetry()
     params = effective_params(spec, overrides or {})
     if ctx.window_last_day:
-        last = date.fromisoformat(ctx.window_last_day)
-        window = data.WindowRange(last - timedelta(days=spec.dataset.window.days - 1), last,
-                                  ctx.window_anchor or "given")
+        window = data.WindowRange.ending(date.fromisoformat(ctx.window_last_day), spec.dataset.window.days,
+                                         ctx.window_anchor or "given")
     else:
         window = data.resolve_window(spec, settings.data_root, _parse_time(ctx.data_interval_end))
     loaded = data.load_window(spec, settings.data_root, window)
@@ -214,7 +220,8 @@ def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: st
                            "window_days": ds.window.days, "holdout": spec.evaluation.holdout.strategy,
                            "holdout_fraction": spec.evaluation.holdout.fraction,
                            "train_rows": len(split.train), "holdout_rows": len(split.holdout)})
-        source = ds.uri.replace("{date}", f"{{{tags[tracking.WINDOW_FIRST]}..{tags[tracking.WINDOW_LAST]}}}")
+        source = ds.uri.format(data_root=get_settings().data_root.rstrip("/"),
+                               date=f"{{{tags[tracking.WINDOW_FIRST]}..{tags[tracking.WINDOW_LAST]}}}")
         window_frame = loaded.frame[ds.columns]
         mlflow.log_input(mlflow.data.from_pandas(window_frame, source=source, targets=ds.target,
                                                  name=f"{spec.name}-window", digest=tags[tracking.FINGERPRINT]),
@@ -238,18 +245,18 @@ def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: st
             signature=infer_signature(example, scores[:5]),
             input_example=example,
             pip_requirements=_requirements(),
-            registered_model_name=spec.registered_model_name,
+            registered_model_name=spec.name,
         )
         version = str(info.registered_model_version)
         for key in (tracking.INTERVAL_START, tracking.INTERVAL_END, tracking.WINDOW_FIRST, tracking.WINDOW_LAST,
                     tracking.FINGERPRINT, tracking.SPEC_HASH, tracking.CODE_VERSION, tracking.DAG_ID,
                     tracking.RUN_ID, tracking.GIT_SHA):
-            client.set_model_version_tag(spec.registered_model_name, version, key, tags[key])
-        client.set_model_version_tag(spec.registered_model_name, version, tracking.REFERENCE_PROFILE_URI,
+            client.set_model_version_tag(spec.name, version, key, tags[key])
+        client.set_model_version_tag(spec.name, version, tracking.REFERENCE_PROFILE_URI,
                                      f"runs:/{run.info.run_id}/{tracking.REFERENCE_PROFILE}")
         log.info("trained %s: run %s, version %s, holdout %s", spec.name, run.info.run_id, version, metrics)
         return {"run_id": run.info.run_id, "model_version": version,
-                "model_uri": f"models:/{spec.registered_model_name}/{version}", "metrics": metrics}
+                "model_uri": f"models:/{spec.name}/{version}", "metrics": metrics}
 
 
 def _requirements() -> list[str]:

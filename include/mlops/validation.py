@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from mlops.data import WindowData
 from mlops.spec import ModelSpec
@@ -133,15 +132,10 @@ def _column_checks(name, type_, lo, hi, values, nullable, sev) -> list[Check]:
 
 
 def suite_checks(suite_file: Path) -> list[Check]:
-    doc = yaml.safe_load(suite_file.read_text()) or {}
-    checks = []
-    for i, item in enumerate(doc.get("expectations", [])):
-        try:
-            checks.append(Check(item.get("batch", "rows"), item["type"], dict(item.get("kwargs", {})),
-                                item.get("severity", "blocking"), item.get("description", item["type"])))
-        except (KeyError, TypeError):
-            raise ValueError(f"{suite_file}: expectations.{i} needs at least `type` (and usually `kwargs`)") from None
-    return checks
+    from mlops.spec import load_suite
+
+    return [Check(item.batch, item.type, dict(item.kwargs), item.severity, item.description or item.type)
+            for item in load_suite(suite_file)]
 
 
 def _gx_class(snake: str):

@@ -35,6 +35,7 @@ def broken_spec_dag(path: Path, message: str) -> DAG:
         tags=["mlops", BROKEN_TAG],
         default_args={"owner": "mlops-platform", "retries": 0},
         is_paused_upon_creation=True,
+        auto_register=False,
     ) as dag:
         SpecErrorOperator(task_id="spec_error", message=message)
     return dag

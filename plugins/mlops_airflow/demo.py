@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 DEFAULT_DATES = ["2026-01-14", "2026-01-15"]
 DATA_START = date(2025, 11, 15)
@@ -34,6 +34,16 @@ def ensure_sample_data(settings, specs, last_day: date) -> None:
             continue
         paths = synthetic.generate(dataset, DATA_START, last_day, settings.data_root)
         print(f"generated {len(paths)} daily partitions of '{dataset}' under {settings.data_root}/{dataset}")
+
+
+def _without_credentials(uri: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://***@host/db: never print credentials."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    return uri
 
 
 def task_durations(dag_id: str, run_id: str) -> dict[str, float]:
@@ -62,20 +72,11 @@ def main(argv: list[str]) -> int:
     tracking.switch_off_telemetry()
     from airflow.dag_processing.dagbag import DagBag
 
-    from mlops.registry import CHAMPION_HEADERS, champion_row, format_table
+    from mlops.registry import CHAMPION_HEADERS, champion_row, format_table, load_valid_specs
     from mlops.settings import get_settings
-    from mlops.spec import SpecError, load_spec, spec_paths
 
     settings = get_settings()
-    specs = []
-    for path in spec_paths(settings.models_dir):
-        try:
-            spec = load_spec(path, settings.expectations_dir)
-        except SpecError as exc:
-            print(f"skipping a broken spec:\n{exc}", file=sys.stderr)
-            continue
-        if not a.models or spec.name in a.models:
-            specs.append(spec)
+    specs = load_valid_specs(settings, a.models)
     dates = sorted(date.fromisoformat(d) for d in a.dates)
     ensure_sample_data(settings, specs, dates[-1])
 
@@ -106,7 +107,7 @@ def main(argv: list[str]) -> int:
     print(f"all DAG runs: {total:.1f}s\n")
     print("Champions:")
     print(format_table([champion_row(settings, spec) for spec in specs], CHAMPION_HEADERS))
-    print(f"\nMLflow store: {settings.tracking_uri}\nAudit log: {settings.audit_root}")
+    print(f"\nMLflow store: {_without_credentials(settings.tracking_uri)}\nAudit log: {settings.audit_root}")
     if failures:
         print(f"\nFAILED runs: {', '.join(failures)}", file=sys.stderr)
         return 1

@@ -37,9 +37,11 @@ def champion_asset(spec: ModelSpec) -> Asset:
 def _params(spec: ModelSpec) -> dict[str, Param]:
     params = {}
     for name, default in spec.trainer.hyperparameters.items():
+        # A typed field where the default tells the type; otherwise (null, list, mapping) free JSON.
         kind = _JSON_TYPES.get(type(default))
+        typing = {"type": kind} if kind else {}
         params[f"hp_{name}"] = Param(
-            default, type=[kind, "null"] if kind else None, title=f"Hyperparameter: {name}",
+            default, **typing, title=f"Hyperparameter: {name}",
             description=f"Override trainer.hyperparameters.{name} for this run (spec default: {default!r}).",
             section="Hyperparameters",
         )
@@ -97,6 +99,9 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
         tags=[PLATFORM_TAG, "training", f"compute:{backend}", *spec.tags],
         params=_params(spec),
         default_args={"owner": spec.owner, "retries": retries, "retry_delay": timedelta(minutes=1)},
+        # Registered through build_dags' return value only: a DAG whose construction failed half-way
+        # must not be picked up in place of the broken-spec DAG that reports the failure.
+        auto_register=False,
     ) as dag:
         validate = ValidateDataOperator(task_id="validate_data", spec=spec)
         train = _train_task(spec, catalogue, backend)
@@ -118,9 +123,13 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
         try:
             spec = load_spec(path, expectations_dir, catalogue)
             dag = build_training_dag(spec, path, catalogue)
-        except (SpecError, ValueError) as exc:
+            dag.params.validate()
+        except SpecError as exc:
             log.error("%s", exc)
             dag = broken_spec_dag(path, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one model's problem must not hide the other models
+            log.exception("building the DAG of %s failed", path)
+            dag = broken_spec_dag(path, f"{path}: the DAG could not be built: {type(exc).__name__}: {exc}")
         if dag.dag_id in dags:
             dag = broken_spec_dag(path, f"{path}: DAG id '{dag.dag_id}' is already used by another spec; "
                                         "give this model a unique name")

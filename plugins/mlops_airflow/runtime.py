@@ -35,7 +35,7 @@ def hyperparameter_overrides(params, hyperparameters: dict) -> dict:
     out = {}
     for name, default in hyperparameters.items():
         value = params.get(f"hp_{name}", default)
-        if value != default:
+        if value is not None and value != default:  # a cleared form field means "the spec's value"
             out[name] = value
     return out
 

@@ -113,3 +113,18 @@ def test_registry_cli_audit_and_rollback(platform):
     lines = audit.stdout.strip().splitlines()
     assert len(lines) == 2 + 3
     assert "rollback" in lines[-1] and "oncall" in lines[-1] and "v2 scores new stores badly" in lines[-1]
+
+
+def test_clearing_an_old_promote_does_not_undo_a_rollback(platform):
+    from mlops.promotion import promote, rollback
+
+    spec = load_example("churn")
+    v1, v2 = _register_versions(platform, "churn", 2)
+    decision = Decision(True, "promote", ["test"])
+    promote(platform, spec, v1, decision, None, "airflow:churn__train/r1")
+    assert promote(platform, spec, v2, decision, v1, "airflow:churn__train/r2").outcome == "promoted"
+    rollback(platform, spec, actor="oncall", reason="v2 is wrong")
+    again = promote(platform, spec, v2, decision, v1, "airflow:churn__train/r2")  # run r2's promote cleared
+    assert again.outcome == "unchanged"
+    assert str(tracking.client(platform).get_model_version_by_alias("churn", "champion").version) == v1
+    assert [r.action for r in AuditLog(platform.audit_root, "churn").records()] == ["promote", "promote", "rollback"]

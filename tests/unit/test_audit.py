@@ -16,21 +16,28 @@ def test_audit_log_appends_in_order_and_never_rewrites(tmp_path):
     records = log.records()
     assert [r.id for r in records[:2]] == [first.id, second.id]
     assert log.last_for_alias("champion").to_version == "2"
-    assert len(list((tmp_path / "churn").glob("*.json"))) == 3
+    files = sorted((tmp_path / "churn").glob("*.json"))
+    assert len(files) == 3
+    before = {f.name: f.read_bytes() for f in files}
+    log.append(AuditRecord("churn", "champion", "2", "1", "rollback", "me", "undo"))
+    after = {f.name: f.read_bytes() for f in (tmp_path / "churn").glob("*.json")}
+    assert len(after) == 4 and all(after[name] == data for name, data in before.items())
 
 
 def test_model_lock_serialises(platform):
     order = []
+    held = threading.Event()
 
     def hold():
         with model_lock(platform, "churn"):
             order.append("a-in")
+            held.set()
             time.sleep(0.3)
             order.append("a-out")
 
     t = threading.Thread(target=hold)
     t.start()
-    time.sleep(0.1)
+    assert held.wait(10)
     with model_lock(platform, "churn"):
         order.append("b-in")
     t.join()

@@ -1,6 +1,5 @@
 from datetime import date, datetime, timezone
 
-import numpy as np
 import pandas as pd
 import pytest
 

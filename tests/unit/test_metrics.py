@@ -32,6 +32,20 @@ def test_regression_metrics_match_sklearn(name, reference):
     assert METRICS[name].compute(Y_REG, S_REG) == pytest.approx(reference(Y_REG, S_REG), rel=1e-9)
 
 
+def test_bootstrap_direction_maximize_vs_minimize():
+    worse = S_REG + rng.normal(0, 2, 500)
+    # r2 is maximised, rmse minimised: the better model's improvement is positive under both.
+    assert paired_bootstrap("r2", True, Y_REG, S_REG, worse, 100, 0.95, seed=2).improvement > 0
+    assert paired_bootstrap("rmse", False, Y_REG, S_REG, worse, 100, 0.95, seed=2).improvement > 0
+    assert paired_bootstrap("rmse", True, Y_REG, S_REG, worse, 100, 0.95, seed=2).improvement < 0
+
+
+def test_bootstrap_interval_is_undefined_when_a_resample_is():
+    y = np.array([0] * 99 + [1])
+    c = paired_bootstrap("roc_auc", True, y, rng.random(100), rng.random(100), 200, 0.95, seed=3)
+    assert np.isnan(c.ci_low)
+
+
 def test_paired_bootstrap_sees_a_real_improvement_and_no_improvement():
     worse = S_REG + rng.normal(0, 2, 500)
     better = paired_bootstrap("rmse", False, Y_REG, S_REG, worse, 200, 0.95, seed=1)

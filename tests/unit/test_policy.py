@@ -72,7 +72,26 @@ def test_already_champion_is_a_no_op():
     assert not d.promote and d.outcome == "already_champion"
 
 
-def test_minimize_metric_direction():
-    cfg = Evaluation(primary_metric="rmse", min_improvement=0.1)
-    c = Comparison("rmse", 4.0, 4.5, 0.5, 0.2, 0.8, 0.95)  # improvement is already signed
-    assert decide(cfg, Candidate("2", {"rmse": 4.0}, "b"), Candidate("1", {"rmse": 4.5}, "a"), c).promote
+def test_guardrail_degradation_follows_each_metric_direction():
+    cfg = Evaluation(primary_metric="rmse", guardrails=[Guardrail(metric="r2", max_degradation=0.05),
+                                                        Guardrail(metric="mae", max_degradation=0.1)])
+    champion = Candidate("1", {"rmse": 4.5, "r2": 0.90, "mae": 3.0}, "a")
+    better = Candidate("2", {"rmse": 4.0, "r2": 0.95, "mae": 2.5}, "b")
+    worse_r2 = Candidate("2", {"rmse": 4.0, "r2": 0.80, "mae": 2.5}, "b")
+    worse_mae = Candidate("2", {"rmse": 4.0, "r2": 0.95, "mae": 3.5}, "b")
+    c = Comparison("rmse", 4.0, 4.5, 0.5, 0.2, 0.8, 0.95)
+    assert decide(cfg, better, champion, c).promote
+    assert "guardrail r2" in decide(cfg, worse_r2, champion, c).reasons[0]
+    assert "guardrail mae" in decide(cfg, worse_mae, champion, c).reasons[0]
+
+
+def test_undefined_metric_never_promotes():
+    nan = float("nan")
+    assert decide(CFG, cand("1", auc=nan), None, None).outcome == "reject"
+    d = decide(CFG, cand("2"), cand("1"), Comparison("roc_auc", 0.8, 0.7, 0.1, nan, nan, 0.95))
+    assert not d.promote and "cannot be compared" in d.reasons[0]
+
+
+def test_champion_without_data_history_is_not_replaced_silently():
+    d = decide(CFG, cand("2"), cand("1", end=""), comp(0.05, 0.03, 0.07))
+    assert not d.promote and "does not record the data" in d.reasons[0]

@@ -1,7 +1,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -40,7 +39,12 @@ def test_every_problem_is_reported_at_once_with_field_and_fix(tmp_path):
     for field in ("dataset.task", "compute.memory", "trainer.function", "evaluation.confidence", "owner_team", "owner"):
         assert field in text, field
     assert len(err.value.problems) == 6
-    assert all("fix" in p or "write it" in p or "use one of" in p for p in err.value.problems)
+    by_field = {p.split(":", 1)[0]: p for p in err.value.problems}
+    assert "use one of" in by_field["dataset.task"] and "clustering" not in by_field["dataset.task"].split("fix")[1]
+    assert "write it like '4Gi'" in by_field["compute.memory"]
+    assert "write it like 'trainers.churn:train'" in by_field["trainer.function"]
+    assert "fix: add this field" in by_field["owner"]
+    assert "fix: remove it or fix its spelling" in by_field["owner_team"]
 
 
 def test_cross_field_problems_are_named(tmp_path):
@@ -123,5 +127,17 @@ def test_suite_file_shape_is_checked_with_the_spec(tmp_path):
     with pytest.raises(SpecError) as err:
         parse_spec(example_dict(), expectations_dir=tmp_path)
     text = str(err.value)
-    assert "expectations.0: needs `type: expect_...`" in text
-    assert "expectations.1: severity must be blocking or warning, not 'fatal'" in text
+    assert "expectations.0.type: String should match pattern" in text
+    assert "expectations.1.severity: Input should be 'blocking' or 'warning'" in text
+
+
+def test_cli_reports_expectation_names_gx_does_not_know(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "expectations").mkdir()
+    (tmp_path / "models" / "churn.yaml").write_text((MODELS / "churn.yaml").read_text())
+    (tmp_path / "expectations" / "churn.yaml").write_text(
+        "expectations:\n  - type: expect_column_values_to_be_awesome\n    kwargs: {column: churned}\n")
+    out = subprocess.run([sys.executable, "-m", "mlops.spec", "validate", str(tmp_path / "models" / "churn.yaml")],
+                         capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "GX has no 'expect_column_values_to_be_awesome'" in out.stderr

@@ -22,6 +22,7 @@ class EvaluateModelOperator(BaseOperator):
         from mlops import tracking
         from mlops.evaluate import evaluate
         from mlops.policy import PolicyError
+        from mlops.train import DataChangedError
         from mlops.settings import get_settings
 
         settings = get_settings()
@@ -36,7 +37,7 @@ class EvaluateModelOperator(BaseOperator):
                 force=bool(params.get("force_promote", False)), force_reason=params.get("force_reason") or None,
                 run_tags={tracking.DAG_ID: ti.dag_id, tracking.RUN_ID: ti.run_id},
             )
-        except PolicyError as exc:
+        except (PolicyError, DataChangedError) as exc:
             raise AirflowFailException(f"{self.spec.name}: {exc}") from None
         d = summary["decision"]
         self.log.info("decision: %s%s\n  %s", d["outcome"], " (forced)" if d["forced"] else "",

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
 
 
 class PromoteModelOperator(BaseOperator):
     """Applies the decision: moves the champion alias under the model's lock and audits it.
-    Retries and re-runs are safe: an applied promotion is not applied or recorded twice."""
+    Retries and re-runs are safe: an applied promotion is not applied or recorded twice.
+
+    Succeeds (and updates the champion asset, waking scoring and monitoring) only when the alias moved;
+    is skipped when nothing changed; fails when the decision went stale under a concurrent promotion."""
 
     ui_color = "#f3e8f8"
 
@@ -31,5 +35,9 @@ class PromoteModelOperator(BaseOperator):
                       "challenger_metrics": summary["challenger_metrics"],
                       "champion_metrics": summary["champion_metrics"]},
         )
-        (self.log.warning if result.outcome == "stale" else self.log.info)("%s", result.message)
+        if result.outcome == "stale":
+            raise AirflowFailException(result.message)
+        if result.outcome != "promoted":
+            raise AirflowSkipException(result.message)
+        self.log.info("%s", result.message)
         return result.to_dict()

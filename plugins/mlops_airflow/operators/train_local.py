@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
@@ -14,8 +15,11 @@ from airflow.sdk.exceptions import AirflowException
 
 from mlops.spec import ModelSpec
 
-# What a process needs to start at all; everything else comes from trainer_environment, as in a pod.
-_PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR", "MLOPS_PROJECT_ROOT")
+# What a process needs to start at all, and the credentials a pod gets from its Secret and workload
+# identity; everything else comes from trainer_environment, as in a pod.
+_PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR", "MLOPS_PROJECT_ROOT",
+                   "MLOPS_GIT_SHA", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT",
+                   "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 class LocalTrainOperator(BaseOperator):
@@ -25,6 +29,7 @@ class LocalTrainOperator(BaseOperator):
     ui_color = "#e8eef8"
 
     def __init__(self, *, spec: ModelSpec, validate_task_id: str = "validate_data", **kwargs):
+        kwargs.setdefault("retries", spec.compute.retries)
         super().__init__(**kwargs)
         self.spec = spec
         self.validate_task_id = validate_task_id
@@ -51,20 +56,23 @@ class LocalTrainOperator(BaseOperator):
 
     def _run(self, cmd: list[str], env: dict[str, str]) -> None:
         tail: collections.deque[str] = collections.deque(maxlen=25)
-        timeout = self.spec.compute.timeout_minutes * 60
         self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       start_new_session=True)
-        try:
-            assert self._proc.stdout is not None
+
+        def stream() -> None:  # on a thread, so the deadline below holds even if the trainer goes quiet
             for line in self._proc.stdout:
-                line = line.rstrip()
-                tail.append(line)
-                self.log.info("%s", line)
-            code = self._proc.wait(timeout=timeout)
+                tail.append(line.rstrip())
+                self.log.info("%s", line.rstrip())
+
+        reader = threading.Thread(target=stream, daemon=True)
+        reader.start()
+        try:
+            code = self._proc.wait(timeout=self.spec.compute.timeout_minutes * 60)
         except subprocess.TimeoutExpired:
             self.on_kill()
             raise AirflowException(f"{self.spec.name}: training exceeded compute.timeout_minutes="
                                    f"{self.spec.compute.timeout_minutes}; raise it in the spec or shrink the window")
+        reader.join(timeout=10)
         if code != 0:
             last = "\n".join(tail)
             raise AirflowException(f"{self.spec.name}: the trainer exited with code {code}. Last lines:\n{last}")
