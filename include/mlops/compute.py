@@ -101,7 +101,9 @@ class Catalogue(_Strict):
 def load_catalogue(path: str | Path) -> Catalogue:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        from mlops.spec import read_yaml
+
+        data = read_yaml(path.read_text())
     except OSError as exc:
         raise CatalogueError(path, [f"cannot read it ({exc.strerror})"]) from None
     except yaml.YAMLError as exc:

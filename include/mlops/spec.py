@@ -11,6 +11,7 @@ Command line:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -25,6 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlops.metrics import METRICS, metrics_for
 
 API_VERSION = "mlops.airflow/v1"
+# libyaml's loader when PyYAML has it: parsing specs is most of the DAG factory's cost.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str):
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 _PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@continuous"}
 
@@ -289,7 +296,7 @@ class SuiteItem(_Strict):
 def load_suite(suite_file: Path) -> list[SuiteItem]:
     """The suite's expectations, or SpecError naming every malformed entry."""
     try:
-        doc = yaml.safe_load(Path(suite_file).read_text()) or {}
+        doc = read_yaml(Path(suite_file).read_text()) or {}
     except yaml.YAMLError as exc:
         raise SpecError(suite_file, [f"(YAML syntax): {exc}; fix the file"]) from None
     items = doc.get("expectations") if isinstance(doc, dict) else None
@@ -307,6 +314,13 @@ def load_suite(suite_file: Path) -> list[SuiteItem]:
 
 
 def _suite_problems(suite_file: Path) -> list[str]:
+    stat = suite_file.stat()
+    return _suite_problems_cached(suite_file, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _suite_problems_cached(suite_file: Path, mtime_ns: int, size: int) -> list[str]:
+    """Many specs share a suite; parse it once per version of the file."""
     try:
         load_suite(suite_file)
     except SpecError as exc:
@@ -350,7 +364,7 @@ def load_spec(path: str | Path, expectations_dir: Path | None = None, catalogue=
     except OSError as exc:
         raise SpecError(path, [f"(file): cannot read it ({exc.strerror}); check the path"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
