@@ -19,7 +19,7 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test install airflow-db lint bench-parse bench-demo schema clean
+.PHONY: demo test install airflow-db lint bench-parse bench-demo schema pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table
 	$(BIN)/python -m mlops_airflow.demo
@@ -47,6 +47,9 @@ lint: install  ## Dockerfile and spec checks
 
 schema: install  ## JSON Schema of the model spec, for editors
 	$(BIN)/python -m mlops.spec schema --output include/models/model-spec.schema.json
+
+pools: airflow-db  ## create or update the Airflow pools named in include/compute/pools.yaml
+	$(BIN)/python -m mlops_airflow.pools sync
 
 bench-parse: install
 	$(BIN)/python bench/dag_parse.py
