@@ -177,3 +177,62 @@ def test_gke_backend_without_a_cluster_is_a_visible_broken_dag(monkeypatch):
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     op = bag.dags["churn__train"].get_task("train")
     assert type(op).__name__ == "GKETrainOperator" and op.cluster_name == "ml"
+
+
+@pytest.fixture
+def accepting_api(tmp_path):
+    """A kubeconfig for an HTTP endpoint that answers every read of a pod with `server.pod` and accepts
+    every write: cleanup's reads, patch and delete succeed at once, so the classification is under test."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Accept(BaseHTTPRequestHandler):
+        def _ok(self):
+            body = json.dumps(server.pod if "/pods/" in self.path and not self.path.endswith("/log")
+                              else {"kind": "Status", "status": "Success", "metadata": {}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PATCH = do_DELETE = do_POST = _ok
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+    server.pod = {}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "t",
+        "clusters": [{"name": "t", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}],
+        "users": [{"name": "t", "user": {"token": "x"}}],
+    }))
+    yield str(path), server
+    server.shutdown()
+
+
+@pytest.mark.parametrize("state,expected", [
+    ({"terminated": {"reason": "OOMKilled", "exit_code": 137}}, "OOMKilled at its memory limit 2Gi"),
+    ({"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}, "cannot pull its image"),
+])
+def test_cleanup_replaces_the_generic_failure_with_the_reason(accepting_api, state, expected):
+    from airflow.sdk.exceptions import AirflowFailException
+    from kubernetes.client import models as k8s
+
+    config, server = accepting_api
+    op = _operator(spec_on("cpu", 0), "kubernetes", config_file=config)
+    pod = op.build_pod_request_obj(None)
+    remote = k8s.V1Pod(metadata=pod.metadata, spec=pod.spec, status=k8s.V1PodStatus(
+        phase="Failed" if "terminated" in state else "Pending",
+        container_statuses=[k8s.V1ContainerStatus(
+            name="base", image="x", image_id="", ready=False, restart_count=0,
+            state=k8s.V1ContainerState(
+                terminated=k8s.V1ContainerStateTerminated(**state["terminated"]) if "terminated" in state else None,
+                waiting=k8s.V1ContainerStateWaiting(**state["waiting"]) if "waiting" in state else None))]))
+    server.pod = ApiClient().sanitize_for_serialization(remote)
+    with pytest.raises(AirflowFailException, match=expected):
+        op.cleanup(pod, remote)

@@ -71,6 +71,7 @@ def pod_arguments(spec: ModelSpec, catalogue: Catalogue, backend: str, cluster: 
         do_xcom_push=True,
         get_logs=True,
         log_events_on_failure=True,
+        log_pod_spec_on_failure=False,  # the reason is classified below; the raw pod is noise
         reattach_on_restart=True,
     )
 
@@ -99,6 +100,41 @@ class _TrainingPodMixin:
             self.node_selector = dict(plan.node_selector)
             self.tolerations = _tolerations(plan)
             self.labels = {**self.labels, "mlops.airflow/pool": plan.pool_name}
+
+
+    def cleanup(self, pod, remote_pod, xcom_result=None, context=None) -> None:
+        """The provider's cleanup (pod deletion, events), with its generic failure replaced by the reason:
+        retried when a retry can fix it (unschedulable, evicted, preempted), failed at once otherwise."""
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+        try:
+            super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
+        except AirflowSkipException:
+            raise
+        except AirflowException as exc:
+            failure = self._classify(pod, remote_pod)
+            if failure.retryable:
+                raise AirflowException(failure.message) from exc
+            raise AirflowFailException(failure.message) from exc
+
+    def _classify(self, pod, remote_pod):
+        from kubernetes.client import ApiClient
+
+        from mlops.podfailure import classify
+
+        pool = (remote_pod.metadata.labels or {}).get("mlops.airflow/pool", self.spec.compute.pool)
+        status = ApiClient().sanitize_for_serialization(remote_pod)
+        failure = classify(status, pool=pool, container=self.base_container_name)
+        if failure.reason != "exit_code":
+            return failure
+        try:  # only a crash needs the trainer's last words
+            logs = self.pod_manager.read_pod_logs(pod, self.base_container_name, tail_lines=20)
+            tail = [line.decode(errors="replace").rstrip() if isinstance(line, bytes) else str(line).rstrip()
+                    for line in logs]
+        except Exception:  # noqa: BLE001 - the pod may be gone; the status still tells the reason
+            self.log.warning("could not read the pod's last log lines", exc_info=True)
+            return failure
+        return classify(status, pool=pool, container=self.base_container_name, log_tail=tail)
 
 
 class KubernetesTrainOperator(_TrainingPodMixin, KubernetesPodOperator):

@@ -1,0 +1,68 @@
+"""Why a training pod failed, in words a model author can act on, and whether retrying can help.
+
+Works on the pod as the Kubernetes API returns it (a plain dict, camelCase keys), so it is tested without
+a cluster and used by both cluster backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Waiting reasons of a container whose image cannot be pulled: retrying will not fix the reference.
+_IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+
+
+@dataclass(frozen=True)
+class PodFailure:
+    reason: str  # unschedulable | oom_killed | evicted | preempted | image_pull | exit_code | unknown
+    message: str
+    retryable: bool
+
+
+def _containers(pod: dict) -> list[dict]:
+    return (pod.get("status") or {}).get("containerStatuses") or []
+
+
+def classify(pod: dict, *, pool: str, container: str = "base", log_tail: list[str] | None = None) -> PodFailure:
+    status = pod.get("status") or {}
+    name = (pod.get("metadata") or {}).get("name", "?")
+    spec_containers = (pod.get("spec") or {}).get("containers") or []
+    limits = next((c.get("resources", {}).get("limits", {}) for c in spec_containers if c.get("name") == container), {})
+
+    if status.get("reason") in ("Evicted", "Preempting", "Terminated", "DeadlineExceeded") or (
+            status.get("phase") == "Failed" and status.get("reason")):
+        reason = status["reason"]
+        if reason == "DeadlineExceeded":
+            return PodFailure("deadline", f"pod {name} ran past its active deadline (compute.timeout_minutes); "
+                              "raise the timeout in the spec or make training faster", False)
+        kind = "evicted" if reason == "Evicted" else "preempted"
+        return PodFailure(kind, f"pod {name} was {kind} from its node in pool '{pool}' ({status.get('message', reason)}); "
+                          "retrying on a new node", True)
+
+    for cs in _containers(pod):
+        if cs.get("name") != container:
+            continue
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _IMAGE_ERRORS:
+            return PodFailure("image_pull", f"container '{container}' of pod {name} cannot pull its image "
+                              f"({waiting['reason']}: {waiting.get('message', '')}); check trainer.image or "
+                              "MLOPS_TRAINER_IMAGE and the pull secret. Not retried", False)
+        terminated = (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
+        if terminated.get("reason") == "OOMKilled":
+            return PodFailure("oom_killed", f"container '{container}' of pod {name} was OOMKilled at its memory limit "
+                              f"{limits.get('memory', '?')}; raise compute.memory in the spec (pool '{pool}')", False)
+        if terminated.get("exitCode") not in (None, 0):
+            tail = "\n".join((log_tail or [])[-20:]) or terminated.get("message", "")
+            return PodFailure("exit_code", f"container '{container}' of pod {name} exited with code "
+                              f"{terminated['exitCode']}. Last lines:\n{tail}", False)
+
+    if status.get("phase") == "Pending":
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                return PodFailure("unschedulable", f"pod {name} could not be scheduled in pool '{pool}': "
+                                  f"{cond.get('message') or cond.get('reason')}. Check the pool's quota and "
+                                  "autoscaling, or pick another pool", True)
+        return PodFailure("unschedulable", f"pod {name} never started in pool '{pool}' (still Pending)", True)
+
+    return PodFailure("unknown", f"pod {name} failed (phase {status.get('phase')}, {status.get('message', 'no message')})",
+                      True)
