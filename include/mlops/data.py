@@ -119,7 +119,7 @@ def load_window(spec: ModelSpec, data_root: str, window: WindowRange) -> WindowD
                 "day": day.isoformat(),
                 "uri": uri,
                 "exists": exists,
-                "rows": len(df) if df is not None else 0,
+                "rows": len(df) if df is not None else None,  # a missing partition is reported once, as missing
                 "missing_columns": ",".join(sorted(expected - columns)) if exists else "",
                 "unexpected_columns": ",".join(sorted(columns - expected)),
             }

@@ -59,6 +59,9 @@ class Feature(_Strict):
 class Window(_Strict):
     days: int = Field(28, ge=1, le=3660, description="Daily partitions in the training window.")
     min_rows_per_partition: int = Field(1, ge=0, description="A partition with fewer rows fails validation.")
+    late_retries: int = Field(
+        3, ge=0, le=48, description="When only the newest partition is missing, wait and check again this often.")
+    late_retry_minutes: int = Field(20, ge=1, le=720, description="Minutes between those checks.")
 
 
 class Dataset(_Strict):

@@ -171,9 +171,9 @@ def _partition_explanations(data: WindowData, minimum_rows: int) -> dict[str, st
     out = {}
     if (~p["exists"]).any():
         out["exists"] = "missing days " + ", ".join(p.loc[~p["exists"], "day"])
-    small = p[p["exists"] & (p["rows"] < max(1, minimum_rows))]
+    small = p[p["exists"] & (p["rows"].fillna(0) < max(1, minimum_rows))]
     if len(small):
-        out["rows"] = "; ".join(f"{r.day}: {r.rows} rows" for r in small.itertuples())
+        out["rows"] = "; ".join(f"{r.day}: {int(r.rows)} rows" for r in small.itertuples())
     for col in ("missing_columns", "unexpected_columns"):
         bad = p[p[col] != ""]
         if len(bad):
@@ -273,6 +273,10 @@ class ValidationFailed(RuntimeError):
         super().__init__(report.message())
 
 
+class NewestPartitionMissing(ValidationFailed):
+    """Everything else passed; only the window's last day has not landed yet. Worth waiting for."""
+
+
 def check_training_window(spec: ModelSpec, settings, data_interval_end, label: str) -> dict:
     """The validate_data step: resolve and load the window, run the suite, raise on blocking failures.
 
@@ -284,7 +288,10 @@ def check_training_window(spec: ModelSpec, settings, data_interval_end, label: s
     loaded = data.load_window(spec, settings.data_root, window)
     report = validate_window(spec, loaded, settings.reports_dir, label, settings.expectations_dir)
     if not report.success:
-        raise ValidationFailed(report)
+        missing = loaded.profile.loc[~loaded.profile["exists"], "day"].tolist()
+        only_late = (missing == [window.last_day.isoformat()]
+                     and all(f.column == "exists" for f in report.blocking))
+        raise (NewestPartitionMissing if only_late else ValidationFailed)(report)
     present = [c for c in spec.dataset.columns if c in loaded.frame.columns]
     return {
         **report.summary(),

@@ -64,3 +64,18 @@ def test_warning_expectations_do_not_block(platform, tmp_path, monkeypatch):
     summary = check_training_window(load_example("churn"), get_settings(), INTERVAL_END, "warn")
     assert summary["success"]
     assert summary["warnings"] == ["expect_column_mean_to_be_between:tenure_months"]
+
+
+def test_only_a_late_newest_partition_is_worth_waiting_for(tmp_path, monkeypatch):
+    from mlops.settings import get_settings
+    from mlops.validation import NewestPartitionMissing
+
+    root = tmp_path / "data"
+    synthetic.generate("churn", date(2025, 12, 20), date(2026, 1, 13), root)  # 2026-01-14 not landed yet
+    monkeypatch.setenv("MLOPS_DATA_ROOT", str(root))
+    with pytest.raises(NewestPartitionMissing, match="missing days 2026-01-14"):
+        check_training_window(load_example("churn"), get_settings(), INTERVAL_END, "late")
+    (root / "churn" / "date=2026-01-10" / "part-0.parquet").unlink()  # a hole in the past is not late data
+    with pytest.raises(ValidationFailed) as err:
+        check_training_window(load_example("churn"), get_settings(), INTERVAL_END, "hole")
+    assert not isinstance(err.value, NewestPartitionMissing)

@@ -1,30 +1,38 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
 
 
 class ValidateDataOperator(BaseOperator):
     """Runs the model's GX suite on the run's training window. Blocking failures fail the task without
-    retrying (the data will not fix itself); the summary and the window go to XCom."""
+    retrying (the data will not fix itself), except a newest partition that has not landed yet: that is
+    checked again `dataset.window.late_retries` times. The summary and the window go to XCom."""
 
     ui_color = "#e8f4ea"
 
     def __init__(self, *, spec: ModelSpec, **kwargs):
-        kwargs.setdefault("retries", 0)
+        kwargs.setdefault("retries", spec.dataset.window.late_retries)
+        kwargs.setdefault("retry_delay", timedelta(minutes=spec.dataset.window.late_retry_minutes))
         super().__init__(**kwargs)
         self.spec = spec
 
     def execute(self, context):
         from mlops.data import DataError
         from mlops.settings import get_settings
-        from mlops.validation import ValidationFailed, check_training_window
+        from mlops.validation import NewestPartitionMissing, ValidationFailed, check_training_window
 
         label = context["ti"].run_id.replace(":", "").replace("+", "")
         try:
             summary = check_training_window(self.spec, get_settings(), context.get("data_interval_end"), label)
+        except NewestPartitionMissing as exc:
+            raise AirflowException(f"{exc}\nOnly the newest partition is missing: it may still be landing, so "
+                                   f"this is checked again in {self.spec.dataset.window.late_retry_minutes} "
+                                   "minutes (dataset.window.late_retries).") from None
         except (ValidationFailed, DataError) as exc:
             raise AirflowFailException(str(exc)) from None
         self.log.info("window %s..%s (%s): %d rows passed %d expectations; warnings: %s",
