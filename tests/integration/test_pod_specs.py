@@ -134,6 +134,8 @@ def test_arguments_are_rendered_from_the_run_like_the_local_backend(kpo):
     assert json.loads(flags["--params-json"]) == {"C": 0.5}
     assert json.loads(flags["--spec-json"])["name"] == "churn"
     assert flags["--result-path"] == "/airflow/xcom/return.json"
+    notes = pod["metadata"]["annotations"]
+    assert notes["mlops.airflow/run-id"] == "scheduled__2026-01-15" and notes["mlops.airflow/try-number"] == "1"
     labels = pod["metadata"]["labels"]
     assert (labels["dag_id"], labels["try_number"], labels["mlops.airflow/model"]) == ("churn__train", "1", "churn")
     assert labels["run_id"].startswith("scheduled__2026-01-15")

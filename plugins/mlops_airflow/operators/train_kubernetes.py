@@ -95,6 +95,11 @@ class _TrainingPodMixin:
         # Set after rendering: the spec's JSON is data, never a Jinja template.
         self.arguments = build_arguments(self.spec, run_context(context, upstream), overrides, DEFAULT_RESULT_PATH)
         ti = context["ti"]
+        from mlops import orphans
+
+        # Exact identity for the orphan reaper (labels are truncated and sanitised; annotations are not).
+        self.annotations = {**self.annotations, orphans.ANNOTATION_DAG: ti.dag_id, orphans.ANNOTATION_RUN: ti.run_id,
+                            orphans.ANNOTATION_TASK: ti.task_id, orphans.ANNOTATION_TRY: str(ti.try_number)}
         if int(ti.try_number or 1) > int(self.retries or 0):  # the last try
             plan = plan_pod(self.spec, self.catalogue, self.backend, get_settings(), self.cluster, last_try=True)
             self.node_selector = dict(plan.node_selector)
