@@ -76,7 +76,10 @@ def plan_pod(spec: ModelSpec, catalogue: Catalogue, backend: str, settings: Sett
     from mlops.train import trainer_environment
 
     env = {k: v for k, v in trainer_environment(settings).items()
-           if k not in ("MLFLOW_TRACKING_URI", "MLOPS_HOME")}
+           if k not in ("MLFLOW_TRACKING_URI", "MLOPS_HOME", "MLOPS_ARTIFACT_ROOT")}
+    env["MLOPS_DATA_ROOT"] = cluster.pod_data_root or settings.data_root
+    if cluster.pod_artifact_root:
+        env["MLOPS_ARTIFACT_ROOT"] = cluster.pod_artifact_root
     env["MLOPS_TRAINER_IMAGE"] = spec.trainer.image or cluster.trainer_image
     return PodPlan(
         image=spec.trainer.image or cluster.trainer_image,

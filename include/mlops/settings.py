@@ -76,6 +76,10 @@ class ClusterSettings:
     image_pull_policy: str
     schedule_timeout_s: int  # waiting for a node (GPU autoscaling is slow)
     startup_timeout_s: int  # pulling the image and starting the container once scheduled
+    # Where pods find data and put artifacts when that differs from what workers see (None: the same,
+    # resp. the tracking server's own artifact store).
+    pod_data_root: str | None = None
+    pod_artifact_root: str | None = None
 
     @classmethod
     def from_env(cls) -> "ClusterSettings":
@@ -93,4 +97,6 @@ class ClusterSettings:
             image_pull_policy=env("MLOPS_IMAGE_PULL_POLICY", "IfNotPresent"),
             schedule_timeout_s=int(env("MLOPS_POD_SCHEDULE_TIMEOUT_S", "1800")),
             startup_timeout_s=int(env("MLOPS_POD_STARTUP_TIMEOUT_S", "600")),
+            pod_data_root=env("MLOPS_POD_DATA_ROOT"),
+            pod_artifact_root=env("MLOPS_POD_ARTIFACT_ROOT"),
         )

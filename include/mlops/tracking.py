@@ -73,8 +73,13 @@ def experiment_id(settings: Settings, model: str) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    # A tracking server keeps its own artifact store unless told otherwise; a local store needs a location
+    # (else MLflow writes ./mlruns under whatever the working directory is).
+    server = settings.tracking_uri.startswith(("http://", "https://"))
+    location = None if server and "MLOPS_ARTIFACT_ROOT" not in os.environ else \
+        f"{settings.artifact_root.rstrip('/')}/{model}"
     try:
-        return c.create_experiment(name, artifact_location=f"{settings.artifact_root.rstrip('/')}/{model}")
+        return c.create_experiment(name, artifact_location=location)
     except Exception:  # created concurrently by another task
         exp = c.get_experiment_by_name(name)
         if exp is None:
