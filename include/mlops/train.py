@@ -192,12 +192,16 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None
             pass
         log.info("cache hit: reusing run %s, model version %s (same data, spec, code and params); "
                  "logged as run %s", cached_run.info.run_id, cached_version.version, run.info.run_id)
-        return {**base, "cache_hit": True, "run_id": cached_run.info.run_id, "cache_run_id": run.info.run_id,
-                "model_version": str(cached_version.version),
-                "model_uri": f"models:/{spec.name}/{cached_version.version}",
-                "metrics": {k: v for k, v in cached_run.data.metrics.items()}}
+        result = {**base, "cache_hit": True, "run_id": cached_run.info.run_id, "cache_run_id": run.info.run_id,
+                  "model_version": str(cached_version.version),
+                  "model_uri": f"models:/{spec.name}/{cached_version.version}",
+                  "metrics": {k: v for k, v in cached_run.data.metrics.items()}}
+    else:
+        result = {**base, "cache_hit": False, **_train_and_log(spec, loaded, params, tags, exp_id, client)}
+    from mlops.evaluate import gather_evidence
 
-    return {**base, "cache_hit": False, **_train_and_log(spec, loaded, params, tags, exp_id, client)}
+    result["evidence"] = gather_evidence(settings, spec, result, loaded)
+    return result
 
 
 def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: str, client) -> dict:

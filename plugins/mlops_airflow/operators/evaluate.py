@@ -7,7 +7,8 @@ from mlops.spec import ModelSpec
 
 
 class EvaluateModelOperator(BaseOperator):
-    """Scores challenger and champion on the same holdout and returns the policy's decision."""
+    """Applies the promotion policy to the evidence the trainer gathered (challenger and champion scored on
+    the same holdout, in the trainer's environment) and logs the decision. No model is loaded here."""
 
     ui_color = "#f8f0e0"
 
@@ -20,9 +21,8 @@ class EvaluateModelOperator(BaseOperator):
 
     def execute(self, context):
         from mlops import tracking
-        from mlops.evaluate import evaluate
+        from mlops.evaluate import decide_from_evidence, record_decision
         from mlops.policy import PolicyError
-        from mlops.train import DataChangedError
         from mlops.settings import get_settings
 
         settings = get_settings()
@@ -32,13 +32,13 @@ class EvaluateModelOperator(BaseOperator):
         tracking.attach_validation(settings, train_result.get("cache_run_id") or train_result["run_id"], validation)
         params = context["params"]
         try:
-            summary = evaluate(
-                settings, self.spec, train_result,
-                force=bool(params.get("force_promote", False)), force_reason=params.get("force_reason") or None,
-                run_tags={tracking.DAG_ID: ti.dag_id, tracking.RUN_ID: ti.run_id},
-            )
-        except (PolicyError, DataChangedError) as exc:
+            decision = decide_from_evidence(self.spec, train_result["evidence"],
+                                            force=bool(params.get("force_promote", False)),
+                                            force_reason=params.get("force_reason") or None)
+        except PolicyError as exc:
             raise AirflowFailException(f"{self.spec.name}: {exc}") from None
+        summary = record_decision(settings, self.spec, train_result["evidence"], decision,
+                                  {tracking.DAG_ID: ti.dag_id, tracking.RUN_ID: ti.run_id})
         d = summary["decision"]
         self.log.info("decision: %s%s\n  %s", d["outcome"], " (forced)" if d["forced"] else "",
                       "\n  ".join(d["reasons"]))
