@@ -1,0 +1,369 @@
+"""The node agent: the scheduler and kubelet of the emulated cluster, in one polling thread.
+
+It binds Pending pods to fake nodes (see scheduler.py), runs each bound pod's containers as local
+processes (see runtime.py), writes their statuses and events as the real components would, and carries out
+failure injection so tests can see what an OOM kill, an eviction, a failed image pull or an unschedulable
+pod looks like through the API:
+
+* `Cluster(inject={"name-prefix": "oom"})` or the pod label `emulator/inject: <failure>`;
+* oom: the main container is SIGKILLed after `fail_after` s and reported OOMKilled, exit code 137;
+* evict: every process is killed and the pod is Failed with reason Evicted;
+* image-pull: the main container waits in ImagePullBackOff and the pod stays Pending;
+* unschedulable: the pod is never bound (PodScheduled=False, reason Unschedulable).
+
+The XCom sidecar (`airflow-xcom-sidecar`) is never run; it is reported running until an exec into it
+kills it, which is what the provider does after reading the result. Init containers are not run (they
+are reported Completed) and nothing is restarted whatever the restartPolicy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import status as st
+from .runtime import ConfigError, ContainerProcess, Sandbox, container_argv, container_env
+from .scheduler import choose_node, pod_requests
+from .state import ApiError, State, rfc3339
+
+INJECT_LABEL = "emulator/inject"
+FAILURES = ("oom", "evict", "image-pull", "unschedulable")
+_TERMINAL = ("Succeeded", "Failed")
+
+
+@dataclass
+class PodRuntime:
+    """What the agent holds for one bound pod: its sandbox, processes and pending failure timer."""
+
+    ns: str
+    name: str
+    uid: str
+    sandbox: Sandbox
+    failure: str | None
+    main: str
+    processes: dict[str, ContainerProcess] = field(default_factory=dict)
+    timers: list[threading.Timer] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    last_retry: float = field(default_factory=time.time)
+    inflicted: bool = False
+    gone: bool = False
+
+    def kill(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        for proc in self.processes.values():
+            proc.kill()
+
+
+def node_object(spec: dict, index: int) -> dict:
+    """A Node from the Cluster's short form: name, labels, taints, allocatable (or `gpus`)."""
+    allocatable = {"cpu": "64", "memory": "512Gi", "pods": "110",
+                   **{k: str(v) for k, v in (spec.get("allocatable") or {}).items()}}
+    if "gpus" in spec:
+        allocatable[spec.get("gpu_resource", "nvidia.com/gpu")] = str(spec["gpus"])
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": spec["name"],
+                     "labels": {"kubernetes.io/hostname": spec["name"], **(spec.get("labels") or {})}},
+        "spec": {"taints": list(spec.get("taints") or []),
+                 **({"unschedulable": True} if spec.get("unschedulable") else {})},
+        "status": {"allocatable": allocatable, "capacity": dict(allocatable),
+                   "addresses": [{"type": "InternalIP", "address": f"10.0.{index}.1"}],
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]},
+    }
+
+
+class NodeAgent(threading.Thread):
+    """Scheduler plus kubelet for every node: one reconcile pass every `tick` seconds."""
+
+    def __init__(self, state: State, workdir: Path, *, inject: dict[str, str] | None = None,
+                 executables: dict[str, str] | None = None, inherit_env: bool = True,
+                 tick: float = 0.05, fail_after: float = 0.5):
+        super().__init__(daemon=True, name="k8s-emulator-agent")
+        for failure in (inject or {}).values():
+            if failure not in FAILURES:
+                raise ValueError(f"unknown failure {failure!r}; one of {FAILURES}")
+        self.state, self.workdir = state, workdir
+        self.inject, self.executables = dict(inject or {}), dict(executables or {})
+        self.inherit_env, self.tick, self.fail_after = inherit_env, tick, fail_after
+        self.runtimes: dict[str, PodRuntime] = {}
+        self._lock = threading.RLock()
+        self._halt = threading.Event()
+        self._ips = itertools.count(2)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.reconcile()
+            except Exception:  # noqa: BLE001 - a bug in one pass must not stop the node
+                traceback.print_exc()
+            self._halt.wait(self.tick)
+
+    def stop(self) -> None:
+        """Stop reconciling first (so no process starts after this), then kill what runs."""
+        self._halt.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=5)
+        with self._lock:
+            for rt in self.runtimes.values():
+                rt.gone = True
+                rt.kill()
+                rt.sandbox.remove()
+            self.runtimes.clear()
+
+    def forget(self, uid: str) -> None:
+        """The pod was deleted: kill its processes and drop its sandbox (its GPUs free themselves)."""
+        with self._lock:
+            rt = self.runtimes.pop(uid, None)
+        if rt:
+            rt.gone = True
+            rt.kill()
+            rt.sandbox.remove()
+
+    def runtime(self, uid: str) -> PodRuntime | None:
+        with self._lock:
+            return self.runtimes.get(uid)
+
+    def host_env(self) -> dict[str, str]:
+        """What every container inherits: the host's environment (the "image" is the host's Python), or
+        only PATH with `inherit_env=False`."""
+        return dict(os.environ) if self.inherit_env else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    def failure_for(self, pod: dict) -> str | None:
+        label = (pod["metadata"].get("labels") or {}).get(INJECT_LABEL)
+        if label:
+            return label if label in FAILURES else None
+        name = pod["metadata"]["name"]
+        return next((f for prefix, f in self.inject.items() if name.startswith(prefix)), None)
+
+    # -- one pass ----------------------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        pods = self.state.list_pods()  # in creation order, so earlier pods get the resources first
+        nodes = self.state.list_nodes()
+        used: dict[str, Counter] = {}
+        for pod in pods:
+            node = pod["spec"].get("nodeName")
+            if node and pod["status"].get("phase") not in _TERMINAL:
+                used.setdefault(node, Counter()).update(pod_requests(pod))
+        for pod in pods:
+            try:
+                if not pod["spec"].get("nodeName"):
+                    self._schedule(pod, nodes, used)
+                else:
+                    self._retry_config_errors(pod)
+                    self._enforce_deadline(pod)
+            except ApiError:  # deleted meanwhile
+                continue
+
+    def _update(self, pod: dict, mutate) -> dict:
+        meta = pod["metadata"]
+        return self.state.update_pod(meta["namespace"], meta["name"], mutate, uid=meta["uid"])
+
+    def _schedule(self, pod: dict, nodes: list[dict], used: dict[str, Counter]) -> None:
+        if self.failure_for(pod) == "unschedulable":
+            node, message = None, f"0/{len(nodes)} nodes are available: {len(nodes)} node(s) were unschedulable."
+        else:
+            node, message = choose_node(pod, nodes, used)
+        if node is None:
+            current = next((c for c in pod["status"].get("conditions") or [] if c["type"] == "PodScheduled"), {})
+            if current.get("message") != message:
+                self._update(pod, lambda p: st.set_condition(p, "PodScheduled", "False", "Unschedulable", message))
+                self.state.record_event(pod, "FailedScheduling", message, type_="Warning", component="default-scheduler")
+            return
+        used.setdefault(node, Counter()).update(pod_requests(pod))
+        host = next(n for n in nodes if n["metadata"]["name"] == node)["status"]["addresses"][0]["address"]
+
+        def bind(p: dict) -> None:
+            p["spec"]["nodeName"] = node
+            p["status"].update(hostIP=host, podIP=f"10.244.0.{next(self._ips) % 250 + 2}", startTime=rfc3339())
+            st.set_condition(p, "PodScheduled", "True")
+        bound = self._update(pod, bind)
+        self.state.record_event(bound, "Scheduled", f"Successfully assigned {pod['metadata']['namespace']}/"
+                                f"{pod['metadata']['name']} to {node}", component="default-scheduler")
+        self._start(bound)
+
+    # -- the kubelet part --------------------------------------------------------------------------------
+    def _start(self, pod: dict) -> None:
+        meta = pod["metadata"]
+        rt = PodRuntime(meta["namespace"], meta["name"], meta["uid"],
+                        Sandbox(self.workdir / meta["namespace"] / f"{meta['name']}-{meta['uid'][:8]}"),
+                        self.failure_for(pod), main_container(pod))
+        with self._lock:
+            self.runtimes[rt.uid] = rt
+
+        def initialise(p: dict) -> None:
+            st.set_condition(p, "PodReadyToStartContainers", "True")
+            st.set_condition(p, "Initialized", "True")
+            for init in p["spec"].get("initContainers") or []:
+                p["status"].setdefault("initContainerStatuses", []).append({
+                    "name": init["name"], "image": init["image"], "imageID": "", "ready": True, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": "not run by the emulator"}}})
+            for c in p["spec"]["containers"]:
+                st.container_status(p, c["name"])
+        pod = self._update(pod, initialise)
+
+        main = rt.main
+        for container in pod["spec"]["containers"]:
+            name, image = container["name"], container["image"]
+            field_path = f"spec.containers{{{name}}}"
+            if name == st.SIDECAR:
+                self._event(pod, "Started", f"Started container {name}", field_path)
+                self._update(pod, lambda p, n=name: st.set_running(p, n))
+            elif rt.failure == "image-pull" and name == main:
+                self._event(pod, "Pulling", f'Pulling image "{image}"', field_path)
+                self._event(pod, "Failed", f'Failed to pull image "{image}": rpc error: code = NotFound desc = '
+                            "failed to pull and unpack image (injected by the emulator)", field_path, "Warning")
+                self._event(pod, "BackOff", f'Back-off pulling image "{image}"', field_path)
+                backoff = f'Back-off pulling image "{image}"'
+                self._update(pod, lambda p, n=name, m=backoff: st.set_waiting(p, n, "ImagePullBackOff", m))
+            else:
+                self._run(pod, rt, container, field_path)
+        self._update(pod, st.refresh_phase)
+        if rt.failure in ("oom", "evict"):
+            timer = threading.Timer(self.fail_after, self._inflict, args=(rt,))
+            timer.daemon = True
+            rt.timers.append(timer)
+            timer.start()
+
+    def _event(self, pod: dict, reason: str, message: str, field_path: str | None = None, type_: str = "Normal") -> None:
+        self.state.record_event(pod, reason, message, type_=type_, field_path=field_path)
+
+    def _run(self, pod: dict, rt: PodRuntime, container: dict, field_path: str) -> None:
+        name = container["name"]
+        ns = rt.ns
+        try:
+            env = container_env(pod, container, lambda s: self.state.find_secret(ns, s))
+        except ConfigError as exc:
+            self._event(pod, "Failed", f"Error: {exc}", field_path, "Warning")
+            self._update(pod, lambda p: st.set_waiting(p, name, "CreateContainerConfigError", str(exc)))
+            return
+        env = {key: rt.sandbox.rewrite(value) for key, value in env.items()}  # e.g. MLOPS_RESULT_PATH
+        argv = container_argv(container, env, rt.sandbox, self.executables)
+        self._event(pod, "Pulled", f'Container image "{container["image"]}" already present on machine', field_path)
+        if not argv:
+            self._fail_start(pod, name, "the emulator needs an explicit command (it cannot read the image's entrypoint)")
+            return
+        proc = ContainerProcess(
+            argv, {**self.host_env(), "HOSTNAME": rt.name, **env}, rt.sandbox.root,
+            on_line=lambda line: self.state.append_log(ns, rt.name, name, line),
+            on_exit=lambda code: self._exited(rt, name, code))
+        self._event(pod, "Created", f"Created container {name}", field_path)
+        try:
+            self._update(pod, lambda p: st.set_running(p, name))
+            proc.start()
+        except OSError as exc:
+            self._fail_start(pod, name, f"exec: {argv[0]!r}: {exc.strerror or exc}")
+            return
+        rt.processes[name] = proc
+        if rt.gone:  # deleted while starting
+            proc.kill()
+            return
+        self._event(pod, "Started", f"Started container {name}", field_path)
+
+    def _fail_start(self, pod: dict, name: str, message: str) -> None:
+        self._event(pod, "Failed", f"Error: failed to start container {name!r}: {message}",
+                    f"spec.containers{{{name}}}", "Warning")
+        self._update(pod, lambda p: st.set_terminated(p, name, 128, "StartError", message))
+
+    def _exited(self, rt: PodRuntime, name: str, code: int) -> None:
+        if rt.gone:
+            return
+        if rt.failure in ("oom", "evict") and name == rt.main:
+            self._inflict(rt)  # exiting early does not dodge an injected failure
+            return
+
+        def terminate(p: dict) -> None:
+            if p["status"].get("reason") not in ("Evicted", "DeadlineExceeded"):
+                st.set_terminated(p, name, code)
+                st.refresh_phase(p)
+        try:
+            self.state.update_pod(rt.ns, rt.name, terminate, uid=rt.uid)
+        except ApiError:
+            pass
+
+    def stop_container(self, pod: dict, name: str, exit_code: int = 0) -> None:
+        """Stop a pseudo container (the XCom sidecar) as if its main process exited with `exit_code`."""
+        def stop(p: dict) -> None:
+            st.set_terminated(p, name, exit_code)
+            st.refresh_phase(p)
+        self._update(pod, stop)
+        self._event(pod, "Killing", f"Stopping container {name}", f"spec.containers{{{name}}}")
+
+    # -- failures ----------------------------------------------------------------------------------------
+    def _inflict(self, rt: PodRuntime) -> None:
+        """Carry out an injected oom or evict, once: on the timer or when the main container exits."""
+        with self._lock:
+            if rt.gone or rt.inflicted:
+                return
+            rt.inflicted = True
+        try:
+            self._inflict_on(rt, self.state.get_pod(rt.ns, rt.name))
+        except ApiError:  # deleted meanwhile
+            pass
+
+    def _inflict_on(self, rt: PodRuntime, pod: dict) -> None:
+        if rt.failure == "oom":
+            def oom(p: dict) -> None:
+                st.set_terminated(p, rt.main, 137, "OOMKilled")
+                st.refresh_phase(p)
+            self._update(pod, oom)
+            if proc := rt.processes.get(rt.main):
+                proc.kill()
+            self._event(pod, "OOMKilling", f"Memory cgroup out of memory: Killed process in container {rt.main} "
+                        "(injected by the emulator)", None, "Warning")
+        else:
+            message = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 42Mi. "
+                       f"Container {rt.main} was using 3Gi, request is 1Gi, has larger consumption of memory.")
+            self._end_pod(rt, pod, "Evicted", message, "TerminationByKubelet")
+            self._event(pod, "Evicted", message, None, "Warning")
+
+    def _end_pod(self, rt: PodRuntime, pod: dict, reason: str, message: str, disruption: str | None) -> None:
+        """Kill every container and fail the pod with a pod-level reason (eviction, deadline)."""
+        def end(p: dict) -> None:
+            for c in p["spec"]["containers"]:
+                if st.state_of(p, c["name"]) != "terminated":
+                    st.set_terminated(p, c["name"], 137)
+            p["status"].update(phase="Failed", reason=reason, message=message)
+            if disruption:
+                st.set_condition(p, "DisruptionTarget", "True", disruption, message)
+            st.set_condition(p, "Ready", "False", "PodFailed")
+            st.set_condition(p, "ContainersReady", "False", "PodFailed")
+        self._update(pod, end)
+        rt.kill()
+        for c in pod["spec"]["containers"]:
+            self._event(pod, "Killing", f"Stopping container {c['name']}", f"spec.containers{{{c['name']}}}")
+
+    def _retry_config_errors(self, pod: dict) -> None:
+        """Start containers held by CreateContainerConfigError once their Secret exists (checked each second)."""
+        rt = self.runtime(pod["metadata"]["uid"])
+        if rt is None or time.time() - rt.last_retry < 1:
+            return
+        rt.last_retry = time.time()
+        for cs in pod["status"].get("containerStatuses") or []:
+            if (cs["state"].get("waiting") or {}).get("reason") == "CreateContainerConfigError":
+                spec = next(c for c in pod["spec"]["containers"] if c["name"] == cs["name"])
+                self._run(pod, rt, spec, f"spec.containers{{{cs['name']}}}")
+                self._update(pod, st.refresh_phase)
+
+    def _enforce_deadline(self, pod: dict) -> None:
+        deadline = pod["spec"].get("activeDeadlineSeconds")
+        rt = self.runtime(pod["metadata"]["uid"])
+        if deadline is None or rt is None or pod["status"].get("phase") in _TERMINAL:
+            return
+        if time.time() - rt.started > deadline:
+            message = "Pod was active on the node longer than the specified deadline"
+            self._end_pod(rt, pod, "DeadlineExceeded", message, None)
+            self._event(pod, "DeadlineExceeded", message, None, "Warning")
+
+
+def main_container(pod: dict) -> str:
+    """The container the provider reads logs from: `base`, else the first one that is not the sidecar."""
+    names = [c["name"] for c in pod["spec"]["containers"]]
+    return "base" if "base" in names else next((n for n in names if n != st.SIDECAR), names[0])

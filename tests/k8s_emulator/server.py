@@ -1,0 +1,549 @@
+"""The emulated API server: the core/v1 endpoints the Kubernetes clients and Airflow's provider call.
+
+Served over plain HTTP/1.1 (keep-alive, chunked streams for `follow` logs and watches, a WebSocket
+upgrade for exec), JSON only. Errors are `Status` objects with the real codes and reasons, since the
+clients and the provider branch on them (404 on a deleted pod, 409 on a name clash, 422 on a bad spec,
+410 on a watch that asked for a resourceVersion the server has forgotten).
+
+Routes (namespaced ones also as cluster-wide lists where the real API has them):
+  GET /version, /api, /apis
+  GET /api/v1/nodes[/{name}]                GET /api/v1/namespaces[/{ns}]
+  GET|POST|DELETE /api/v1/namespaces/{ns}/pods   GET /api/v1/pods   (?watch=true too)
+  GET|PATCH|PUT|DELETE /api/v1/namespaces/{ns}/pods/{name}[/status]
+  GET /api/v1/namespaces/{ns}/pods/{name}/log    GET|POST .../exec (WebSocket)
+  GET /api/v1/[namespaces/{ns}/]events      GET /apis/events.k8s.io/v1/[namespaces/{ns}/]events
+  GET|POST /api/v1/namespaces/{ns}/secrets  GET|DELETE .../secrets/{name}   GET /api/v1/secrets
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import patch as patching
+from . import selectors as sel
+from . import status as st
+from . import websocket as ws
+from .exec import ExecSession
+from .runtime import container_env
+from .state import ApiError, State, not_found, rfc3339_nano
+from .validation import default_pod, invalid, validate_pod
+
+VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0", "gitCommit": "emulator", "gitTreeState": "clean",
+           "buildDate": "2024-08-13T07:28:49Z", "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64"}
+_ROUTES: list[tuple[str, re.Pattern, str]] = []
+
+
+def route(method: str, pattern: str):
+    """Register a handler method for `method` on paths matching `pattern` (named groups become kwargs)."""
+    def register(fn):
+        for m in method.split("|"):
+            _ROUTES.append((m, re.compile(f"^{pattern}/?$"), fn.__name__))
+        return fn
+    return register
+
+
+NS = r"/api/v1/namespaces/(?P<ns>[^/]+)"
+POD = NS + r"/pods/(?P<name>[^/]+)"
+
+
+def events_v1(event: dict) -> dict:
+    """A core/v1 Event as events.k8s.io/v1 presents it."""
+    micro = event["firstTimestamp"].replace("Z", ".000000Z")
+    return {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": event["metadata"],
+            "eventTime": micro, "reportingController": event["reportingComponent"],
+            "reportingInstance": event["reportingInstance"], "action": event["reason"], "reason": event["reason"],
+            "regarding": event["involvedObject"], "note": event["message"], "type": event["type"],
+            "deprecatedSource": event["source"], "deprecatedFirstTimestamp": event["firstTimestamp"],
+            "deprecatedLastTimestamp": event["lastTimestamp"], "deprecatedCount": event["count"]}
+
+
+EVENTS_V1_FIELDS = {"metadata.name", "metadata.namespace", "regarding.kind", "regarding.name", "regarding.namespace",
+                    "regarding.uid", "reason", "reportingController", "type"}
+
+
+class ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, state: State, agent, host: str = "127.0.0.1", port: int = 0):
+        super().__init__((host, port), Handler)
+        self.state, self.agent = state, agent
+        self.stopping = threading.Event()
+        self.sessions: set[ExecSession] = set()
+        self.sessions_lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.state.changed:
+            self.state.changed.notify_all()  # wake log followers and watches so they end their streams
+        self.shutdown()
+        with self.sessions_lock:
+            for session in list(self.sessions):
+                session.terminate()
+        self.server_close()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ApiServer
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - quiet: tests read the state instead
+        pass
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    @property
+    def state(self) -> State:
+        return self.server.state
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        self.query = parse_qs(url.query, keep_blank_values=True)
+        length = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(length) if length else b""
+        path_known = False
+        for m, pattern, name in _ROUTES:
+            match = pattern.match(url.path)
+            if not match:
+                continue
+            path_known = True
+            if m != method:
+                continue
+            self.streaming = False
+            try:
+                getattr(self, name)(**match.groupdict())
+            except ApiError as exc:
+                self._status(exc)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            except Exception as exc:  # noqa: BLE001 - an emulator bug must reach the test as a 500, not a hang
+                if self.streaming:
+                    raise
+                self._status(ApiError(500, "InternalError", f"emulator error: {exc!r}"))
+            return
+        if path_known:
+            self._status(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+        else:
+            self._status(ApiError(404, "NotFound", "the server could not find the requested resource"))
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str) -> bool:
+        return (self.q(name) or "").lower() in ("true", "1")
+
+    def body(self) -> object:
+        ctype = (self.headers.get("Content-Type") or "application/json").lower()
+        if "yaml" in ctype or "protobuf" in ctype or "cbor" in ctype:
+            raise ApiError(415, "UnsupportedMediaType", f"the emulator only accepts JSON bodies, not {ctype}")
+        try:
+            return json.loads(self.raw_body or b"null")
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"invalid JSON body: {exc}") from None
+
+    def _send(self, code: int, data: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json(self, code: int, obj: object) -> None:
+        self._send(code, json.dumps(obj).encode(), "application/json")
+
+    def _status(self, exc: ApiError) -> None:
+        self._json(exc.code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                              "message": exc.message, "reason": exc.reason, "details": exc.details, "code": exc.code})
+
+    def _start_stream(self, content_type: str) -> None:
+        self.streaming = True
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _list(self, kind: str, items: list[dict]) -> None:
+        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        self._json(200, {"kind": f"{kind}List", "apiVersion": "v1",
+                         "metadata": {"resourceVersion": self.state.resource_version}, "items": items})
+
+    # -- discovery ---------------------------------------------------------------------------------------
+    @route("GET", r"/version")
+    def version(self):
+        self._json(200, VERSION)
+
+    @route("GET", r"/api")
+    def api_versions(self):
+        self._json(200, {"kind": "APIVersions", "versions": ["v1"],
+                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.server.url[7:]}]})
+
+    @route("GET", r"/apis")
+    def api_groups(self):
+        version = {"groupVersion": "events.k8s.io/v1", "version": "v1"}
+        self._json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": "events.k8s.io", "versions": [version], "preferredVersion": version}]})
+
+    # -- nodes and namespaces ----------------------------------------------------------------------------
+    @route("GET", r"/api/v1/nodes")
+    def list_nodes(self):
+        reqs = sel.parse_labels(self.q("labelSelector"))
+        self._list("Node", [n for n in self.state.list_nodes() if sel.labels_match(reqs, n["metadata"].get("labels"))])
+
+    @route("GET", r"/api/v1/nodes/(?P<name>[^/]+)")
+    def read_node(self, name):
+        node = next((n for n in self.state.list_nodes() if n["metadata"]["name"] == name), None)
+        if node is None:
+            raise not_found("nodes", name)
+        self._json(200, node)
+
+    def _namespace(self, ns: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+    @route("GET", r"/api/v1/namespaces")
+    def list_namespaces(self):
+        names = {"default", "kube-system"} | {p["metadata"]["namespace"] for p in self.state.list_pods()}
+        self._list("Namespace", [self._namespace(ns) for ns in names])
+
+    @route("GET", NS)
+    def read_namespace(self, ns):
+        self._json(200, self._namespace(ns))  # every namespace exists
+
+    # -- pods --------------------------------------------------------------------------------------------
+    def _pod_filter(self):
+        labels = sel.parse_labels(self.q("labelSelector"))
+        fields = sel.parse_fields(self.q("fieldSelector"), sel.POD_FIELDS)
+        return lambda pod: sel.labels_match(labels, pod["metadata"].get("labels")) and sel.fields_match(fields, pod)
+
+    @route("GET", r"/api/v1/pods")
+    def list_all_pods(self):
+        self.list_pods(None)
+
+    @route("GET", NS + r"/pods")
+    def list_pods(self, ns):
+        match = self._pod_filter()
+        if self.flag("watch"):
+            return self._watch("Pod", ns, self.state.list_pods, match)
+        self._list("Pod", [p for p in self.state.list_pods(ns) if match(p)])
+
+    @route("POST", NS + r"/pods")
+    def create_pod(self, ns):
+        pod = self.body()
+        if not isinstance(pod, dict):
+            raise ApiError(400, "BadRequest", "the body must be a Pod object")
+        pod.setdefault("apiVersion", "v1")
+        pod.setdefault("kind", "Pod")
+        if (pod["apiVersion"], pod["kind"]) != ("v1", "Pod"):
+            raise ApiError(400, "BadRequest", f"expected v1 Pod, got {pod['apiVersion']} {pod['kind']}")
+        meta = pod.setdefault("metadata", {})
+        if meta.get("namespace", ns) != ns:
+            raise ApiError(400, "BadRequest",
+                           "the namespace of the provided object does not match the namespace sent on the request")
+        validate_pod(pod)
+        default_pod(pod)
+        if self.q("dryRun"):
+            meta.setdefault("name", meta.get("generateName", "") + "dryrun")
+            meta["namespace"] = ns
+            return self._json(201, pod)
+        self._json(201, self.state.create_pod(ns, pod))
+
+    @route("DELETE", NS + r"/pods")
+    def delete_pods(self, ns):
+        match = self._pod_filter()
+        deleted = [self._delete(ns, p["metadata"]["name"]) for p in self.state.list_pods(ns) if match(p)]
+        self._list("Pod", deleted)
+
+    @route("GET", POD + r"(?:/status)?")
+    def read_pod(self, ns, name):
+        self._json(200, self.state.get_pod(ns, name))
+
+    @route("PATCH", POD + r"(?:/status)?")
+    def patch_pod(self, ns, name):
+        body, ctype = self.body(), self.headers.get("Content-Type", "")
+
+        def apply(pod: dict) -> None:
+            patched = patching.apply(ctype, pod, body)
+            meta = patched.get("metadata") or {}
+            if (meta.get("name"), meta.get("namespace"), meta.get("uid")) != (name, ns, pod["metadata"]["uid"]):
+                raise invalid("Pod", name, [("metadata", "Forbidden: name, namespace and uid cannot be changed")])
+            for key in ("labels", "annotations"):
+                if any(not isinstance(v, str) for v in (meta.get(key) or {}).values()):
+                    raise invalid("Pod", name, [(f"metadata.{key}", "Invalid value: values must be strings")])
+            pod.clear()
+            pod.update(patched)
+        self._json(200, self.state.update_pod(ns, name, apply))
+
+    @route("PUT", POD + r"(?:/status)?")
+    def replace_pod(self, ns, name):
+        body = self.body()
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body must be a Pod object")
+        current = self.state.get_pod(ns, name)
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != current["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods "{name}": the object has been '
+                           "modified; please apply your changes to the latest version and try again",
+                           {"name": name, "kind": "pods"})
+        self._json(200, self.state.replace_pod(ns, name, body))
+
+    @route("DELETE", POD)
+    def delete_pod(self, ns, name):
+        self._json(200, self._delete(ns, name))
+
+    def _delete(self, ns: str, name: str) -> dict:
+        """Remove at once (no grace period): kill the processes, free the node, drop the logs."""
+        pod = self.state.delete_pod(ns, name)
+        self.server.agent.forget(pod["metadata"]["uid"])
+        self.state.drop_logs(ns, name)
+        return pod
+
+    # -- logs --------------------------------------------------------------------------------------------
+    def _log_container(self, pod: dict) -> str:
+        name = pod["metadata"]["name"]
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        container = self.q("container")
+        if not container:
+            if len(names) != 1:
+                raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
+                               f"choose one of: [{' '.join(names)}]")
+            container = names[0]
+        if container not in names:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        return container
+
+    @route("GET", POD + r"/log")
+    def read_log(self, ns, name):
+        pod = self.state.get_pod(ns, name)
+        container = self._log_container(pod)
+        if self.flag("previous"):
+            raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" not found')
+        if st.state_of(pod, container) in (None, "waiting"):
+            cs = next((c for c in pod["status"].get("containerStatuses") or [] if c["name"] == container), {})
+            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "ContainerCreating")
+            raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+        try:
+            since = None
+            if self.q("sinceSeconds"):
+                since = time.time() - int(self.q("sinceSeconds"))
+            elif self.q("sinceTime"):
+                since = datetime.fromisoformat(self.q("sinceTime").replace("Z", "+00:00")).timestamp()
+            tail = int(self.q("tailLines")) if self.q("tailLines") is not None else None
+            limit = int(self.q("limitBytes")) if self.q("limitBytes") else None
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"invalid log options: {exc}") from None
+        lines = self.state.read_log(ns, name, container)
+        seen = len(lines)
+        if since is not None:
+            lines = [line for line in lines if line[0] >= since]
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        text = self._format(lines)
+        if not self.flag("follow"):
+            return self._send(200, text[:limit] if limit else text, "text/plain")
+        self._follow(pod, container, seen, text)
+
+    def _format(self, lines: list[tuple[float, str]]) -> bytes:
+        stamp = self.flag("timestamps")
+        return "".join(f"{rfc3339_nano(ts)} {line}\n" if stamp else f"{line}\n" for ts, line in lines).encode()
+
+    def _follow(self, pod: dict, container: str, seen: int, first: bytes) -> None:
+        """Stream new lines until the container terminates, the pod goes away or the server stops."""
+        ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+        self._start_stream("text/plain")
+        self._chunk(first)
+        while not self.server.stopping.is_set():
+            with self.state.changed:
+                new = self.state.read_log(ns, name, container, seen)
+                current = self.state.find_pod(ns, name)
+                done = (current is None or current["metadata"]["uid"] != uid
+                        or st.state_of(current, container) == "terminated")
+                if not new and not done:
+                    self.state.changed.wait(0.25)
+                    continue
+            seen += len(new)
+            self._chunk(self._format(new))
+            if done:
+                break
+        self._end_stream()
+
+    # -- exec --------------------------------------------------------------------------------------------
+    @route("GET|POST", POD + r"/exec")
+    def exec_pod(self, ns, name):
+        if (self.headers.get("Upgrade") or "").lower() != "websocket":
+            raise ApiError(400, "BadRequest", "Upgrade request required (the emulator speaks WebSocket only, not SPDY)")
+        pod = self.state.get_pod(ns, name)
+        container = self._log_container(pod)
+        argv = self.query.get("command") or []
+        if not argv:
+            raise ApiError(400, "BadRequest", "you must specify at least 1 command")
+        runtime = self.server.agent.runtime(pod["metadata"]["uid"])
+        if runtime is None or st.state_of(pod, container) != "running":
+            raise ApiError(400, "BadRequest", f'unable to upgrade connection: container not found ("{container}")')
+        spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+        env = {**self.server.agent.host_env(), **container_env(pod, spec, lambda s: self.state.find_secret(ns, s))}
+        protocol = ws.choose_protocol(self.headers.get("Sec-WebSocket-Protocol"))
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", ws.accept_key(self.headers.get("Sec-WebSocket-Key", "")))
+        if protocol:
+            self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.close_connection = True
+        on_kill = (lambda: self.server.agent.stop_container(pod, container)) if container == st.SIDECAR else None
+        session = ExecSession(ws.Connection(self.rfile, self.wfile), argv, env=env, sandbox=runtime.sandbox,
+                              stdin=self.flag("stdin"), on_kill=on_kill)
+        with self.server.sessions_lock:
+            self.server.sessions.add(session)
+        try:
+            session.run()
+        finally:
+            with self.server.sessions_lock:
+                self.server.sessions.discard(session)
+
+    # -- events ------------------------------------------------------------------------------------------
+    @route("GET", r"/api/v1/events")
+    def list_all_events(self):
+        self.list_events(None)
+
+    @route("GET", NS + r"/events")
+    def list_events(self, ns):
+        fields = sel.parse_fields(self.q("fieldSelector"), sel.EVENT_FIELDS)
+        labels = sel.parse_labels(self.q("labelSelector"))
+
+        def match(event: dict) -> bool:
+            return sel.fields_match(fields, event) and sel.labels_match(labels, event["metadata"].get("labels"))
+
+        if self.flag("watch"):
+            return self._watch("Event", ns, self.state.list_events, match)
+        self._list("Event", [e for e in self.state.list_events(ns) if match(e)])
+
+    @route("GET", r"/apis/events.k8s.io/v1/events")
+    def list_all_events_v1(self):
+        self.list_events_v1(None)
+
+    @route("GET", r"/apis/events.k8s.io/v1/namespaces/(?P<ns>[^/]+)/events")
+    def list_events_v1(self, ns):
+        fields = sel.parse_fields(self.q("fieldSelector"), EVENTS_V1_FIELDS)
+
+        def match(event: dict) -> bool:
+            return sel.fields_match(fields, events_v1(event))
+
+        if self.flag("watch"):
+            return self._watch("Event", ns, self.state.list_events, match, events_v1)
+        items = [events_v1(e) for e in self.state.list_events(ns) if match(e)]
+        items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+        self._json(200, {"kind": "EventList", "apiVersion": "events.k8s.io/v1",
+                         "metadata": {"resourceVersion": self.state.resource_version}, "items": items})
+
+    # -- watches -----------------------------------------------------------------------------------------
+    def _watch(self, kind: str, ns: str | None, lister, match, convert=lambda o: o) -> None:
+        """Watch semantics: without a resourceVersion, the current objects arrive as ADDED first; with
+        one, every change after it is replayed (410 Expired if it is older than the history kept)."""
+        deadline = time.time() + float(self.q("timeoutSeconds") or 1800)
+        rv = self.q("resourceVersion")
+        self._start_stream("application/json")
+
+        def send(change: str, obj: dict) -> None:
+            self._chunk(json.dumps({"type": change, "object": obj}).encode() + b"\n")
+
+        with self.state.lock:
+            if rv in (None, "", "0"):
+                initial, last, expired = [o for o in lister(ns) if match(o)], int(self.state.resource_version), False
+            else:
+                initial, last = [], int(rv)
+                expired = last < self.state.oldest_remembered() - 1
+        if expired:
+            send("ERROR", {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": f"too old resource version: {rv}", "reason": "Expired", "code": 410})
+            return self._end_stream()
+        for obj in initial:
+            send("ADDED", convert(obj))
+        while not self.server.stopping.is_set() and time.time() < deadline:
+            with self.state.changed:
+                changes = self.state.changes_since(last)
+                if not changes:
+                    self.state.changed.wait(min(0.25, max(deadline - time.time(), 0)))
+                    continue
+            for version, k, change, obj in changes:
+                last = version
+                if k == kind and ns in (None, obj["metadata"].get("namespace")) and match(obj):
+                    send(change, convert(obj))
+        self._end_stream()
+
+    # -- secrets -----------------------------------------------------------------------------------------
+    @route("GET", r"/api/v1/secrets")
+    def list_all_secrets(self):
+        self.list_secrets(None)
+
+    @route("GET", NS + r"/secrets")
+    def list_secrets(self, ns):
+        labels = sel.parse_labels(self.q("labelSelector"))
+        fields = sel.parse_fields(self.q("fieldSelector"), sel.SECRET_FIELDS)
+        self._list("Secret", [s for s in self.state.list_secrets(ns)
+                              if sel.labels_match(labels, s["metadata"].get("labels")) and sel.fields_match(fields, s)])
+
+    @route("POST", NS + r"/secrets")
+    def create_secret(self, ns):
+        secret = self.body()
+        if not isinstance(secret, dict):
+            raise ApiError(400, "BadRequest", "the body must be a Secret object")
+        secret.setdefault("apiVersion", "v1")
+        secret.setdefault("kind", "Secret")
+        secret.setdefault("type", "Opaque")
+        name = (secret.get("metadata") or {}).get("name")
+        if not name:
+            raise invalid("Secret", "", [("metadata.name", "Required value: name or generateName is required")])
+        data = dict(secret.get("data") or {})
+        for key, value in (secret.pop("stringData", None) or {}).items():  # the API server folds stringData in
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        for key, value in data.items():
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise invalid("Secret", name, [(f"data[{key}]", "Invalid value: not base64")]) from None
+        secret["data"] = data
+        self._json(201, self.state.create_secret(ns, secret))
+
+    @route("GET", NS + r"/secrets/(?P<name>[^/]+)")
+    def read_secret(self, ns, name):
+        self._json(200, self.state.get_secret(ns, name))
+
+    @route("DELETE", NS + r"/secrets/(?P<name>[^/]+)")
+    def delete_secret(self, ns, name):
+        self._json(200, self.state.delete_secret(ns, name))
