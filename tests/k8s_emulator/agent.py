@@ -241,8 +241,9 @@ class NodeAgent(threading.Thread):
         try:
             env = container_env(pod, container, lambda s: self.state.find_secret(ns, s))
         except ConfigError as exc:
-            self._event(pod, "Failed", f"Error: {exc}", field_path, "Warning")
-            self._update(pod, lambda p: st.set_waiting(p, name, "CreateContainerConfigError", str(exc)))
+            message = str(exc)
+            self._event(pod, "Failed", f"Error: {message}", field_path, "Warning")
+            self._update(pod, lambda p: st.set_waiting(p, name, "CreateContainerConfigError", message))
             return
         env = {key: rt.sandbox.rewrite(value) for key, value in env.items()}  # e.g. MLOPS_RESULT_PATH
         argv = container_argv(container, env, rt.sandbox, self.executables)
