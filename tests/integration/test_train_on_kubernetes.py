@@ -69,3 +69,28 @@ def test_training_dag_trains_in_a_pod_and_promotes(cluster, platform):
     scheduled = [e for e in cluster.core_v1().list_namespaced_event("mlops").items if e.reason == "Scheduled"]
     assert scheduled and "cpu-1" in scheduled[0].message
     assert cluster.core_v1().list_namespaced_pod("mlops", label_selector="app.kubernetes.io/managed-by=mlops-airflow").items == []
+
+
+@pytest.fixture
+def oom_cluster(tmp_path, monkeypatch, platform, airflow_db):
+    from k8s_emulator import Cluster
+
+    with Cluster(tmp_path / "kubeconfig", nodes=NODES, executables={"python": sys.executable}, namespace="mlops",
+                 inject={"train-churn": "oom"}, fail_after=0.5) as emulated:
+        monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps({
+            "conn_type": "kubernetes",
+            "extra": {"kube_config_path": str(emulated.kubeconfig), "in_cluster": False, "namespace": "mlops"}}))
+        monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "kubernetes")
+        yield emulated
+
+
+def test_oom_killed_pod_fails_the_task_at_once_with_the_reason(oom_cluster, platform, capfd):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    dr = bag.dags["churn__train"].test(logical_date=D15)
+    got = states("churn__train", dr.run_id)
+    assert got["train"] == "failed" and got["promote"] == "upstream_failed", got
+    out = capfd.readouterr().out
+    assert "was OOMKilled at its memory limit 2Gi; raise compute.memory in the spec" in out
+    assert tracking.version_by_alias(platform, "churn", "champion") is None
