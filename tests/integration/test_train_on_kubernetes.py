@@ -6,6 +6,7 @@ kubernetes client is patched."""
 import base64
 import json
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -22,14 +23,15 @@ NODES = [
 ]
 
 
-@pytest.fixture
-def cluster(tmp_path, monkeypatch, platform, airflow_db):
+@contextmanager
+def emulated_cluster(tmp_path, monkeypatch, platform, **options):
+    """The emulated cluster, its tracking Secret, and Airflow's kubernetes connection pointing at it."""
     from kubernetes import client
 
     from k8s_emulator import Cluster
 
     with Cluster(tmp_path / "kubeconfig", nodes=NODES, executables={"python": sys.executable},
-                 namespace="mlops") as emulated:
+                 namespace="mlops", **options) as emulated:
         secret = base64.b64encode(platform.tracking_uri.encode()).decode()
         emulated.core_v1().create_namespaced_secret("mlops", client.V1Secret(
             metadata=client.V1ObjectMeta(name="mlops-tracking"), data={"MLFLOW_TRACKING_URI": secret}))
@@ -37,6 +39,12 @@ def cluster(tmp_path, monkeypatch, platform, airflow_db):
             "conn_type": "kubernetes",
             "extra": {"kube_config_path": str(emulated.kubeconfig), "in_cluster": False, "namespace": "mlops"}}))
         monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "kubernetes")
+        yield emulated
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch, platform, airflow_db):
+    with emulated_cluster(tmp_path, monkeypatch, platform) as emulated:
         yield emulated
 
 
@@ -73,14 +81,7 @@ def test_training_dag_trains_in_a_pod_and_promotes(cluster, platform):
 
 @pytest.fixture
 def oom_cluster(tmp_path, monkeypatch, platform, airflow_db):
-    from k8s_emulator import Cluster
-
-    with Cluster(tmp_path / "kubeconfig", nodes=NODES, executables={"python": sys.executable}, namespace="mlops",
-                 inject={"train-churn": "oom"}, fail_after=0.5) as emulated:
-        monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps({
-            "conn_type": "kubernetes",
-            "extra": {"kube_config_path": str(emulated.kubeconfig), "in_cluster": False, "namespace": "mlops"}}))
-        monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "kubernetes")
+    with emulated_cluster(tmp_path, monkeypatch, platform, inject={"train-churn": "oom"}, fail_after=0.5) as emulated:
         yield emulated
 
 
