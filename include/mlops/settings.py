@@ -80,6 +80,9 @@ class ClusterSettings:
     # resp. the tracking server's own artifact store).
     pod_data_root: str | None = None
     pod_artifact_root: str | None = None
+    # Failed pods are deleted once their reason and last log lines are in the task log; keep them to
+    # debug with kubectl (the maintenance DAG removes them once their task is over).
+    keep_failed_pods: bool = False
 
     @classmethod
     def from_env(cls) -> "ClusterSettings":
@@ -99,4 +102,5 @@ class ClusterSettings:
             startup_timeout_s=int(env("MLOPS_POD_STARTUP_TIMEOUT_S", "600")),
             pod_data_root=env("MLOPS_POD_DATA_ROOT"),
             pod_artifact_root=env("MLOPS_POD_ARTIFACT_ROOT"),
+            keep_failed_pods=env("MLOPS_KEEP_FAILED_PODS", "false").strip().lower() in ("1", "true", "yes"),
         )

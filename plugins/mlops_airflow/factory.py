@@ -98,7 +98,8 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
         doc_md=_doc(spec, path),
         tags=[PLATFORM_TAG, "training", f"compute:{backend}", *spec.tags],
         params=_params(spec),
-        default_args={"owner": spec.owner, "retries": retries, "retry_delay": timedelta(minutes=1)},
+        default_args={"owner": spec.owner, "retries": retries,
+                      "retry_delay": timedelta(seconds=spec.compute.retry_delay_seconds)},
         # Registered through build_dags' return value only: a DAG whose construction failed half-way
         # must not be picked up in place of the broken-spec DAG that reports the failure.
         auto_register=False,

@@ -323,6 +323,17 @@ def test_injected_eviction(v1):
     assert "Evicted" in reasons
 
 
+def test_injected_failures_in_sequence_are_used_up_pod_by_pod(tmp_path):
+    with Cluster(tmp_path / "kubeconfig", nodes=NODES, inject={"retry-": ["evict", None]}, fail_after=0.2,
+                 executables={"python": sys.executable}) as c:
+        v1 = c.core_v1()
+        for name in ("retry-1", "retry-2", "retry-3"):
+            v1.create_namespaced_pod(NS, make_pod(name, "import time; time.sleep(0.5)"))
+        ended = {name: wait_for(v1, name, phase("Succeeded", "Failed")) for name in ("retry-1", "retry-2", "retry-3")}
+    assert ended["retry-1"].status.reason == "Evicted"
+    assert [ended[n].status.phase for n in ("retry-2", "retry-3")] == ["Succeeded", "Succeeded"]
+
+
 def test_injected_image_pull_failure(v1):
     v1.create_namespaced_pod(NS, make_pod("pull", labels=inject("image-pull")))
     pod = wait_for(v1, "pull", lambda p: p.status.container_statuses and container(p).state.waiting

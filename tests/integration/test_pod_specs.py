@@ -95,9 +95,14 @@ def test_operator_settings_a_platform_team_expects(kpo):
     op = kpo(spec_on("l4-spot", 2))
     assert (op.pool, op.pool_slots) == ("mlops-gpu-l4", 2)
     assert op.deferrable is True
-    assert str(op.on_finish_action.value) == "delete_succeeded_pod"
+    assert str(op.on_finish_action.value) == "delete_pod"  # failed pods too, once their reason is logged
     assert op.schedule_timeout_seconds == 1800 and op.startup_timeout_seconds == 600
     assert op.do_xcom_push is True and op.image == "mlops-trainer:0.1.0"
+
+
+def test_failed_pods_can_be_kept_for_debugging(kpo, monkeypatch):
+    monkeypatch.setenv("MLOPS_KEEP_FAILED_PODS", "true")
+    assert str(kpo(spec_on("cpu", 0)).on_finish_action.value) == "delete_succeeded_pod"
 
 
 class _TI:

@@ -5,7 +5,9 @@ processes (see runtime.py), writes their statuses and events as the real compone
 failure injection so tests can see what an OOM kill, an eviction, a failed image pull or an unschedulable
 pod looks like through the API:
 
-* `Cluster(inject={"name-prefix": "oom"})` or the pod label `emulator/inject: <failure>`;
+* `Cluster(inject={"name-prefix": "oom"})` or the pod label `emulator/inject: <failure>`; a list,
+  `{"name-prefix": ["evict", None]}`, is used up by successive pods with that prefix (here: the first is
+  evicted, the second and later ones run normally), which is how retries are tested;
 * oom: the main container is SIGKILLed after `fail_after` s and reported OOMKilled, exit code 137;
 * evict: every process is killed and the pod is Failed with reason Evicted;
 * image-pull: the main container waits in ImagePullBackOff and the pod stays Pending;
@@ -86,11 +88,14 @@ class NodeAgent(threading.Thread):
                  executables: dict[str, str] | None = None, inherit_env: bool = True,
                  tick: float = 0.05, fail_after: float = 0.5):
         super().__init__(daemon=True, name="k8s-emulator-agent")
-        for failure in (inject or {}).values():
-            if failure not in FAILURES:
-                raise ValueError(f"unknown failure {failure!r}; one of {FAILURES}")
+        for planned in (inject or {}).values():
+            for failure in planned if isinstance(planned, list) else [planned]:
+                if failure is not None and failure not in FAILURES:
+                    raise ValueError(f"unknown failure {failure!r}; one of {FAILURES}")
         self.state, self.workdir = state, workdir
-        self.inject, self.executables = dict(inject or {}), dict(executables or {})
+        self.inject = {prefix: list(f) if isinstance(f, list) else f for prefix, f in (inject or {}).items()}
+        self.executables = dict(executables or {})
+        self._failures: dict[str, str | None] = {}  # pod uid -> its failure, fixed when first seen
         self.inherit_env, self.tick, self.fail_after = inherit_env, tick, fail_after
         self.runtimes: dict[str, PodRuntime] = {}
         self._lock = threading.RLock()
@@ -140,8 +145,14 @@ class NodeAgent(threading.Thread):
         label = (pod["metadata"].get("labels") or {}).get(INJECT_LABEL)
         if label:
             return label if label in FAILURES else None
-        name = pod["metadata"]["name"]
-        return next((f for prefix, f in self.inject.items() if name.startswith(prefix)), None)
+        uid, name = pod["metadata"]["uid"], pod["metadata"]["name"]
+        with self._lock:
+            if uid not in self._failures:
+                planned = next((f for prefix, f in self.inject.items() if name.startswith(prefix)), None)
+                if isinstance(planned, list):  # one per pod, in order; then none
+                    planned = planned.pop(0) if planned else None
+                self._failures[uid] = planned
+            return self._failures[uid]
 
     # -- one pass ----------------------------------------------------------------------------------------
     def reconcile(self) -> None:

@@ -29,14 +29,15 @@ class Cluster:
 
     nodes: short node specs, `{"name", "labels", "taints", "allocatable", "gpus", "gpu_resource"}`.
     inject: failure injection by pod name prefix, e.g. `{"train-oom": "oom"}` (also the pod label
-        `emulator/inject`); failures are oom, evict, image-pull and unschedulable (see agent.py).
+        `emulator/inject`); failures are oom, evict, image-pull and unschedulable; a list is used up by
+        successive pods, one failure (or None) each (see agent.py).
     executables: command[0] substitutions, e.g. `{"python": sys.executable}`; by default command[0]
         is run as given, so tests use `sys.executable`.
     inherit_env: containers start from the host's environment (True) or from PATH alone (False).
     fail_after: seconds before an injected oom or eviction strikes a running container.
     """
 
-    def __init__(self, kubeconfig: str | Path, *, nodes: list[dict] | None = None, inject: dict[str, str] | None = None,
+    def __init__(self, kubeconfig: str | Path, *, nodes: list[dict] | None = None, inject: dict[str, str | list] | None = None,
                  executables: dict[str, str] | None = None, inherit_env: bool = True, fail_after: float = 0.5,
                  namespace: str = "default", workdir: str | Path | None = None):
         self.kubeconfig = Path(kubeconfig)

@@ -66,7 +66,7 @@ def pod_arguments(spec: ModelSpec, catalogue: Catalogue, backend: str, cluster: 
         startup_timeout_seconds=cluster.startup_timeout_s,
         active_deadline_seconds=plan.active_deadline_seconds,
         deferrable=True,
-        on_finish_action="delete_succeeded_pod",
+        on_finish_action="delete_succeeded_pod" if cluster.keep_failed_pods else "delete_pod",
         on_kill_action="delete_pod",
         do_xcom_push=True,
         get_logs=True,
@@ -108,16 +108,23 @@ class _TrainingPodMixin:
 
 
     def cleanup(self, pod, remote_pod, xcom_result=None, context=None) -> None:
-        """The provider's cleanup (pod deletion, events), with its generic failure replaced by the reason:
-        retried when a retry can fix it (unschedulable, evicted, preempted), failed at once otherwise."""
+        """The provider's cleanup (events, pod deletion), with its generic failure replaced by the reason:
+        retried when a retry can fix it (unschedulable, evicted, preempted), failed at once otherwise.
+        The reason and the trainer's last lines are read first: the provider deletes the pod."""
+        from airflow.providers.cncf.kubernetes.utils.container import container_is_succeeded
         from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+        failure = None
+        if remote_pod is not None and not self._killed and not container_is_succeeded(remote_pod,
+                                                                                      self.base_container_name):
+            failure = self._classify(pod, remote_pod)
         try:
             super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
         except AirflowSkipException:
             raise
         except AirflowException as exc:
-            failure = self._classify(pod, remote_pod)
+            failure = failure or self._classify(pod, remote_pod)
+            self.log.error("training pod failed (%s): %s", failure.reason, failure.message)
             if failure.retryable:
                 raise AirflowException(failure.message) from exc
             raise AirflowFailException(failure.message) from exc
