@@ -1,4 +1,4 @@
-"""Airflow DAGs for every model spec in include/models (one `<model>__train` DAG each).
+"""Airflow DAGs for every model spec in include/models (one `<model>__train` DAG each), and maintenance.
 
 Only the factory is called here: parsing reads the YAML specs and imports nothing heavy.
 """

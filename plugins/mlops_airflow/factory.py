@@ -1,4 +1,5 @@
-"""The DAG factory: one `<model>__train` DAG per spec in include/models.
+"""The DAG factory: one `<model>__train` DAG per spec in include/models, and the platform's
+`mlops__maintenance` DAG.
 
 At parse time it reads the spec files and nothing else; operators import the heavy libraries when
 they run. A spec that does not load becomes a DAG that shows the error and refuses to run, so a
@@ -17,6 +18,7 @@ from mlops.compute import Catalogue, catalogue_path, effective_backend, load_cat
 from mlops.settings import get_settings
 from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
 from mlops_airflow.broken import broken_spec_dag
+from mlops_airflow.maintenance import build_maintenance_dag
 from mlops_airflow.operators import (
     EvaluateModelOperator,
     LocalTrainOperator,
@@ -120,11 +122,13 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
     catalogue = load_catalogue(catalogue_path(settings.compute_dir))
     effective_backend("local")  # a bad MLOPS_COMPUTE_BACKEND fails here too, once
     dags: dict[str, DAG] = {}
+    specs: list[ModelSpec] = []
     for path in spec_paths(models_dir):
         try:
             spec = load_spec(path, expectations_dir, catalogue)
             dag = build_training_dag(spec, path, catalogue)
             dag.params.validate()
+            specs.append(spec)
         except SpecError as exc:
             log.error("%s", exc)
             dag = broken_spec_dag(path, str(exc))
@@ -135,4 +139,6 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
             dag = broken_spec_dag(path, f"{path}: DAG id '{dag.dag_id}' is already used by another spec; "
                                         "give this model a unique name")
         dags[dag.dag_id] = dag
+    maintenance = build_maintenance_dag(specs)
+    dags[maintenance.dag_id] = maintenance
     return dags
