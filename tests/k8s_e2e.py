@@ -45,6 +45,49 @@ def emulated_cluster(tmp_path: Path, monkeypatch, platform, *, backend: str = "k
         yield emulated
 
 
+GKE = {"MLOPS_GKE_PROJECT": "emulated-project", "MLOPS_GKE_LOCATION": "europe-west4", "MLOPS_GKE_CLUSTER": "training"}
+GKE_NODES = [
+    *NODES,
+    # What GKE's node auto-provisioning makes for the compute class that prefers spot L4s.
+    {"name": "l4-spot-cc-1", "gpus": 2,
+     "labels": {"cloud.google.com/compute-class": "mlops-l4-spot-first", "cloud.google.com/gke-spot": "true",
+                "cloud.google.com/gke-accelerator": "nvidia-l4"},
+     "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]},
+]
+
+
+@contextmanager
+def gke_cluster(tmp_path: Path, monkeypatch, platform, **options):
+    """An emulated GKE cluster: HTTPS with its own CA, bearer tokens only from the emulated Google OAuth
+    endpoint, a Google connection with a service-account key whose token_uri points there, and the one
+    patch: GKE's cluster lookup (a Google API call) answers with the emulator's endpoint and CA."""
+    from unittest import mock
+
+    from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
+    from google.cloud import container_v1
+
+    from k8s_emulator import Cluster
+    from k8s_emulator.google_oauth import GoogleTokenServer
+
+    options.setdefault("nodes", GKE_NODES)
+    with Cluster(tmp_path / "kubeconfig", executables={"python": sys.executable}, namespace="mlops", tls=True,
+                 require_token=True, **options) as emulated, GoogleTokenServer(on_issue=emulated.accept_token) as oauth:
+        add_tracking_secret(emulated, platform.tracking_uri)
+        key = tmp_path / "service-account.json"
+        key.write_text(json.dumps(oauth.service_account_key("airflow@emulated-project.iam.gserviceaccount.com")))
+        monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({
+            "conn_type": "google_cloud_platform", "extra": {"key_path": str(key), "project": GKE["MLOPS_GKE_PROJECT"]}}))
+        monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)
+        for name, value in {**GKE, "MLOPS_COMPUTE_BACKEND": "gke"}.items():
+            monkeypatch.setenv(name, value)
+        endpoint = container_v1.Cluster(
+            name=GKE["MLOPS_GKE_CLUSTER"], endpoint=emulated.url.removeprefix("https://"),
+            master_auth=container_v1.MasterAuth(cluster_ca_certificate=base64.b64encode(emulated.ca_pem).decode()))
+        with mock.patch.object(GKEHook, "get_cluster", autospec=True, return_value=endpoint) as lookup:
+            emulated.oauth, emulated.cluster_lookup = oauth, lookup
+            yield emulated
+
+
 def write_spec(tmp_path: Path, monkeypatch, name: str = "churn", **compute) -> dict:
     """A copy of an example spec with `compute` changed, as the only model of this test's DAG folder."""
     spec = yaml.safe_load((MODELS / f"{name}.yaml").read_text())

@@ -10,6 +10,8 @@ import asyncio
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from kubernetes import client, config
@@ -293,6 +295,30 @@ def test_gpus_are_freed_when_pods_end(v1):
     assert "Insufficient nvidia.com/gpu" in condition(wait_for(v1, "g3", unschedulable), "PodScheduled").message
     v1.delete_namespaced_pod("g1", NS)
     assert wait_for(v1, "g3", phase("Running")).spec.node_name == "gpu-a"
+
+
+def test_https_with_its_own_ca_and_bearer_tokens(tmp_path):
+    with Cluster(tmp_path / "kubeconfig", tls=True, require_token=True) as c:
+        assert c.url.startswith("https://127.0.0.1:")
+        assert c.core_v1().list_namespaced_pod(NS).items == []  # the kubeconfig carries the CA and the token
+
+        def api(token=None) -> client.CoreV1Api:
+            conf = client.Configuration(host=c.url)
+            conf.ssl_ca_cert = str(tmp_path / "ca.pem")
+            (tmp_path / "ca.pem").write_bytes(c.ca_pem)
+            if token:
+                conf.api_key = {"BearerToken": token, "authorization": token}
+                conf.api_key_prefix = {"BearerToken": "Bearer", "authorization": "Bearer"}
+            conf.retries = False
+            return client.CoreV1Api(client.ApiClient(conf))
+
+        assert api_error(lambda: api().list_namespaced_pod(NS)).status == 401
+        assert api_error(lambda: api("forged").list_namespaced_pod(NS)).status == 401
+        c.accept_token("issued-elsewhere")
+        assert api("issued-elsewhere").list_namespaced_pod(NS).items == []
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # not trusted without the CA
+            urllib.request.urlopen(f"{c.url}/version", timeout=5)
+        assert {"emulator-token", "forged", "issued-elsewhere"} <= c.tokens_seen
 
 
 # -- failure injection ------------------------------------------------------------------------------------

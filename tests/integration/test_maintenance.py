@@ -97,3 +97,16 @@ def test_maintenance_skips_when_every_model_trains_locally(airflow_db, monkeypat
     monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "local")
     dr = training_dag(DAG_ID).test(logical_date=D1, run_after=D1)
     assert task_instances(DAG_ID, dr.run_id) == {"sync_pools": ("skipped", 1), "reap_orphan_pods": ("skipped", 1)}
+
+
+def test_reaper_reaches_a_gke_cluster_with_google_credentials(api_url, tmp_path, monkeypatch, platform):
+    from k8s_e2e import gke_cluster
+
+    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_AIRFLOW_API", connection_json(api_url))
+    with gke_cluster(tmp_path, monkeypatch, platform) as cluster:
+        training_pod(cluster, "train-no-run", ("churn__train", "manual__never", "train", 1))
+        day = datetime(2026, 2, 3, tzinfo=timezone.utc)
+        dr = training_dag(DAG_ID).test(logical_date=day, run_after=day, run_conf={"min_age_minutes": 0})
+        assert [p["pod"] for p in returned(dr.run_id, "reap_orphan_pods")] == ["train-no-run"]
+        assert platform_pods(cluster) == []
+        assert {t["token"] for t in cluster.oauth.issued} & cluster.tokens_seen

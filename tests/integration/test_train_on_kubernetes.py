@@ -60,3 +60,27 @@ def test_oom_killed_pod_fails_the_task_at_once_with_the_reason(oom_cluster, plat
     assert "was OOMKilled at its memory limit 2Gi; raise compute.memory in the spec" in out
     assert tracking.version_by_alias(platform, "churn", "champion") is None
     assert platform_pods(oom_cluster) == []  # a failed pod is deleted too, once its reason is in the log
+
+
+def test_gke_backend_trains_a_gpu_model_on_a_spot_compute_class(tmp_path, monkeypatch, platform, airflow_db):
+    """The `gke` backend: GKEStartPodOperator's own path (cluster lookup, Google credentials, the GKE
+    trigger) against an emulated GKE control plane; only the cluster lookup is patched."""
+    from k8s_e2e import gke_cluster, training_dag, write_spec
+
+    write_spec(tmp_path, monkeypatch, pool="l4-spot", gpus=1, cpu="1")
+    with gke_cluster(tmp_path, monkeypatch, platform) as cluster:
+        dag = training_dag()
+        assert type(dag.get_task("train")).__name__ == "GKETrainOperator"
+        dr = dag.test(logical_date=D15)
+        assert states("churn__train", dr.run_id)["promote"] == "success"
+        # GKE picked the node: the pod asked for the compute class (spot first, on-demand fallback), one GPU.
+        assert [e.message.split(" to ")[-1] for e in cluster.core_v1().list_namespaced_event("mlops").items
+                if e.reason == "Scheduled"] == ["l4-spot-cc-1"]
+        assert platform_pods(cluster) == []
+        # Every call came with a token the emulated Google OAuth endpoint issued for the service account.
+        issued = {t["token"] for t in cluster.oauth.issued}
+        assert issued and issued <= cluster.tokens_seen and cluster.tokens_seen - issued <= {"emulator-token"}
+        assert {t["iss"] for t in cluster.oauth.issued} == {"airflow@emulated-project.iam.gserviceaccount.com"}
+        lookup = cluster.cluster_lookup.call_args
+        assert lookup.kwargs == {"name": "training", "project_id": "emulated-project"}
+    assert tracking.version_by_alias(platform, "churn", "champion") is not None

@@ -11,6 +11,7 @@ Leaving the block stops the server and kills every process the pods and execs st
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import tempfile
@@ -20,8 +21,10 @@ from pathlib import Path
 from .agent import NodeAgent, node_object
 from .server import ApiServer
 from .state import State
+from .tls import issue
 
 DEFAULT_NODES = [{"name": "emulator-node"}]
+KUBECONFIG_TOKEN = "emulator-token"
 
 
 class Cluster:
@@ -35,11 +38,15 @@ class Cluster:
         is run as given, so tests use `sys.executable`.
     inherit_env: containers start from the host's environment (True) or from PATH alone (False).
     fail_after: seconds before an injected oom or eviction strikes a running container.
+    tls: serve HTTPS with a certificate from a throwaway CA (`ca_pem`), as a managed control plane does.
+    require_token: answer 401 unless the request carries the kubeconfig's token or one given to
+        `accept_token` (e.g. by the Google OAuth emulator).
     """
 
     def __init__(self, kubeconfig: str | Path, *, nodes: list[dict] | None = None, inject: dict[str, str | list] | None = None,
                  executables: dict[str, str] | None = None, inherit_env: bool = True, fail_after: float = 0.5,
-                 namespace: str = "default", workdir: str | Path | None = None):
+                 namespace: str = "default", workdir: str | Path | None = None, tls: bool = False,
+                 require_token: bool = False):
         self.kubeconfig = Path(kubeconfig)
         self.namespace = namespace
         self._own_workdir = workdir is None
@@ -49,6 +56,22 @@ class Cluster:
         self.agent = NodeAgent(self.state, self.workdir / "pods", inject=inject, executables=executables,
                                inherit_env=inherit_env, fail_after=fail_after)
         self.server: ApiServer | None = None
+        self.certificate = issue() if tls else None
+        self._tokens: set[str] | None = {KUBECONFIG_TOKEN} if require_token else None
+
+    @property
+    def ca_pem(self) -> bytes:
+        assert self.certificate is not None, "the cluster serves plain HTTP (tls=False)"
+        return self.certificate.ca_pem
+
+    def accept_token(self, token: str) -> None:
+        if self._tokens is not None:
+            self._tokens.add(token)
+
+    @property
+    def tokens_seen(self) -> set[str]:
+        """Bearer tokens requests came with."""
+        return self.server.tokens_seen if self.server else set()
 
     @property
     def url(self) -> str:
@@ -56,7 +79,8 @@ class Cluster:
         return self.server.url
 
     def __enter__(self) -> "Cluster":
-        self.server = ApiServer(self.state, self.agent)
+        context = self.certificate.server_context(self.workdir) if self.certificate else None
+        self.server = ApiServer(self.state, self.agent, tls_context=context, tokens=self._tokens)
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
                          name="k8s-emulator-api").start()
         self.agent.start()
@@ -78,8 +102,10 @@ class Cluster:
     def kubeconfig_dict(self) -> dict:
         return {
             "apiVersion": "v1", "kind": "Config", "current-context": "emulator", "preferences": {},
-            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
-            "users": [{"name": "emulator", "user": {"token": "emulator-token"}}],
+            "clusters": [{"name": "emulator", "cluster": {
+                "server": self.url,
+                **({"certificate-authority-data": base64.b64encode(self.ca_pem).decode()} if self.certificate else {})}}],
+            "users": [{"name": "emulator", "user": {"token": KUBECONFIG_TOKEN}}],
             "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator",
                                                           "namespace": self.namespace}}],
         }

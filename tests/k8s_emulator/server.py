@@ -1,6 +1,7 @@
 """The emulated API server: the core/v1 endpoints the Kubernetes clients and Airflow's provider call.
 
-Served over plain HTTP/1.1 (keep-alive, chunked streams for `follow` logs and watches, a WebSocket
+Served over HTTP/1.1, or HTTPS with a throwaway CA (see tls.py), optionally only to known bearer tokens
+(keep-alive, chunked streams for `follow` logs and watches, a WebSocket
 upgrade for exec), JSON only. Errors are `Status` objects with the real codes and reasons, since the
 clients and the provider branch on them (404 on a deleted pod, 409 on a name clash, 422 on a bad spec,
 410 on a watch that asked for a resourceVersion the server has forgotten).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 import threading
 import time
 from datetime import datetime
@@ -72,8 +74,15 @@ class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, state: State, agent, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, state: State, agent, host: str = "127.0.0.1", port: int = 0, *,
+                 tls_context: ssl.SSLContext | None = None, tokens: set[str] | None = None):
         super().__init__((host, port), Handler)
+        self.scheme = "https" if tls_context else "http"
+        if tls_context:
+            self.socket = tls_context.wrap_socket(self.socket, server_side=True)
+        # Bearer tokens accepted (None: any request is let in); and who came with which token.
+        self.tokens = tokens
+        self.tokens_seen: set[str] = set()
         self.state, self.agent = state, agent
         self.stopping = threading.Event()
         self.sessions: set[ExecSession] = set()
@@ -82,7 +91,7 @@ class ApiServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def stop(self) -> None:
         self.stopping.set()
@@ -127,6 +136,13 @@ class Handler(BaseHTTPRequestHandler):
         self.query = parse_qs(url.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         self.raw_body = self.rfile.read(length) if length else b""
+        auth = self.headers.get("Authorization") or ""
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        if token:
+            self.server.tokens_seen.add(token)
+        if self.server.tokens is not None and token not in self.server.tokens:
+            self._status(ApiError(401, "Unauthorized", "Unauthorized"))
+            return
         path_known = False
         for m, pattern, name in _ROUTES:
             match = pattern.match(url.path)
@@ -209,7 +225,7 @@ class Handler(BaseHTTPRequestHandler):
     @route("GET", r"/api")
     def api_versions(self):
         self._json(200, {"kind": "APIVersions", "versions": ["v1"],
-                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.server.url[7:]}]})
+                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.server.url.split("://")[1]}]})
 
     @route("GET", r"/apis")
     def api_groups(self):
