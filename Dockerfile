@@ -16,7 +16,10 @@ ENV MLOPS_PROJECT_ROOT=/opt/mlops \
     MLFLOW_DISABLE_TELEMETRY=true \
     GX_ANALYTICS_ENABLED=false
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/mlops/
-RUN pip install --no-cache-dir -r /opt/mlops/requirements.txt -c /opt/mlops/constraints.txt
+# Workers only train on the CPU (local backend); GPU training runs in the trainer image. The CPU build of
+# torch keeps this image small, and satisfies requirements.txt's torch==2.13.0.
+RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+    && pip install --no-cache-dir -r /opt/mlops/requirements.txt -c /opt/mlops/constraints.txt
 COPY --chown=airflow:0 pyproject.toml /opt/mlops/
 COPY --chown=airflow:0 include /opt/mlops/include
 RUN pip install --no-cache-dir --no-deps /opt/mlops

@@ -1,4 +1,4 @@
-"""Time of the demo after installation: both models, two logical dates each, on a fresh store;
+"""Time of the demo after installation: every example model, two logical dates each, on a fresh store;
 then the same again, where every train step is a cache hit (the ratio is the cache's saving).
 
     python bench/demo_time.py
@@ -42,7 +42,8 @@ def main() -> int:
         env.pop("MLOPS_DATA_ROOT", None)
         first, out1 = run_demo(env)
         second, out2 = run_demo(env)
-    print("first run (generates data, trains 4 models):")
+    trained = out1.count("trained: models:/")
+    print(f"first run (generates data, trains {trained} model versions):")
     print(breakdown(out1))
     print("\nsecond run (same dates, data, specs and code: cache hits):")
     print(breakdown(out2))

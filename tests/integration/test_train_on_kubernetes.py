@@ -62,17 +62,18 @@ def test_oom_killed_pod_fails_the_task_at_once_with_the_reason(oom_cluster, plat
     assert platform_pods(oom_cluster) == []  # a failed pod is deleted too, once its reason is in the log
 
 
-def test_gke_backend_trains_a_gpu_model_on_a_spot_compute_class(tmp_path, monkeypatch, platform, airflow_db):
+def test_gke_backend_trains_the_pytorch_model_on_a_spot_gpu_compute_class(tmp_path, monkeypatch, platform, airflow_db):
     """The `gke` backend: GKEStartPodOperator's own path (cluster lookup, Google credentials, the GKE
-    trigger) against an emulated GKE control plane; only the cluster lookup is patched."""
+    trigger) against an emulated GKE control plane; only the cluster lookup is patched. The model is the
+    PyTorch example on its spot L4 pool (the emulated node has no real GPU, so it trains on the CPU)."""
     from k8s_e2e import gke_cluster, training_dag, write_spec
 
-    write_spec(tmp_path, monkeypatch, pool="l4-spot", gpus=1, cpu="1")
+    write_spec(tmp_path, monkeypatch, name="demand_nn", pool="l4-spot", cpu="1", memory="4Gi")
     with gke_cluster(tmp_path, monkeypatch, platform) as cluster:
-        dag = training_dag()
+        dag = training_dag("demand_nn__train")
         assert type(dag.get_task("train")).__name__ == "GKETrainOperator"
         dr = dag.test(logical_date=D15)
-        assert states("churn__train", dr.run_id)["promote"] == "success"
+        assert states("demand_nn__train", dr.run_id)["promote"] == "success"
         # GKE picked the node: the pod asked for the compute class (spot first, on-demand fallback), one GPU.
         assert [e.message.split(" to ")[-1] for e in cluster.core_v1().list_namespaced_event("mlops").items
                 if e.reason == "Scheduled"] == ["l4-spot-cc-1"]
@@ -83,4 +84,7 @@ def test_gke_backend_trains_a_gpu_model_on_a_spot_compute_class(tmp_path, monkey
         assert {t["iss"] for t in cluster.oauth.issued} == {"airflow@emulated-project.iam.gserviceaccount.com"}
         lookup = cluster.cluster_lookup.call_args
         assert lookup.kwargs == {"name": "training", "project_id": "emulated-project"}
-    assert tracking.version_by_alias(platform, "churn", "champion") is not None
+    champion = tracking.client(platform).get_model_version_by_alias("demand_nn", "champion")
+    run = tracking.client(platform).get_run(champion.run_id)
+    assert run.data.tags["mlops.train.device"] == "cpu" and run.data.tags["mlops.train.torch"].startswith("2.13.0")
+    assert run.data.metrics["train_samples_per_s"] > 0 and run.data.metrics["r2"] > 0.5

@@ -18,6 +18,7 @@ from mlops.spec import ModelSpec
 # What a process needs to start at all, and the credentials a pod gets from its Secret and workload
 # identity; everything else comes from trainer_environment, as in a pod.
 _PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR", "MLOPS_PROJECT_ROOT",
+                   "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",  # a workstation's GPU, for local training
                    "MLOPS_GIT_SHA", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT",
                    "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
