@@ -1,0 +1,5 @@
+import sys
+
+from mlops.drift.cli import main
+
+sys.exit(main())

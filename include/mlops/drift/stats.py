@@ -1,0 +1,141 @@
+"""Drift statistics between a reference sample and a current sample, computed exactly with numpy.
+
+Definitions (the docs repeat them; tests check them against scipy, which is the oracle, not the engine):
+
+Numeric columns (missing values dropped first; their rate is compared separately):
+* PSI over reference-quantile bins: inner edges are the reference's quantiles at k/B, k = 1..B-1 (numpy's
+  linear interpolation), duplicates dropped; bin k holds edge[k-1] < x <= edge[k]. With proportions p
+  (reference) and q (current), empty bins take the proportion EPSILON on either side (no renormalisation):
+  PSI = sum((q - p) * ln(q / p)).
+* Two-sample Kolmogorov-Smirnov: D = max |F_ref(x) - F_cur(x)| over both samples' values, and the two-sided
+  p-value: exact (lattice paths) when both samples have at most EXACT_KS_MAX_N values, otherwise from the
+  Kolmogorov distribution with n = round(n_ref * n_cur / (n_ref + n_cur)) (as scipy.stats.ks_2samp does).
+* Wasserstein-1 distance between the two empirical distributions, divided by the reference's standard
+  deviation (population, ddof=0); by 1 when the reference is constant.
+
+Categorical columns (missing values as their own concern, not a category):
+* Jensen-Shannon distance, base 2: sqrt of the JS divergence between the category frequencies, in [0, 1].
+* PSI over categories, the union of both sides' categories; a category unseen in the reference gets the
+  proportion EPSILON there (and so contributes a large term: new categories are drift).
+
+Both: the change in missing-value rate, current minus reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EPSILON = 1e-4
+DEFAULT_BINS = 10
+EXACT_KS_MAX_N = 10_000
+
+
+# -- numeric ----------------------------------------------------------------------------------------------
+def quantile_edges(reference: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """Inner bin edges from the reference's quantiles (sorted input is not required)."""
+    if bins < 2:
+        raise ValueError(f"PSI needs at least 2 bins, got {bins}")
+    return np.unique(np.quantile(reference, np.arange(1, bins) / bins))
+
+
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin; bin k holds edges[k-1] < x <= edges[k] (bin 0 is everything <= edges[0])."""
+    return np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
+
+
+def psi_from_counts(reference_counts: np.ndarray, current_counts: np.ndarray, epsilon: float = EPSILON) -> float:
+    p = _proportions(reference_counts, epsilon)
+    q = _proportions(current_counts, epsilon)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def _proportions(counts: np.ndarray, epsilon: float) -> np.ndarray:
+    counts = np.asarray(counts, dtype="float64")
+    total = counts.sum()
+    share = counts / total if total > 0 else np.zeros_like(counts)
+    return np.where(share > 0, share, epsilon)
+
+
+def ks_statistic(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
+    """D from two sorted samples: the ECDFs differ most just after one of the values."""
+    both = np.concatenate([reference_sorted, current_sorted])
+    cdf_ref = np.searchsorted(reference_sorted, both, side="right") / len(reference_sorted)
+    cdf_cur = np.searchsorted(current_sorted, both, side="right") / len(current_sorted)
+    return float(np.max(np.abs(cdf_ref - cdf_cur)))
+
+
+def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
+    """Two-sided p-value of D for sample sizes n_ref and n_cur."""
+    if max(n_ref, n_cur) <= EXACT_KS_MAX_N:
+        return _ks_exact_pvalue(d, n_ref, n_cur)
+    from scipy.stats import kstwo  # the one-sample Kolmogorov distribution; the two-sample test is ours
+
+    m, n = float(max(n_ref, n_cur)), float(min(n_ref, n_cur))
+    return float(np.clip(kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
+
+
+def _ks_exact_pvalue(d: float, m: int, n: int) -> float:
+    """P(D >= d) under the null: 1 - the share of monotone lattice paths from (0, 0) to (m, n) that stay
+    strictly inside |i/m - j/n| < d. Walks the anti-diagonals with the share of paths (not their count),
+    u(i, j) = i/s * u(i-1, j) + j/s * u(i, j-1) for s = i + j, so nothing overflows."""
+    g = math.gcd(m, n)
+    lcm = (m // g) * n
+    h = int(round(d * lcm))  # D is a multiple of 1/lcm; rounding undoes float noise
+    if h == 0:
+        return 1.0
+    bound = h * g  # |i/m - j/n| < d  <=>  |i*n - j*m| < h*g, in integers
+    u = np.zeros(m + 1)
+    u[0] = 1.0
+    for s in range(1, m + n + 1):
+        lo, hi = max(0, s - n), min(m, s)
+        # Inside the band on this diagonal: |i*(m+n) - s*m| < bound.
+        band_lo = max(lo, (s * m - bound) // (m + n) + 1)
+        band_hi = min(hi, -((-(s * m + bound)) // (m + n)) - 1)
+        new = np.zeros(m + 1)
+        if band_lo <= band_hi:
+            i = np.arange(band_lo, band_hi + 1)
+            from_left = np.where(i >= 1, u[np.maximum(i - 1, 0)], 0.0) * (i / s)
+            from_below = np.where(s - i >= 1, u[i], 0.0) * ((s - i) / s)
+            new[band_lo:band_hi + 1] = from_left + from_below
+        u = new
+        if not u.any():
+            return 1.0
+    return float(np.clip(1.0 - u[m], 0.0, 1.0))
+
+
+def wasserstein(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
+    """W1 = integral of |F_ref - F_cur| over x, exact for empirical distributions."""
+    both = np.sort(np.concatenate([reference_sorted, current_sorted]), kind="quicksort")
+    widths = np.diff(both)
+    cdf_ref = np.searchsorted(reference_sorted, both[:-1], side="right") / len(reference_sorted)
+    cdf_cur = np.searchsorted(current_sorted, both[:-1], side="right") / len(current_sorted)
+    return float(np.sum(np.abs(cdf_ref - cdf_cur) * widths))
+
+
+def normalised_wasserstein(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
+    scale = float(np.std(reference_sorted))
+    return wasserstein(reference_sorted, current_sorted) / (scale if scale > 0 else 1.0)
+
+
+# -- categorical ------------------------------------------------------------------------------------------
+def aligned_frequencies(reference: dict, current: dict) -> tuple[list, np.ndarray, np.ndarray]:
+    """Category counts of both sides over the union of their categories (reference order first)."""
+    categories = list(reference) + [c for c in current if c not in reference]
+    return (categories, np.array([reference.get(c, 0) for c in categories], dtype="float64"),
+            np.array([current.get(c, 0) for c in categories], dtype="float64"))
+
+
+def js_distance(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance, base 2, between two count vectors over the same categories."""
+    p = reference_counts / reference_counts.sum()
+    q = current_counts / current_counts.sum()
+    mix = (p + q) / 2
+    divergence = (_kl2(p, mix) + _kl2(q, mix)) / 2
+    return float(math.sqrt(max(divergence, 0.0)))
+
+
+def _kl2(p: np.ndarray, q: np.ndarray) -> float:
+    nonzero = p > 0
+    return float(np.sum(p[nonzero] * np.log2(p[nonzero] / q[nonzero])))

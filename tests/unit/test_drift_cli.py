@@ -1,0 +1,75 @@
+"""`python -m mlops.drift` as a user calls it: verdicts, formats, exit codes, and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from mlops import synthetic
+from mlops.drift.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("drift")
+    synthetic.generate_partition("demand", date(2026, 1, 5), seed=0).to_parquet(root / "ref.parquet")
+    synthetic.generate_partition("demand", date(2026, 1, 12), seed=0).to_csv(root / "same.csv", index=False)
+    synthetic.generate_partition("demand", date(2026, 1, 12), seed=0,
+                                 drift_from=date(2026, 1, 10)).to_parquet(root / "drifted.parquet")
+    return root
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_stable_data_exits_0_and_says_no_drift(files, capsys):
+    code, out, _ = run(capsys, "--reference", files / "ref.parquet", "--current", files / "same.csv",
+                       "--columns", "price", "temperature", "store", "--fail-on-drift")
+    assert code == 0 and out.strip().endswith("overall: no drift")
+    assert "temperature" in out and "numeric" in out and "categorical" in out
+
+
+def test_drift_json_and_fail_on_drift(files, capsys):
+    args = ["--reference", files / "ref.parquet", "--current", files / "drifted.parquet", "--format", "json"]
+    code, out, _ = run(capsys, *args)
+    report = json.loads(out)
+    assert code == 0 and report["drifted"] is True and "temperature" in report["drifted_columns"]
+    temperature = next(c for c in report["columns"] if c["column"] == "temperature")
+    assert temperature["kind"] == "numeric" and temperature["drifted"] is True
+    assert set(temperature["statistics"]) >= {"psi", "ks_statistic", "ks_pvalue", "wasserstein_normalised",
+                                              "missing_rate_change"}
+    assert run(capsys, *args, "--fail-on-drift")[0] == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: ("ref.parquet", "missing.csv"), "missing.csv: no such file"),
+    (lambda d: ("ref.parquet", "other-columns.csv"), "column 'price' is missing from the current data"),
+    (lambda d: ("ref.parquet", "empty.csv"), "the current data has no rows"),
+    (lambda d: ("ref.parquet", "text-prices.csv"), "column 'price' is numeric on one side but the current data holds "
+                                                    "non-numeric values (e.g. '3.10 EUR')"),
+    (lambda d: ("ref.parquet", "data.txt"), "unknown format '.txt'"),
+])
+def test_bad_input_exits_2_with_one_line(files, capsys, make, message):
+    ref = pd.read_parquet(files / "ref.parquet")
+    ref.drop(columns=["price"]).to_csv(files / "other-columns.csv", index=False)
+    ref.iloc[0:0].to_csv(files / "empty.csv", index=False)
+    ref.assign(price=[f"{p:.2f} EUR" for p in [3.1] + list(ref.price[1:])]).to_csv(files / "text-prices.csv", index=False)
+    (files / "data.txt").write_text("x\n1\n")
+    reference, current = make(files)
+    code, out, err = run(capsys, "--reference", files / reference, "--current", files / current)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_module_entry_point(files):
+    out = subprocess.run([sys.executable, "-m", "mlops.drift", "--reference", str(files / "ref.parquet"),
+                          "--current", str(files / "drifted.parquet"), "--fail-on-drift"],
+                         capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert out.returncode == 1 and "overall: DRIFT in" in out.stdout
