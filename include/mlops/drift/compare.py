@@ -6,11 +6,22 @@ passes a threshold, or when the KS statistic passes its threshold *and* is signi
 samples from raising noise); a categorical column when its Jensen-Shannon distance or PSI passes a
 threshold or when categories the reference never had take a share of the rows; either kind when its
 missing-value rate moves. Too few current rows give no verdict at all.
+
+Small samples over many bins or categories inflate PSI and Jensen-Shannon even when nothing changed (two
+samples of one distribution never have equal frequencies). The verdicts therefore use the excess over what
+sampling alone gives: for k bins or categories and n, m rows, PSI is about (k-1)(1/n + 1/m) and the JS
+divergence about (k-1)(1/n + 1/m) / (8 ln 2) bits under no drift (both chi-square approximations), so
+`psi_excess` = PSI minus the former and `js_excess` = sqrt(max(JS divergence - the latter, 0)). For
+categories, both are taken after pooling the ones the current sample should hold fewer than 5 times (the
+approximation needs that; new categories are judged by their share instead). The raw statistics are
+reported as they are.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -95,37 +106,90 @@ def _missing_rate(values: pd.Series) -> float:
     return float(values.isna().mean()) if len(values) else 0.0
 
 
+def sampling_noise(k: int, n: int, m: int) -> float:
+    """(k-1)(1/n + 1/m): the PSI two samples of one distribution show over k bins (chi-square approximation)."""
+    return (k - 1) * (1.0 / n + 1.0 / m) if n and m else 0.0
+
+
+def psi_excess(psi: float, k: int, n: int, m: int) -> float:
+    return psi - sampling_noise(k, n, m)
+
+
+def js_excess(js: float, k: int, n: int, m: int) -> float:
+    return math.sqrt(max(js * js - sampling_noise(k, n, m) / (8 * math.log(2)), 0.0))
+
+
+def numeric_statistics(ref_sorted: np.ndarray, cur_sorted: np.ndarray, bins: int) -> dict:
+    edges = stats.quantile_edges(ref_sorted, bins)
+    d = stats.ks_statistic(ref_sorted, cur_sorted)
+    n, m = len(ref_sorted), len(cur_sorted)
+    psi = stats.psi_from_counts(stats.bin_counts(ref_sorted, edges), stats.bin_counts(cur_sorted, edges))
+    return dict(psi=psi, psi_excess=psi_excess(psi, len(edges) + 1, n, m), ks_statistic=d,
+                ks_pvalue=stats.ks_pvalue(d, n, m),
+                wasserstein_normalised=stats.normalised_wasserstein(ref_sorted, cur_sorted))
+
+
+def numeric_verdict(result: ColumnDrift, t: Thresholds) -> None:
+    s = result.statistics
+    if s["psi_excess"] >= t.psi:
+        result.reasons.append(f"PSI {s['psi']:.3f} ({s['psi_excess']:.3f} above sampling noise) >= {t.psi}")
+    if s["wasserstein_normalised"] >= t.wasserstein:
+        result.reasons.append(f"Wasserstein {s['wasserstein_normalised']:.3f} reference SDs >= {t.wasserstein}")
+    if s["ks_statistic"] >= t.ks_statistic and s["ks_pvalue"] < t.ks_alpha:
+        result.reasons.append(f"KS {s['ks_statistic']:.3f} >= {t.ks_statistic} (p={s['ks_pvalue']:.2g})")
+
+
 def _numeric(result: ColumnDrift, ref: np.ndarray, cur: np.ndarray, t: Thresholds) -> None:
     ref, cur = np.sort(ref, kind="quicksort"), np.sort(cur, kind="quicksort")
-    edges = stats.quantile_edges(ref, t.bins)
-    psi = stats.psi_from_counts(stats.bin_counts(ref, edges), stats.bin_counts(cur, edges))
-    d = stats.ks_statistic(ref, cur)
-    p = stats.ks_pvalue(d, len(ref), len(cur))
-    w = stats.normalised_wasserstein(ref, cur)
-    result.statistics.update(psi=psi, ks_statistic=d, ks_pvalue=p, wasserstein_normalised=w)
-    if psi >= t.psi:
-        result.reasons.append(f"PSI {psi:.3f} >= {t.psi}")
-    if w >= t.wasserstein:
-        result.reasons.append(f"Wasserstein {w:.3f} reference SDs >= {t.wasserstein}")
-    if d >= t.ks_statistic and p < t.ks_alpha:
-        result.reasons.append(f"KS {d:.3f} >= {t.ks_statistic} (p={p:.2g})")
+    result.statistics.update(numeric_statistics(ref, cur, t.bins))
+    numeric_verdict(result, t)
+
+
+MIN_EXPECTED = 5  # categories expected fewer times than this in the current sample are pooled for the verdict
+
+
+def pool_rare(p: np.ndarray, q: np.ndarray, min_expected: float = MIN_EXPECTED) -> tuple[np.ndarray, np.ndarray]:
+    """Pool the categories the current sample is expected to hold fewer than `min_expected` times (and
+    those the reference never had) into one, as a chi-square test would: their frequencies are noise."""
+    expected = p / p.sum() * q.sum()
+    rare = expected < min_expected
+    if not rare.any():
+        return p, q
+    return np.append(p[~rare], p[rare].sum()), np.append(q[~rare], q[rare].sum())
+
+
+def categorical_statistics(ref_counts: dict, cur_counts: dict) -> dict:
+    categories, p, q = stats.aligned_frequencies(ref_counts, cur_counts)
+    unseen = [c for c in categories if c not in ref_counts]
+    n, m = int(p.sum()), int(q.sum())
+    js, psi = stats.js_distance(p, q), stats.psi_from_counts(p, q)
+    pooled_p, pooled_q = pool_rare(p, q)
+    k = len(pooled_p)
+    return dict(js_distance=js, psi=psi,
+                js_excess=js_excess(stats.js_distance(pooled_p, pooled_q), k, n, m),
+                psi_excess=psi_excess(stats.psi_from_counts(pooled_p, pooled_q), k, n, m),
+                unseen_categories=unseen[:20], unseen_share=float(sum(cur_counts[c] for c in unseen) / m))
+
+
+def categorical_verdict(result: ColumnDrift, t: Thresholds) -> None:
+    s = result.statistics
+    if s["js_excess"] >= t.js_distance:
+        result.reasons.append(f"Jensen-Shannon {s['js_distance']:.3f} ({s['js_excess']:.3f} beyond sampling noise) "
+                              f">= {t.js_distance}")
+    if s["psi_excess"] >= t.psi:
+        result.reasons.append(f"PSI {s['psi']:.3f} ({s['psi_excess']:.3f} above sampling noise) >= {t.psi}")
+    if s["unseen_share"] >= t.unseen_share:
+        result.reasons.append(f"{s['unseen_share']:.1%} of rows in categories the reference never had: "
+                              f"{s['unseen_categories'][:5]}")
+
+
+def category_counts(values: pd.Series) -> dict:
+    return values.astype(str).value_counts(sort=False).to_dict()
 
 
 def _categorical(result: ColumnDrift, ref: pd.Series, cur: pd.Series, t: Thresholds) -> None:
-    ref_counts = ref.astype(str).value_counts(sort=False).to_dict()
-    cur_counts = cur.astype(str).value_counts(sort=False).to_dict()
-    categories, p, q = stats.aligned_frequencies(ref_counts, cur_counts)
-    js = stats.js_distance(p, q)
-    psi = stats.psi_from_counts(p, q)
-    unseen = [c for c in categories if c not in ref_counts]
-    unseen_share = float(sum(cur_counts[c] for c in unseen) / q.sum())
-    result.statistics.update(js_distance=js, psi=psi, unseen_categories=unseen[:20], unseen_share=unseen_share)
-    if js >= t.js_distance:
-        result.reasons.append(f"Jensen-Shannon {js:.3f} >= {t.js_distance}")
-    if psi >= t.psi:
-        result.reasons.append(f"PSI {psi:.3f} >= {t.psi}")
-    if unseen_share >= t.unseen_share:
-        result.reasons.append(f"{unseen_share:.1%} of rows in categories the reference never had: {unseen[:5]}")
+    result.statistics.update(categorical_statistics(category_counts(ref), category_counts(cur)))
+    categorical_verdict(result, t)
 
 
 def compare_frames(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str] | None = None,
