@@ -182,6 +182,51 @@ class Promotion(_Strict):
     allow_force: bool = True
 
 
+class Scoring(_Strict):
+    schedule: str | None = Field("@daily", description="When the champion scores new partitions.")
+    output_uri: str = Field(
+        "{data_root}/predictions/{model}/date={date}/part-0.parquet",
+        description="Where predictions go; {data_root}, {model} and {date} are filled in.")
+
+
+class DriftThresholds(_Strict):
+    psi: float = Field(0.2, gt=0, description="PSI above sampling noise that counts as drift.")
+    wasserstein: float = Field(0.3, gt=0, description="Wasserstein distance in reference SDs that counts as drift.")
+    ks_statistic: float = Field(0.1, gt=0, lt=1, description="KS statistic that counts as drift when significant.")
+    ks_alpha: float = Field(0.01, gt=0, lt=1, description="Significance the KS statistic also needs.")
+    js_distance: float = Field(0.1, gt=0, le=1, description="Jensen-Shannon distance (base 2) beyond noise.")
+    unseen_share: float = Field(0.01, gt=0, le=1, description="Share of rows in new categories that is drift.")
+    missing_rate_change: float = Field(0.05, gt=0, le=1, description="Change in missing-value rate that is drift.")
+    min_rows: int = Field(30, ge=1, description="Fewer current rows than this give no verdict.")
+
+
+class Quality(_Strict):
+    metric: str | None = Field(None, description="Defaults to evaluation.primary_metric.")
+    max_degradation: float = Field(0.05, ge=0, description="How much worse than at training (absolute) is an alarm.")
+    min_labelled_rows: int = Field(50, ge=1, description="Fewer labelled predictions give no verdict.")
+    label_delay_days: int = Field(1, ge=0, le=365, description="How many days after scoring the labels arrive.")
+
+
+class Monitoring(_Strict):
+    schedule: str | None = Field("@daily", description="When drift and quality are checked.")
+    columns: dict[str, Literal["critical", "normal", "ignore"]] = Field(
+        default_factory=dict, description="Criticality per feature; unlisted features are `normal`.")
+    min_normal_columns: int = Field(
+        2, ge=1, description="Normal features that must drift together for a check to count (one critical is enough).")
+    persistence: int = Field(2, ge=1, description="Drifted checks needed among the last `window` checks.")
+    window: int = Field(3, ge=1, description="How many recent checks the persistence rule looks at.")
+    cooldown_days: int = Field(3, ge=0, description="No drift alarm this many days after a new champion.")
+    thresholds: DriftThresholds = DriftThresholds()
+    quality: Quality = Quality()
+
+    @model_validator(mode="after")
+    def _persistence_fits(self) -> "Monitoring":
+        if self.persistence > self.window:
+            raise ValueError(f"persistence {self.persistence} cannot exceed window {self.window}: "
+                             "drift in N of the last M checks needs N <= M")
+        return self
+
+
 class ModelSpec(_Strict):
     apiVersion: Literal["mlops.airflow/v1"]
     name: str = Field(pattern=NAME_PATTERN, description="Lower case, digits and underscores; names the DAGs.")
@@ -196,10 +241,20 @@ class ModelSpec(_Strict):
     validation: Validation = Validation()
     evaluation: Evaluation
     promotion: Promotion = Promotion()
+    scoring: Scoring = Scoring()
+    monitoring: Monitoring = Monitoring()
 
     @property
     def dag_id(self) -> str:
         return f"{self.name}__train"
+
+    @property
+    def score_dag_id(self) -> str:
+        return f"{self.name}__score"
+
+    @property
+    def monitor_dag_id(self) -> str:
+        return f"{self.name}__monitor"
 
     def content_hash(self) -> str:
         """Hash of what shapes a trained model: the data, the trainer and how the holdout is cut.
@@ -271,11 +326,20 @@ def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None, catalogue
     for i, g in enumerate(ev.guardrails):
         if g.metric not in allowed:
             problems.append(f"evaluation.guardrails.{i}.metric: '{g.metric}' is not a {ds.task} metric; use one of {allowed}")
-    if spec.schedule is not None and spec.schedule not in _PRESETS and not _valid_cron(spec.schedule):
-        problems.append(
-            f"schedule: '{spec.schedule}' is neither a valid cron expression nor one of {sorted(_PRESETS)}; "
-            "use e.g. '0 3 * * *' or null for manual runs only"
-        )
+    for field_name, schedule in (("schedule", spec.schedule), ("scoring.schedule", spec.scoring.schedule),
+                                 ("monitoring.schedule", spec.monitoring.schedule)):
+        if schedule is not None and schedule not in _PRESETS and not _valid_cron(schedule):
+            problems.append(
+                f"{field_name}: '{schedule}' is neither a valid cron expression nor one of {sorted(_PRESETS)}; "
+                "use e.g. '0 3 * * *' or null for manual runs only"
+            )
+    for column in spec.monitoring.columns:
+        if column not in ds.features:
+            problems.append(f"monitoring.columns.{column}: not a feature of dataset.features "
+                            f"({', '.join(ds.features)}); fix the name or remove it")
+    quality_metric = spec.monitoring.quality.metric
+    if quality_metric is not None and quality_metric not in allowed:
+        problems.append(f"monitoring.quality.metric: '{quality_metric}' is not a {ds.task} metric; use one of {allowed}")
     if spec.promotion.alias == spec.promotion.previous_alias:
         problems.append("promotion.previous_alias: must differ from promotion.alias")
     if spec.validation.suite and expectations_dir is not None:

@@ -70,6 +70,11 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
     """Two-sided p-value of D for sample sizes n_ref and n_cur."""
     if max(n_ref, n_cur) <= EXACT_KS_MAX_N:
         return _ks_exact_pvalue(d, n_ref, n_cur)
+    return ks_pvalue_asymptotic(d, n_ref, n_cur)
+
+
+def ks_pvalue_asymptotic(d: float, n_ref: int, n_cur: int) -> float:
+    """From the Kolmogorov distribution with the effective size n_ref * n_cur / (n_ref + n_cur)."""
     from scipy.stats import kstwo  # the one-sample Kolmogorov distribution; the two-sample test is ours
 
     m, n = float(max(n_ref, n_cur)), float(min(n_ref, n_cur))
