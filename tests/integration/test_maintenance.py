@@ -58,12 +58,15 @@ def test_maintenance_syncs_pools_and_reaps_orphan_pods(api_url, tmp_path, monkey
         dag = training_dag(DAG_ID)
         training_pod(cluster, "train-unlabelled", None)
 
+        # Someone shrank a pool by hand (other tests may have created the pools already).
+        Pool.create_or_update_pool("mlops-gpu-l4", 1, "shrunk by hand", include_deferred=False)
+
         # A dry run reports and changes nothing.
         dry = dag.test(logical_date=D1, run_after=D1, run_conf={"dry_run": True, "min_age_minutes": 0})
         assert task_instances(DAG_ID, dry.run_id) == {"sync_pools": ("success", 1), "reap_orphan_pods": ("success", 1)}
-        assert Pool.get_pool("mlops-gpu-l4") is None
+        assert Pool.get_pool("mlops-gpu-l4").slots == 1
         assert [p["pod"] for p in returned(dry.run_id, "reap_orphan_pods")] == ["train-unlabelled"]
-        assert "create mlops-gpu-l4: 8 slots" in returned(dry.run_id, "sync_pools")
+        assert "update mlops-gpu-l4: 8 slots" in returned(dry.run_id, "sync_pools")
 
         # The pods of the real run: two finished tasks of the dry run, a run that never existed, and the
         # reaper's own task, which is running while it looks.
