@@ -212,7 +212,7 @@ def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: st
     from mlops.authoring import AuthoringError, resolve, score
     from mlops.metrics import compute_all
     from mlops.packaging import ScoringModel
-    from mlops.profile import build_profile
+    from mlops.drift.profile import build_profile, spec_kinds
 
     ds = spec.dataset
     split = data.split_holdout(spec, loaded)
@@ -241,7 +241,7 @@ def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: st
         scores = score(model, x_holdout, ds.task, spec.trainer.predict)
         metrics = compute_all(ds.task, split.holdout[ds.target].to_numpy(), scores)
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN is not loggable
-        mlflow.log_dict(build_profile(spec, split.train), tracking.REFERENCE_PROFILE)
+        mlflow.log_dict(build_profile(split.train, spec_kinds(spec)), tracking.REFERENCE_PROFILE)
         example = x_holdout.head(5)
         info = mlflow.pyfunc.log_model(
             name="model",

@@ -41,6 +41,11 @@ MAX_CATEGORIES = 1000
 OTHER = "__other__"
 
 
+def spec_kinds(spec) -> dict[str, str]:
+    """Column kinds from a model spec's features: `category` is categorical, the rest numeric."""
+    return {name: "categorical" if f.type == "category" else "numeric" for name, f in spec.dataset.features.items()}
+
+
 def ks_tolerance(n_reference: int, steps: int = QUANTILE_STEPS) -> float:
     return 1.0 / steps + 1.0 / max(n_reference, 1)
 
