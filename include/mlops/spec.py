@@ -205,6 +205,9 @@ class Quality(_Strict):
     max_degradation: float = Field(0.05, ge=0, description="How much worse than at training (absolute) is an alarm.")
     min_labelled_rows: int = Field(50, ge=1, description="Fewer labelled predictions give no verdict.")
     label_delay_days: int = Field(1, ge=0, le=365, description="How many days after scoring the labels arrive.")
+    labels_uri: str | None = Field(
+        None, description="Where a day's labels land: columns `row` (position in the scored partition) and the "
+                          "target; {data_root} and {date} are filled in. Without it quality is not monitored.")
 
 
 class Monitoring(_Strict):

@@ -114,6 +114,20 @@ def generate_partition(
     return _inject(df, dataset, bad, rng) if bad else df
 
 
+TARGETS = {"churn": "churned", "demand": "units_sold"}
+
+
+def labels_path(root: str | Path, dataset: str, day: date) -> Path:
+    """Where a day's labels land, apart from its features: `row` (position in the partition) and the target."""
+    return Path(root) / f"{dataset}_labels" / f"date={day.isoformat()}" / "part-0.parquet"
+
+
+def labels_of(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    target = TARGETS[dataset]
+    truth = df[target] if target in df.columns else pd.Series(dtype="float64")
+    return pd.DataFrame({"row": range(len(truth)), target: truth.to_numpy()})
+
+
 def partition_path(root: str | Path, dataset: str, day: date) -> Path:
     return Path(root) / dataset / f"date={day.isoformat()}" / "part-0.parquet"
 
@@ -138,7 +152,8 @@ def generate(
     bad: str | None = None,
     bad_date: date | None = None,
 ) -> list[Path]:
-    """Write partitions for every day in [start, end]; returns the paths written."""
+    """Write partitions for every day in [start, end], and each day's labels beside them (monitoring
+    joins them with the predictions, as if they had arrived later); returns the partitions' paths."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     if bad and bad_date is None:
@@ -150,6 +165,7 @@ def generate(
         df = generate_partition(dataset, day, seed=seed, rows=rows, drift_from=drift_from, bad=kind)
         path = partition_path(out, dataset, day)
         write_partition(df, path)
+        write_partition(labels_of(df, dataset), labels_path(out, dataset, day))
         written.append(path)
         day += timedelta(days=1)
     return written

@@ -12,12 +12,14 @@ import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from airflow.sdk import DAG, Asset, Param
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from mlops.compute import Catalogue, catalogue_path, effective_backend, load_catalogue
 from mlops.settings import get_settings
 from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
+from mlops_airflow.assets import champion_asset, retrain_asset
 from mlops_airflow.broken import broken_spec_dag
+from mlops_airflow.champion_dags import build_monitor_dag, build_score_dag
 from mlops_airflow.maintenance import build_maintenance_dag
 from mlops_airflow.operators import (
     EvaluateModelOperator,
@@ -29,11 +31,6 @@ from mlops_airflow.operators import (
 log = logging.getLogger(__name__)
 PLATFORM_TAG = "mlops"
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
-
-
-def champion_asset(spec: ModelSpec) -> Asset:
-    """Updated whenever a training run finishes its promote step; scoring and monitoring listen to it."""
-    return Asset(name=f"{spec.name}_champion", uri=f"mlops://models/{spec.name}/champion", group="mlops-models")
 
 
 def _params(spec: ModelSpec) -> dict[str, Param]:
@@ -69,7 +66,8 @@ def _doc(spec: ModelSpec, path: Path) -> str:
         f"(pool `{spec.compute.pool}`, {spec.compute.gpus} GPU)\n"
         f"* promotion: {ev.primary_metric} ({'max' if ev.maximize else 'min'}imize), min improvement "
         f"{ev.min_improvement}, {len(ev.guardrails)} guardrail(s)\n\n"
-        "validate_data -> train -> evaluate -> promote. Trigger with a logical date to train on the window "
+        "validate_data -> train -> evaluate -> promote. Runs on the schedule and when the monitor asks for "
+        "retraining (then on the newest complete window). Trigger with a logical date to train on the window "
         "before it, or without one to train on the newest data."
     )
 
@@ -87,13 +85,21 @@ def _train_task(spec: ModelSpec, catalogue: Catalogue, backend: str):
     return operator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=timeout + timedelta(hours=1))
 
 
+def _training_schedule(spec: ModelSpec):
+    """The spec's schedule or a retraining request from the monitor, whichever comes first."""
+    if spec.schedule is None:
+        return [retrain_asset(spec)]
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(spec.schedule, timezone="UTC"),
+                               assets=[retrain_asset(spec)])
+
+
 def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None = None) -> DAG:
     retries = spec.compute.retries
     backend = effective_backend(spec.compute.backend)
     with DAG(
         dag_id=spec.dag_id,
         description=spec.description[:200] or f"Train and promote {spec.name}",
-        schedule=spec.schedule,
+        schedule=_training_schedule(spec),
         start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc),
         catchup=False,
         max_active_runs=1,
@@ -128,17 +134,21 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
             spec = load_spec(path, expectations_dir, catalogue)
             dag = build_training_dag(spec, path, catalogue)
             dag.params.validate()
+            companions = [build_score_dag(spec, spec.tags), build_monitor_dag(spec, spec.tags)]
             specs.append(spec)
         except SpecError as exc:
             log.error("%s", exc)
-            dag = broken_spec_dag(path, str(exc))
+            dag, companions = broken_spec_dag(path, str(exc)), []
         except Exception as exc:  # noqa: BLE001 - one model's problem must not hide the other models
             log.exception("building the DAG of %s failed", path)
-            dag = broken_spec_dag(path, f"{path}: the DAG could not be built: {type(exc).__name__}: {exc}")
+            problem = f"{path}: the DAG could not be built: {type(exc).__name__}: {exc}"
+            dag, companions = broken_spec_dag(path, problem), []
         if dag.dag_id in dags:
             dag = broken_spec_dag(path, f"{path}: DAG id '{dag.dag_id}' is already used by another spec; "
                                         "give this model a unique name")
+            companions = []
         dags[dag.dag_id] = dag
+        dags.update((c.dag_id, c) for c in companions)
     maintenance = build_maintenance_dag(specs)
     dags[maintenance.dag_id] = maintenance
     return dags

@@ -13,6 +13,15 @@ def _iso(value) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
+def data_interval_end(context):
+    """The run's data interval end, or None for runs that should take the newest data: asset-triggered
+    runs (a retraining request means "now") and runs without an interval."""
+    dag_run = context.get("dag_run")
+    if dag_run is not None and str(getattr(dag_run.run_type, "value", dag_run.run_type)) == "asset_triggered":
+        return None
+    return context.get("data_interval_end")
+
+
 def run_context(context, upstream: dict | None = None) -> RunContext:
     """The run's identity and data interval; `upstream` (validate_data's summary) pins the window."""
     ti = context["ti"]
@@ -22,7 +31,7 @@ def run_context(context, upstream: dict | None = None) -> RunContext:
         run_id=ti.run_id,
         logical_date=_iso(context.get("logical_date")),
         data_interval_start=_iso(context.get("data_interval_start")),
-        data_interval_end=_iso(context.get("data_interval_end")),
+        data_interval_end=_iso(data_interval_end(context)),
         try_number=int(ti.try_number or 1),
         window_last_day=upstream.get("window_last_day"),
         window_anchor=upstream.get("window_anchor"),

@@ -23,7 +23,8 @@ def parse(models_dir=None, monkeypatch=None):
 def test_no_import_errors_and_one_dag_per_spec():
     bag = parse()
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == sorted([*(f"{p.stem}__train" for p in MODELS.glob("*.yaml")), "mlops__maintenance"])
+    per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml") for kind in ("train", "score", "monitor")]
+    assert sorted(bag.dags) == sorted([*per_model, "mlops__maintenance"])
 
 
 def test_every_dag_has_owner_tags_retries_and_docs():
@@ -36,6 +37,13 @@ def test_every_dag_has_owner_tags_retries_and_docs():
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
         if dag_id == "mlops__maintenance":
             assert {t.task_id for t in dag.tasks} == {"sync_pools", "reap_orphan_pods"}
+            continue
+        if dag_id.endswith("__score"):
+            assert [t.task_id for t in dag.tasks] == ["score"]
+            continue
+        if dag_id.endswith("__monitor"):
+            assert [t.task_id for t in dag.topological_sort()] == ["validate_batch", "check", "request_retraining"]
+            assert dag.get_task("request_retraining").outlets  # the retraining Asset
             continue
         # Data does not fix itself: validation retries only to wait for a late newest partition.
         assert dag.get_task("validate_data").retries == 3
@@ -108,3 +116,12 @@ def test_one_bad_spec_of_any_kind_never_hides_the_others(tmp_path, monkeypatch):
     nullhp = bag.dags["demand_nullhp__train"]
     assert "broken-spec" not in nullhp.tags and nullhp.params["hp_max_depth"] is None
     assert len(bag.dags["churn__train"].tasks) == 4
+
+
+def test_training_runs_on_its_schedule_or_when_the_monitor_asks():
+    bag = parse()
+    train, monitor = bag.dags["churn__train"], bag.dags["churn__monitor"]
+    (requested,) = monitor.get_task("request_retraining").outlets
+    assert type(train.timetable).__name__ == "AssetOrTimeSchedule"
+    assert requested.uri == "mlops://models/churn/retrain-requested"
+    assert requested.uri in repr(train.timetable.asset_condition)

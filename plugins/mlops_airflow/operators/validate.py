@@ -25,10 +25,11 @@ class ValidateDataOperator(BaseOperator):
         from mlops.data import DataError
         from mlops.settings import get_settings
         from mlops.validation import NewestPartitionMissing, ValidationFailed, check_training_window
+        from mlops_airflow.runtime import data_interval_end
 
         label = context["ti"].run_id.replace(":", "").replace("+", "")
         try:
-            summary = check_training_window(self.spec, get_settings(), context.get("data_interval_end"), label)
+            summary = check_training_window(self.spec, get_settings(), data_interval_end(context), label)
         except NewestPartitionMissing as exc:
             raise AirflowException(f"{exc}\nOnly the newest partition is missing: it may still be landing, so "
                                    f"this is checked again in {self.spec.dataset.window.late_retry_minutes} "

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from mlops.spec import ModelSpec
+
+
+class MonitorOperator(BaseOperator):
+    """Drift against the champion's reference profile, quality on the labels that arrived, and the alarm
+    decision; everything is logged to the champion's monitoring run in MLflow. Returns the check."""
+
+    ui_color = "#fff4e0"
+
+    def __init__(self, *, spec: ModelSpec, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+
+    def execute(self, context):
+        from mlops.data import DataError
+        from mlops.monitoring import run_check
+        from mlops.scoring import NoChampion
+        from mlops.settings import get_settings
+        from mlops_airflow.runtime import data_interval_end
+
+        try:
+            check = run_check(self.spec, get_settings(), data_interval_end(context), context["ti"].run_id)
+        except NoChampion as exc:
+            raise AirflowSkipException(str(exc)) from None
+        except DataError as exc:
+            raise AirflowFailException(str(exc)) from None
+        self.log.info("%s %s: %s; drifted: %s; quality: %s; alarm: %s (%s)", self.spec.name, check["day"],
+                      "bad" if check["bad"] else "fine", check["drifted_columns"] or "none",
+                      check["quality"].get("status"), check["alarm"], "; ".join(check["alarm_reasons"]))
+        return {k: v for k, v in check.items() if k != "columns"}  # XCom stays small
+
+
+class RequestRetrainingOperator(BaseOperator):
+    """Emits the retraining Asset event, with the alarm's reasons in its extra, when the check fired the
+    alarm; skipped otherwise (a skipped task emits no event, so stable data records none)."""
+
+    ui_color = "#ffe0e0"
+
+    def __init__(self, *, spec: ModelSpec, check_task_id: str = "check", **kwargs):
+        super().__init__(**kwargs)
+        self.spec, self.check_task_id = spec, check_task_id
+
+    def execute(self, context):
+        from mlops_airflow.assets import retrain_asset
+
+        check = context["ti"].xcom_pull(task_ids=self.check_task_id) or {}
+        if not check.get("alarm"):
+            raise AirflowSkipException(f"no alarm for {check.get('day')}: {'; '.join(check.get('alarm_reasons', []))}")
+        extra = {"model": self.spec.name, "day": check["day"], "reasons": check["reasons"],
+                 "alarm": check["alarm_reasons"], "champion_version": check["champion_version"],
+                 "monitor_run_id": check["monitor_run_id"], "requested_by": context["ti"].run_id}
+        context["outlet_events"][retrain_asset(self.spec)].extra = extra
+        self.log.warning("retraining requested for %s: %s", self.spec.name, "; ".join(check["reasons"]))
+        return extra
