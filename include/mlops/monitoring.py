@@ -102,7 +102,8 @@ def run_check(spec: ModelSpec, settings: Settings, data_interval_end: datetime |
     day = partition_day(spec, settings, data_interval_end)
     frame = read_partition(spec, settings, day)
     results = compare_to_profile(profile, frame, thresholds_of(spec))
-    drifted = [r.column for r in results if r.drifted]
+    ignored = {c for c, v in spec.monitoring.columns.items() if v == "ignore"}
+    drifted = [r.column for r in results if r.drifted and r.column not in ignored]
     drift_bad, drift_why = columns_verdict(drifted, spec.monitoring.columns, spec.monitoring.min_normal_columns)
     quality = quality_check(spec, settings, day, champion, client)
     reasons = [drift_why] if drift_bad else []
@@ -117,7 +118,9 @@ def run_check(spec: ModelSpec, settings: Settings, data_interval_end: datetime |
                    cooldown_days=m.cooldown_days, champion_window_last=champion.window_last_day)
     record = {"model": spec.name, "day": day.isoformat(), "run_label": run_label, "champion_version": champion.version,
               "champion_window_last_day": champion.window_last_day.isoformat() if champion.window_last_day else None,
-              "rows": len(frame), "drifted_columns": drifted, "drift_verdict": drift_why, "bad": check.bad,
+              "rows": len(frame), "drifted_columns": drifted,
+              "ignored_columns_drifted": [r.column for r in results if r.drifted and r.column in ignored],
+              "drift_verdict": drift_why, "bad": check.bad,
               "reasons": reasons, "quality": quality, "alarm": alarm.fire, "alarm_reasons": alarm.reasons,
               "columns": [r.to_dict() for r in results], "monitor_run_id": run_id}
     _log(client, run_id, day, record, render_html(record, profile, frame))

@@ -54,6 +54,7 @@ def switch_off_telemetry() -> None:
 def client(settings: Settings):
     """A client bound to the platform's tracking store (imports mlflow lazily)."""
     switch_off_telemetry()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars in task logs are noise
     import mlflow
     from mlflow import MlflowClient
 

@@ -1,11 +1,14 @@
-"""The laptop demo: sample data, every model's training DAG through Airflow for a few logical dates,
-then a summary of the champions.
+"""The laptop demo: sample data, every CPU model's training DAG through Airflow for a few logical dates,
+then one model watched in production: scored and monitored day by day while its data drifts, until the
+monitor asks for retraining; the retraining run starts from the queued asset event, as the scheduler
+would start it, and promotes a new champion. Ends with a summary of the champions.
 
-    python -m mlops_airflow.demo [--dates 2026-01-14 2026-01-15] [--models churn demand]
+    python -m mlops_airflow.demo [--dates 2026-01-14 2026-01-15] [--models churn demand] [--watch demand]
 
 Runs go through `dag.test()` against the Airflow metadata DB (SQLite by default), the MLflow store and
 the local compute backend. Exit code 1 if any run failed. Running it again on the same dates, data,
-specs and code trains nothing: every train step is a cache hit.
+specs and code trains nothing: every train step is a cache hit, and the new champion's cooldown keeps
+the monitor quiet.
 """
 
 from __future__ import annotations
@@ -14,26 +17,38 @@ import argparse
 import sys
 import time
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 DEFAULT_DATES = ["2026-01-14", "2026-01-15"]
 DATA_START = date(2025, 11, 15)
+# The watched model's story: its data drifts from DRIFT_FROM; the monitor checks the days before each of
+# WATCH_DAYS; data keeps landing until DATA_LAST, which is what the retraining run finds as newest.
+DEFAULT_WATCH = "demand"
+DRIFT_FROM = date(2026, 1, 17)
+WATCH_DAYS = [date(2026, 1, 16) + timedelta(days=i) for i in range(4)]
+DATA_LAST = date(2026, 1, 27)
 
 
-def ensure_sample_data(settings, specs, last_day: date) -> None:
+def dataset_of(spec) -> str | None:
+    from mlops import synthetic
+
+    dataset = spec.dataset.uri.split("/")[1] if spec.dataset.uri.startswith("{data_root}/") else None
+    return dataset if dataset in synthetic.DATASETS else None  # None: a model with real data
+
+
+def ensure_sample_data(settings, specs, last_day: date, drifting: str | None = None) -> None:
     from pathlib import Path
 
     from mlops import synthetic
 
-    for spec in specs:
-        dataset = spec.dataset.uri.split("/")[1] if spec.dataset.uri.startswith("{data_root}/") else None
-        if dataset not in synthetic.DATASETS:
-            continue  # a model with real data: nothing to generate
+    for dataset in sorted({d for d in map(dataset_of, specs) if d}):
         newest = synthetic.partition_path(settings.data_root, dataset, last_day)
-        if Path(newest).exists():
+        if Path(newest).exists() and Path(synthetic.labels_path(settings.data_root, dataset, last_day)).exists():
             continue
-        paths = synthetic.generate(dataset, DATA_START, last_day, settings.data_root)
-        print(f"generated {len(paths)} daily partitions of '{dataset}' under {settings.data_root}/{dataset}")
+        drift = DRIFT_FROM if dataset == drifting else None
+        paths = synthetic.generate(dataset, DATA_START, last_day, settings.data_root, drift_from=drift)
+        print(f"generated {len(paths)} daily partitions of '{dataset}' under {settings.data_root}/{dataset}"
+              + (f" (drifting from {drift})" if drift else ""))
 
 
 def _without_credentials(uri: str) -> str:
@@ -55,6 +70,61 @@ def task_durations(dag_id: str, run_id: str) -> dict[str, float]:
         return {ti.task_id: (ti.duration or 0.0) for ti in tis}
 
 
+def unpause(dag_id: str) -> None:
+    """As a user does once a DAG is deployed: paused DAGs get no runs from asset events."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({DagModel.is_paused: False})
+
+
+def watch(bag, spec, settings, failures: list[str]) -> list[str]:
+    """Score and monitor the model day by day; when the monitor asks for retraining, start the training
+    run from the queued asset event as the scheduler would. Returns the story, one line per step."""
+    from mlops import tracking
+    from mlops_airflow.asset_runs import run_existing, start_asset_triggered_run
+
+    story = []
+    unpause(spec.dag_id)
+    before = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
+    for day in WATCH_DAYS:
+        logical = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+        for dag_id in (spec.score_dag_id, spec.monitor_dag_id):
+            dr, seconds = run_dag(bag.dags[dag_id], logical)
+            if str(getattr(dr.state, "value", dr.state)) != "success":
+                failures.append(f"{dag_id} {day}")
+        check = _xcom(spec.monitor_dag_id, dr.run_id, "check") or {}
+        quality = check.get("quality", {})
+        q = (f"{quality['metric']} {quality['value']:.3f}" if quality.get("status") == "measured"
+             else quality.get("status", "-"))
+        story.append(f"{check.get('day', day)}: drifted {', '.join(check.get('drifted_columns') or []) or 'nothing'}; "
+                     f"quality {q}; {'ALARM' if check.get('alarm') else 'no alarm'} "
+                     f"({'; '.join(check.get('alarm_reasons', []))})")
+    run_id = start_asset_triggered_run(spec.dag_id)
+    if run_id is None:
+        story.append("no retraining requested")
+        return story
+    state = run_existing(bag.dags[spec.dag_id], run_id)
+    if state != "success":
+        failures.append(f"{spec.dag_id} {run_id}")
+    after = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
+    moved = (f"champion v{before.version} -> v{after.version}" if before and after and before.version != after.version
+             else f"champion stays v{after.version if after else '-'}")
+    story.append(f"retraining run {run_id} (started from the queued asset event): {state}; {moved}")
+    return story
+
+
+def _xcom(dag_id: str, run_id: str, task_id: str):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id,
+                                                 key="return_value").one_or_none()
+        return XComModel.deserialize_value(row) if row is not None else None
+
+
 def run_dag(dag, logical_date: datetime):
     started = time.perf_counter()
     dr = dag.test(logical_date=logical_date)
@@ -64,7 +134,9 @@ def run_dag(dag, logical_date: datetime):
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m mlops_airflow.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--dates", nargs="+", default=DEFAULT_DATES, help="logical dates (YYYY-MM-DD)")
-    p.add_argument("--models", nargs="*", help="model names (default: every valid spec)")
+    p.add_argument("--models", nargs="*", help="model names (default: every valid spec on a CPU pool)")
+    p.add_argument("--watch", default=DEFAULT_WATCH, help="the model to score and monitor while its data drifts "
+                   "('' for none)")
     a = p.parse_args(argv)
 
     from mlops import tracking
@@ -77,8 +149,15 @@ def main(argv: list[str]) -> int:
 
     settings = get_settings()
     specs = load_valid_specs(settings, a.models)
+    if not a.models:
+        for spec in [s for s in specs if s.compute.gpus]:
+            print(f"{spec.name} asks for {spec.compute.gpus} GPU(s) on pool '{spec.compute.pool}': left out of the "
+                  f"laptop demo (run it with --models {spec.name})")
+        specs = [s for s in specs if not s.compute.gpus]
+    watched = next((s for s in specs if s.name == a.watch), None)
     dates = sorted(date.fromisoformat(d) for d in a.dates)
-    ensure_sample_data(settings, specs, dates[-1])
+    ensure_sample_data(settings, specs, max(dates[-1], DATA_LAST) if watched else dates[-1],
+                       dataset_of(watched) if watched else None)
 
     bag = DagBag(dag_folder=str(settings.project_root / "dags"))
     if bag.import_errors:
@@ -98,8 +177,16 @@ def main(argv: list[str]) -> int:
                 timings[task].append(secs)
             if state != "success":
                 failures.append(f"{spec.dag_id} {d}")
+    story = []
+    if watched is not None:
+        watch_started = time.perf_counter()
+        story = watch(bag, watched, settings, failures)
+        timings["score + monitor + retrain (watched model)"].append(time.perf_counter() - watch_started)
     total = time.perf_counter() - total_started
 
+    if story:
+        print(f"\n{watched.name} in production (data drifting from {DRIFT_FROM}):")
+        print("\n".join(f"  {line}" for line in story))
     print("\nWhere the time went (sum over runs, seconds):")
     print(format_table([{"task": t, "runs": len(v), "total": f"{sum(v):.1f}", "mean": f"{sum(v) / len(v):.1f}"}
                         for t, v in sorted(timings.items(), key=lambda kv: -sum(kv[1]))],

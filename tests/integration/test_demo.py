@@ -8,7 +8,7 @@ import sys
 
 from helpers import MODELS, ROOT
 
-NAMES = sorted(p.stem for p in MODELS.glob("*.yaml"))  # churn, demand, demand_nn (PyTorch)
+NAMES = ["churn", "demand"]  # the CPU models; demand_nn asks for a GPU pool and is left out
 
 
 def run_demo(env):
@@ -38,18 +38,28 @@ def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
     for dag_id in (f"{name}__train" for name in NAMES):
         for day in ("2026-01-14", "2026-01-15"):
             assert f"{dag_id} {day}: success" in first
+    assert "demand_nn asks for 1 GPU(s) on pool 'l4': left out of the laptop demo" in first
     rows = champions(first)
     assert set(rows) == set(NAMES)
     model, version, metric, value, interval, fingerprint, run_id = rows["churn"]
     assert metric == "roc_auc" and float(value) > 0.6 and len(fingerprint) == 32 and len(run_id) == 32
     assert re.fullmatch(r"\d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d", interval)
-    assert first.count("trained: models:/") == 2 * len(NAMES)
+    # demand is watched while its data drifts: quiet while its champion cools down, then the alarm, and
+    # the retraining run started from the queued asset event promotes a third version.
+    story = first.split("demand in production", 1)[1]
+    assert "2026-01-16: " in story and "no alarm (cooldown" in story
+    assert re.search(r"2026-01-18: drifted temperature; .*ALARM \(2 of the last 3 checks were bad", story)
+    assert re.search(r"retraining run asset_triggered__\S+ \(started from the queued asset event\): success; "
+                     r"champion v1 -> v3", story)
+    assert rows["demand"][1] == "v3" and rows["demand"][4].endswith("..2026-01-27")
+    assert first.count("trained: models:/") == 2 * len(NAMES) + 1
     audit_files = sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json"))
     versions_before = model_versions(tmp_path / "home")
-    assert versions_before == {name: ["1", "2"] for name in NAMES}
+    assert versions_before == {"churn": ["1", "2"], "demand": ["1", "2", "3"]}
 
     second = run_demo(env)
     assert champions(second) == rows
+    assert "no retraining requested" in second  # the new champion's cooldown
     assert second.count("cache hit, reused") == 2 * len(NAMES) and "trained: models:/" not in second
     assert model_versions(tmp_path / "home") == versions_before
     assert sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json")) == audit_files

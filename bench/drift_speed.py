@@ -1,0 +1,146 @@
+"""Speed and memory of the drift statistics (mlops.drift), as the CLI computes them: two full data sets.
+
+    python bench/drift_speed.py [--rows 1000000] [--scaling] [--evidently-python PATH]
+
+1. `--rows` rows x 10 numeric + 2 categorical columns against a same-sized reference: CPU seconds of
+   compare_frames on one core (file reading excluded; BLAS/OpenMP pinned to one thread), and the peak RSS
+   above the post-import baseline as a multiple of the two frames' memory_usage(deep=True).
+2. The same current data against the reference's stored profile (what the monitor DAG does), and the
+   one-off cost of building that profile.
+3. With --scaling: one numeric and one categorical column at 10^5, 10^6 and 10^7 rows.
+4. With --evidently-python: the same data through Evidently 0.7's DataDriftPreset in that interpreter (a
+   separate virtual environment: Evidently needs pandas < 3), its time, the ratio, and whether the
+   per-column verdicts agree.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "include")]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mlops.drift.compare import compare_frames  # noqa: E402
+from mlops.drift.profile import build_profile, compare_to_profile  # noqa: E402
+
+
+def rss_kib(field: str = "VmRSS") -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def make_frame(rows: int, seed: int, shift: float = 0.0, numeric: int = 10, categorical: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cols = {}
+    makers = [lambda n: rng.normal(shift, 1, n), lambda n: rng.gamma(2, 2, n) + shift,
+              lambda n: rng.uniform(0, 10, n), lambda n: rng.lognormal(0, 1, n),
+              lambda n: rng.integers(0, 100, n).astype("float64"), lambda n: rng.normal(0, 5, n).round(1)]
+    for i in range(numeric):
+        cols[f"num_{i}"] = makers[i % len(makers)](rows)
+    levels = [[f"c{k}" for k in range(5)], [f"cat{k}" for k in range(50)]]
+    for i in range(categorical):
+        cols[f"cat_{i}"] = rng.choice(levels[i % 2], rows).astype(object)
+    frame = pd.DataFrame(cols)
+    frame.loc[rng.random(rows) < 0.01, "num_0"] = np.nan
+    return frame
+
+
+def timed(fn):
+    start = time.process_time()
+    out = fn()
+    return out, time.process_time() - start
+
+
+def headline(rows: int) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    baseline = rss_kib()
+    reference, current = make_frame(rows, 1), make_frame(rows, 2, shift=0.05)
+    frames_mib = (reference.memory_usage(deep=True).sum() + current.memory_usage(deep=True).sum()) / 2**20
+    results, seconds = timed(lambda: compare_frames(reference, current))
+    peak = rss_kib("VmHWM")
+    print(f"{rows:,} rows x 12 columns vs a same-sized reference (exact, as the CLI): {seconds:.2f} s CPU "
+          f"(target <= 1 s); drifted: {[r.column for r in results if r.drifted] or 'none'}")
+    print(f"  peak RSS above the post-import baseline: {(peak - baseline) / 1024:.0f} MiB = "
+          f"{(peak - baseline) / 1024 / frames_mib:.2f}x the frames' {frames_mib:.0f} MiB (target <= 3x)")
+    profile, build_s = timed(lambda: build_profile(reference))
+    _, against_s = timed(lambda: compare_to_profile(profile, current))
+    print(f"  against the stored profile: {against_s:.2f} s ({against_s / seconds:.2f}x the exact run); "
+          f"building the profile once: {build_s:.2f} s; profile JSON {len(json.dumps(profile)) / 1024:.0f} KiB")
+    return reference, current, results
+
+
+def scaling() -> None:
+    print("scaling (1 numeric + 1 categorical column, exact):")
+    base = None
+    for rows in (100_000, 1_000_000, 10_000_000):
+        ref, cur = make_frame(rows, 3, numeric=1, categorical=1), make_frame(rows, 4, 0.05, numeric=1, categorical=1)
+        _, seconds = timed(lambda: compare_frames(ref, cur))
+        base = base or seconds
+        print(f"  {rows:>11,} rows: {seconds:6.2f} s ({seconds / base:6.1f}x the 10^5 time)")
+        del ref, cur
+
+
+def evidently(python: str, reference: pd.DataFrame, current: pd.DataFrame, ours: list, our_seconds: float) -> None:
+    script = r'''
+import json, sys, time
+import pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+ref, cur = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
+start = time.process_time()
+snapshot = Report([DataDriftPreset()]).run(cur, ref)
+seconds = time.process_time() - start
+drifted = {}
+for metric in snapshot.dict()["metrics"]:
+    name = metric.get("metric_name", "") or str(metric.get("metric_id", ""))
+    if "ValueDrift" in name:
+        col = name.split("column=")[1].split(",")[0].rstrip(")")
+        drifted[col] = metric["value"]
+print(json.dumps({"seconds": seconds, "values": drifted}))
+'''
+    with tempfile.TemporaryDirectory() as tmp:
+        reference.to_parquet(f"{tmp}/ref.parquet")
+        current.to_parquet(f"{tmp}/cur.parquet")
+        out = subprocess.run([python, "-c", script, f"{tmp}/ref.parquet", f"{tmp}/cur.parquet"], capture_output=True,
+                             text=True, env={**os.environ, "DO_NOT_TRACK": "1"})
+    if out.returncode != 0:
+        print(f"Evidently run failed: {out.stderr.strip().splitlines()[-1] if out.stderr else out.returncode}")
+        return
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"Evidently DataDriftPreset: {theirs['seconds']:.2f} s CPU; ours {our_seconds:.2f} s: "
+          f"{theirs['seconds'] / our_seconds:.1f}x faster; per-column values: {theirs['values']}")
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--scaling", action="store_true")
+    p.add_argument("--evidently-python", help="python of a venv with evidently==0.7.* (pandas < 3)")
+    a = p.parse_args(argv)
+    reference, current, ours = headline(a.rows)
+    if a.evidently_python:
+        _, our_seconds = timed(lambda: compare_frames(reference, current))
+        evidently(a.evidently_python, reference, current, ours, our_seconds)
+    if a.scaling:
+        del reference, current
+        scaling()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
