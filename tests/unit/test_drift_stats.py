@@ -54,6 +54,10 @@ def test_exact_and_asymptotic_p_values_at_the_switch(sizes):
     ([0.0] * 30 + [1.0] * 30, [0.0] * 10 + [1.0] * 50),  # two values only
     ([1e150, -1e150, 3e149, 0.0], [2e150, 1e149, -5e149]),  # huge values
     (list(range(100)), [1e-12 * i for i in range(3)]),   # tiny against wide
+    ([1.0, 2.0, 3.0], [10.0, 11.0]),                   # all reference values below the current ones
+    ([10.0, 11.0, 12.0, 13.0], [1.0, 2.0]),            # and above
+    ([1.0, 2.0, 2.0, 3.0], [1.0, 2.0, 2.0, 3.0]),      # identical, with ties
+    ([0.0, 1.0, 1.0, 1.0, 2.0], [1.0, 1.0, 1.0]),      # the current sample sits on a reference tie
 ])
 def test_adversarial_inputs(a, b):
     check_against_scipy(np.array(a, dtype="float64"), np.array(b, dtype="float64"))

@@ -83,23 +83,36 @@ def compare_column(name: str, reference: pd.Series, current: pd.Series, threshol
                    kind: str | None = None) -> ColumnDrift:
     kind = kind or column_kind(reference, current, name)
     if kind == "numeric":
-        reference = pd.to_numeric(reference, errors="raise") if not pd.api.types.is_numeric_dtype(reference) else reference
-        current = pd.to_numeric(current, errors="raise") if not pd.api.types.is_numeric_dtype(current) else current
-    ref_missing, cur_missing = _missing_rate(reference), _missing_rate(current)
-    ref_values, cur_values = reference.dropna(), current.dropna()
-    result = ColumnDrift(name, kind, len(ref_values), len(cur_values), ref_missing, cur_missing)
+        ref_sorted, ref_missing = _sorted_values(reference)
+        cur_sorted, cur_missing = _sorted_values(current)
+        n_ref, n_cur = len(ref_sorted), len(cur_sorted)
+    else:
+        ref_missing, cur_missing = _missing_rate(reference), _missing_rate(current)
+        ref_values, cur_values = reference.dropna(), current.dropna()
+        n_ref, n_cur = len(ref_values), len(cur_values)
+    result = ColumnDrift(name, kind, n_ref, n_cur, ref_missing, cur_missing)
     result.statistics["missing_rate_change"] = cur_missing - ref_missing
     if abs(cur_missing - ref_missing) >= thresholds.missing_rate_change:
         result.reasons.append(f"missing values {ref_missing:.1%} -> {cur_missing:.1%}")
-    if len(ref_values) == 0 or len(cur_values) < thresholds.min_rows:
-        result.notes.append(f"no verdict on the values: {len(cur_values)} current and {len(ref_values)} reference "
+    if n_ref == 0 or n_cur < thresholds.min_rows:
+        result.notes.append(f"no verdict on the values: {n_cur} current and {n_ref} reference "
                             f"values (at least {thresholds.min_rows} current and 1 reference needed)")
     elif kind == "numeric":
-        _numeric(result, ref_values.to_numpy(dtype="float64"), cur_values.to_numpy(dtype="float64"), thresholds)
+        result.statistics.update(numeric_statistics(ref_sorted, cur_sorted, thresholds.bins))
+        numeric_verdict(result, thresholds)
     else:
         _categorical(result, ref_values, cur_values, thresholds)
     result.drifted = bool(result.reasons)
     return result
+
+
+def _sorted_values(values: pd.Series) -> tuple[np.ndarray, float]:
+    """The non-missing values, sorted, and the missing rate, with one copy: NaN sorts last."""
+    if not pd.api.types.is_numeric_dtype(values):
+        values = pd.to_numeric(values, errors="raise")
+    data = np.sort(values.to_numpy(dtype="float64", na_value=np.nan), kind="quicksort")
+    valid = int(np.searchsorted(data, np.nan, side="left"))  # numpy sorts NaN after every number
+    return data[:valid], ((len(data) - valid) / len(data) if len(data) else 0.0)
 
 
 def _missing_rate(values: pd.Series) -> float:
@@ -120,10 +133,11 @@ def js_excess(js: float, k: int, n: int, m: int) -> float:
 
 
 def numeric_statistics(ref_sorted: np.ndarray, cur_sorted: np.ndarray, bins: int) -> dict:
-    edges = stats.quantile_edges(ref_sorted, bins)
+    edges = stats.quantile_edges(ref_sorted, bins, presorted=True)
     d = stats.ks_statistic(ref_sorted, cur_sorted)
     n, m = len(ref_sorted), len(cur_sorted)
-    psi = stats.psi_from_counts(stats.bin_counts(ref_sorted, edges), stats.bin_counts(cur_sorted, edges))
+    psi = stats.psi_from_counts(stats.bin_counts(ref_sorted, edges, presorted=True),
+                                stats.bin_counts(cur_sorted, edges, presorted=True))
     return dict(psi=psi, psi_excess=psi_excess(psi, len(edges) + 1, n, m), ks_statistic=d,
                 ks_pvalue=stats.ks_pvalue(d, n, m),
                 wasserstein_normalised=stats.normalised_wasserstein(ref_sorted, cur_sorted))

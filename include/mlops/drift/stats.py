@@ -33,15 +33,25 @@ EXACT_KS_MAX_N = 10_000
 
 
 # -- numeric ----------------------------------------------------------------------------------------------
-def quantile_edges(reference: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
-    """Inner bin edges from the reference's quantiles (sorted input is not required)."""
+def quantile_edges(reference: np.ndarray, bins: int = DEFAULT_BINS, *, presorted: bool = False) -> np.ndarray:
+    """Inner bin edges from the reference's quantiles (numpy's linear interpolation), duplicates dropped."""
     if bins < 2:
         raise ValueError(f"PSI needs at least 2 bins, got {bins}")
-    return np.unique(np.quantile(reference, np.arange(1, bins) / bins))
+    q = np.arange(1, bins) / bins
+    if not presorted:
+        return np.unique(np.quantile(reference, q))
+    position = q * (len(reference) - 1)  # read straight off the sorted values, as np.quantile would
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, len(reference) - 1)
+    low, high = reference[below], reference[above]
+    return np.unique(low + (high - low) * (position - below))
 
 
-def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts per bin; bin k holds edges[k-1] < x <= edges[k] (bin 0 is everything <= edges[0])."""
+def bin_counts(values: np.ndarray, edges: np.ndarray, *, presorted: bool = False) -> np.ndarray:
+    """Counts per bin; bin k holds edges[k-1] < x <= edges[k] (bin 0 is everything <= edges[0]).
+    Sorted values are counted by looking the edges up in them, not the other way round."""
+    if presorted:
+        return np.diff(np.searchsorted(values, edges, side="right"), prepend=0, append=len(values))
     return np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
 
 
@@ -58,12 +68,49 @@ def _proportions(counts: np.ndarray, epsilon: float) -> np.ndarray:
     return np.where(share > 0, share, epsilon)
 
 
+def distinct_counts(values_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The distinct values of a sorted array and how many values are <= each (O(n), no search);
+    None for the counts when every value is distinct (they are then 1..n)."""
+    if len(values_sorted) < 2:
+        return values_sorted, None
+    last = np.empty(len(values_sorted), dtype=bool)  # the last copy of each value
+    np.not_equal(values_sorted[1:], values_sorted[:-1], out=last[:-1])
+    last[-1] = True
+    if last.all():
+        return values_sorted, None
+    return values_sorted[last], np.flatnonzero(last) + 1
+
+
+def _at_most(counts: np.ndarray | None, index: np.ndarray) -> np.ndarray:
+    """Values <= the index-th distinct value (index >= 0)."""
+    return index + 1 if counts is None else counts[index]
+
+
 def ks_statistic(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
-    """D from two sorted samples: the ECDFs differ most just after one of the values."""
-    both = np.concatenate([reference_sorted, current_sorted])
-    cdf_ref = np.searchsorted(reference_sorted, both, side="right") / len(reference_sorted)
-    cdf_cur = np.searchsorted(current_sorted, both, side="right") / len(current_sorted)
-    return float(np.max(np.abs(cdf_ref - cdf_cur)))
+    """D from two sorted samples, over the current sample's distinct values.
+
+    Between two consecutive current values F_cur is flat and F_ref only rises, so the largest gap on
+    that stretch is at its left end (F_cur - F_ref, with F_ref counting reference values <= it) or just
+    before its right end (F_ref - F_cur, counting reference values < the next current value). Working on
+    distinct values makes heavily tied columns (integers, rounded values) cheap. Counts stay integers
+    until the end: the gaps are compared as n*m multiples."""
+    ref_values, ref_counts = distinct_counts(reference_sorted)
+    cur_values, cur_counts = distinct_counts(current_sorted)
+    n, m = len(reference_sorted), len(current_sorted)
+    k = np.searchsorted(ref_values, cur_values, side="left")  # distinct reference values < each current one
+    ref_below = _at_most(ref_counts, k - 1)
+    ref_below[k == 0] = 0  # reference values < v
+    last = len(ref_values) - 1
+    tied = ref_values[np.minimum(k, last)] == cur_values
+    tied &= k <= last
+    ref_upto = ref_below.copy()
+    if tied.any():
+        ref_upto[tied] = _at_most(ref_counts, k[tied])  # reference values <= v
+    cur_upto = np.arange(1, len(cur_values) + 1) if cur_counts is None else cur_counts
+    gap_up = int(np.max(cur_upto * n - ref_upto * m))
+    before_next = np.append(ref_below[1:], n)  # reference values < the next current value
+    gap_down = max(int(np.max(before_next * m - cur_upto * n)), int(ref_below[0]) * m)
+    return max(gap_up, gap_down, 0) / (n * m)
 
 
 def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
@@ -73,12 +120,21 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
     return ks_pvalue_asymptotic(d, n_ref, n_cur)
 
 
+DKW_FLOOR = 8.0  # n * D^2 from which the p-value is below 2 exp(-16) = 2.3e-7 (Dvoretzky-Kiefer-Wolfowitz)
+
+
 def ks_pvalue_asymptotic(d: float, n_ref: int, n_cur: int) -> float:
-    """From the Kolmogorov distribution with the effective size n_ref * n_cur / (n_ref + n_cur)."""
+    """From the Kolmogorov distribution with the effective size n_ref * n_cur / (n_ref + n_cur).
+
+    Where n * D^2 >= DKW_FLOOR the p-value is reported as its DKW bound 2 exp(-2 n D^2) (< 2.3e-7):
+    computing it exactly there costs most of a second on large samples and changes no decision."""
+    m, n = float(max(n_ref, n_cur)), float(min(n_ref, n_cur))
+    effective = float(np.round(m * n / (m + n)))
+    if effective * d * d >= DKW_FLOOR:
+        return float(min(1.0, 2.0 * np.exp(-2.0 * effective * d * d)))
     from scipy.stats import kstwo  # the one-sample Kolmogorov distribution; the two-sample test is ours
 
-    m, n = float(max(n_ref, n_cur)), float(min(n_ref, n_cur))
-    return float(np.clip(kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
+    return float(np.clip(kstwo.sf(d, effective), 0.0, 1.0))
 
 
 def _ks_exact_pvalue(d: float, m: int, n: int) -> float:
@@ -111,12 +167,21 @@ def _ks_exact_pvalue(d: float, m: int, n: int) -> float:
 
 
 def wasserstein(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
-    """W1 = integral of |F_ref - F_cur| over x, exact for empirical distributions."""
-    both = np.sort(np.concatenate([reference_sorted, current_sorted]), kind="quicksort")
-    widths = np.diff(both)
-    cdf_ref = np.searchsorted(reference_sorted, both[:-1], side="right") / len(reference_sorted)
-    cdf_cur = np.searchsorted(current_sorted, both[:-1], side="right") / len(current_sorted)
-    return float(np.sum(np.abs(cdf_ref - cdf_cur) * widths))
+    """W1 = integral over u in (0, 1) of |Q_ref(u) - Q_cur(u)|, exact for empirical distributions.
+
+    The quantile functions are steps at i/n and j/m; in units of 1/(n*m) those breakpoints are the
+    integers i*m and j*n, so they merge without sorting."""
+    a, b = reference_sorted, current_sorted
+    n, m = len(a), len(b)
+    if n == m:
+        return float(np.mean(np.abs(a - b)))
+    ends_a = np.arange(1, n + 1, dtype=np.int64) * m
+    ends_b = np.arange(1, m + 1, dtype=np.int64) * n
+    ends = np.sort(np.concatenate([ends_a, ends_b]), kind="stable")  # two sorted runs: a linear merge
+    widths = np.diff(ends, prepend=0)
+    index_a = (ends + m - 1) // m - 1  # the step of Q_ref on (previous end, this end]
+    index_b = (ends + n - 1) // n - 1
+    return float(np.sum(widths * np.abs(a[index_a] - b[index_b])) / (n * m))
 
 
 def normalised_wasserstein(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
