@@ -11,9 +11,8 @@ tests/unit/test_drift_profile.py):
 * PSI, missing-rate change: exact. Categorical PSI and Jensen-Shannon: exact up to MAX_CATEGORIES
   categories; beyond, the tail is compared as one pooled category (its members are not told apart).
 * KS statistic: the reference CDF is read off the quantile grid, so |D_profile - D_exact| <= 1/K + 1/n;
-  the p-value is the asymptotic one (Kolmogorov distribution) from D_profile and the true sample sizes,
-  whatever the sizes: it only serves the verdict's significance check, and the exact lattice-path
-  computation costs O(n_ref * n_cur).
+  the p-value is the limiting Kolmogorov distribution's at sqrt(n_eff) * D_profile, whatever the sizes:
+  it only serves the verdict's significance check, and the finite-n computations cost up to a second.
 * Wasserstein: the same CDF error integrated over the reference's range, so
   |W_profile - W_exact| <= (1/K + 1/n) * R before normalising by the stored standard deviation.
 """
@@ -26,6 +25,7 @@ import pandas as pd
 from mlops.drift import stats
 from mlops.drift.compare import (
     ColumnDrift,
+    _sorted_values,
     Thresholds,
     categorical_statistics,
     categorical_verdict,
@@ -75,30 +75,34 @@ def build_profile(frame: pd.DataFrame, kinds: dict[str, str] | None = None, bins
             "columns": columns}
 
 
-def profile_cdf(quantiles: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The reference CDF read off its quantile grid (right-continuous steps of 1/K)."""
-    steps = len(quantiles) - 1
-    below = np.searchsorted(quantiles, x, side="right")  # grid points <= x: 0 below the minimum, K+1 from the maximum
-    return np.clip((below - 1) / steps, 0.0, 1.0)
-
-
 def numeric_statistics_against(entry: dict, cur_sorted: np.ndarray) -> dict:
+    """Statistics of sorted current values against a column's profile, in O(m log K + K log m)."""
     q = np.asarray(entry["quantiles"], dtype="float64")
+    steps = len(q) - 1
     edges = np.asarray(entry["psi_edges"], dtype="float64")
-    psi = stats.psi_from_counts(np.asarray(entry["psi_counts"]), stats.bin_counts(cur_sorted, edges))
-    points = np.concatenate([q, cur_sorted])
-    cdf_cur = np.searchsorted(cur_sorted, points, side="right") / len(cur_sorted)
-    d = float(np.max(np.abs(profile_cdf(q, points) - cdf_cur)))
-    # W1 = integral over u of |Q_ref(u) - Q_cur(u)|, Q_ref linear between grid points, Q_cur exact steps.
-    u = np.union1d(np.linspace(0.0, 1.0, len(q)), np.arange(1, len(cur_sorted)) / len(cur_sorted))
-    mid = (u[:-1] + u[1:]) / 2
-    q_ref = np.interp(mid, np.linspace(0.0, 1.0, len(q)), q)
-    q_cur = cur_sorted[np.minimum((mid * len(cur_sorted)).astype(int), len(cur_sorted) - 1)]
-    w = float(np.sum(np.abs(q_ref - q_cur) * np.diff(u)))
+    m, n = len(cur_sorted), entry["rows"]
+    psi = stats.psi_from_counts(np.asarray(entry["psi_counts"]), stats.bin_counts(cur_sorted, edges, presorted=True))
+    # KS: the reference CDF read off the grid (steps of 1/K) against the exact current CDF, at both
+    # sides' jump points: every current value (after it, and just before it) and every grid point.
+    values, counts = stats.distinct_counts(cur_sorted)
+    upto = np.arange(1, len(values) + 1) if counts is None else counts
+    grid_at = np.clip((np.searchsorted(q, values, side="right") - 1) / steps, 0.0, 1.0)
+    grid_before = np.clip((np.searchsorted(q, values, side="left") - 1) / steps, 0.0, 1.0)
+    cur_at = upto / m
+    cur_before = np.concatenate([[0], upto[:-1]]) / m
+    grid_self = np.clip((np.searchsorted(q, q, side="right") - 1) / steps, 0.0, 1.0)  # ties share one step
+    grid_self_before = np.clip((np.searchsorted(q, q, side="left") - 1) / steps, 0.0, 1.0)
+    cur_at_grid = np.searchsorted(cur_sorted, q, side="right") / m
+    cur_before_grid = np.searchsorted(cur_sorted, q, side="left") / m
+    d = float(max(np.max(np.abs(grid_at - cur_at)), np.max(np.abs(grid_before - cur_before)),
+                  np.max(np.abs(grid_self - cur_at_grid)), np.max(np.abs(grid_self_before - cur_before_grid))))
+    # W1 = integral over u of |Q_ref(u) - Q_cur(u)|: Q_ref linear between grid points, Q_cur the sorted
+    # values on ((j-1)/m, j/m], taken at each step's midpoint.
+    q_ref = np.interp((np.arange(m) + 0.5) / m, np.linspace(0.0, 1.0, len(q)), q)
+    w = float(np.mean(np.abs(q_ref - cur_sorted)))
     scale = entry["std"] if entry["std"] > 0 else 1.0
-    n = entry["rows"]
-    return dict(psi=psi, psi_excess=psi_excess(psi, len(edges) + 1, n, len(cur_sorted)), ks_statistic=d,
-                ks_pvalue=stats.ks_pvalue_asymptotic(d, n, len(cur_sorted)), wasserstein_normalised=w / scale)
+    return dict(psi=psi, psi_excess=psi_excess(psi, len(edges) + 1, n, m), ks_statistic=d,
+                ks_pvalue=stats.ks_pvalue_limiting(d, n, m), wasserstein_normalised=w / scale)
 
 
 def compare_to_profile(profile: dict, current: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> list[ColumnDrift]:
@@ -121,7 +125,7 @@ def compare_to_profile(profile: dict, current: pd.DataFrame, thresholds: Thresho
             result.notes.append(f"no verdict on the values: {len(present)} current and {entry['rows']} reference "
                                 f"values (at least {thresholds.min_rows} current and 1 reference needed)")
         elif entry["kind"] == "numeric":
-            cur = np.sort(pd.to_numeric(present).to_numpy(dtype="float64"), kind="quicksort")
+            cur, _ = _sorted_values(present)
             result.statistics.update(numeric_statistics_against(entry, cur))
             numeric_verdict(result, thresholds)
         else:
