@@ -134,3 +134,12 @@ def test_unseen_categories_are_drift():
     assert result.kind == "categorical" and result.statistics["unseen_categories"] == ["c"]
     assert result.statistics["unseen_share"] == pytest.approx(0.1) and result.drifted
     assert math.isfinite(result.statistics["psi"])
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_chunked_passes_give_the_same_statistics(seed, monkeypatch):
+    monkeypatch.setattr(stats, "CHUNK", 7)  # long inputs go through in chunks: make every input long
+    rng = np.random.default_rng(100 + seed)
+    m, n = (int(x) for x in rng.integers(1, 80, size=2))
+    digits = int(rng.integers(0, 3))
+    check_against_scipy(rng.normal(size=m).round(digits), rng.normal(0.3, 1.2, size=n).round(digits))

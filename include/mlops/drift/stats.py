@@ -86,6 +86,9 @@ def _at_most(counts: np.ndarray | None, index: np.ndarray) -> np.ndarray:
     return index + 1 if counts is None else counts[index]
 
 
+CHUNK = 1 << 20  # values per pass: temporaries stay in cache instead of growing with the data
+
+
 def ks_statistic(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
     """D from two sorted samples, over the current sample's distinct values.
 
@@ -93,24 +96,31 @@ def ks_statistic(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> fl
     that stretch is at its left end (F_cur - F_ref, with F_ref counting reference values <= it) or just
     before its right end (F_ref - F_cur, counting reference values < the next current value). Working on
     distinct values makes heavily tied columns (integers, rounded values) cheap. Counts stay integers
-    until the end: the gaps are compared as n*m multiples."""
+    until the end: the gaps are compared as n*m multiples. Long inputs go through in chunks."""
     ref_values, ref_counts = distinct_counts(reference_sorted)
     cur_values, cur_counts = distinct_counts(current_sorted)
     n, m = len(reference_sorted), len(current_sorted)
-    k = np.searchsorted(ref_values, cur_values, side="left")  # distinct reference values < each current one
-    ref_below = _at_most(ref_counts, k - 1)
-    ref_below[k == 0] = 0  # reference values < v
     last = len(ref_values) - 1
-    tied = ref_values[np.minimum(k, last)] == cur_values
-    tied &= k <= last
-    ref_upto = ref_below.copy()
-    if tied.any():
-        ref_upto[tied] = _at_most(ref_counts, k[tied])  # reference values <= v
-    cur_upto = np.arange(1, len(cur_values) + 1) if cur_counts is None else cur_counts
-    gap_up = int(np.max(cur_upto * n - ref_upto * m))
-    before_next = np.append(ref_below[1:], n)  # reference values < the next current value
-    gap_down = max(int(np.max(before_next * m - cur_upto * n)), int(ref_below[0]) * m)
-    return max(gap_up, gap_down, 0) / (n * m)
+    best = 0
+    for start in range(0, len(cur_values), CHUNK):
+        values = cur_values[start:start + CHUNK + 1]  # one more: the next value bounds this chunk's stretches
+        k = np.searchsorted(ref_values, values, side="left")  # distinct reference values < each current one
+        ref_below = _at_most(ref_counts, k - 1)
+        ref_below[k == 0] = 0  # reference values < v
+        tied = ref_values[np.minimum(k, last)] == values
+        tied &= k <= last
+        ref_upto = ref_below.copy()
+        if tied.any():
+            ref_upto[tied] = _at_most(ref_counts, k[tied])  # reference values <= v
+        stop = min(start + CHUNK, len(cur_values))
+        cur_upto = (np.arange(start + 1, stop + 1) if cur_counts is None else cur_counts[start:stop])
+        own = stop - start
+        best = max(best, int(np.max(cur_upto * n - ref_upto[:own] * m)))
+        after = np.append(ref_below[1:], n) if stop == len(cur_values) else ref_below[1:]
+        best = max(best, int(np.max(after[:own] * m - cur_upto * n)))
+        if start == 0:
+            best = max(best, int(ref_below[0]) * m)  # below the smallest current value
+    return best / (n * m)
 
 
 def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
@@ -179,18 +189,25 @@ def wasserstein(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> flo
     """W1 = integral over u in (0, 1) of |Q_ref(u) - Q_cur(u)|, exact for empirical distributions.
 
     The quantile functions are steps at i/n and j/m; in units of 1/(n*m) those breakpoints are the
-    integers i*m and j*n, so they merge without sorting."""
+    integers i*m and j*n, so each chunk of reference steps merges with the current steps it overlaps
+    by a linear merge of two sorted runs."""
     a, b = reference_sorted, current_sorted
     n, m = len(a), len(b)
     if n == m:
-        return float(np.mean(np.abs(a - b)))
-    ends_a = np.arange(1, n + 1, dtype=np.int64) * m
-    ends_b = np.arange(1, m + 1, dtype=np.int64) * n
-    ends = np.sort(np.concatenate([ends_a, ends_b]), kind="stable")  # two sorted runs: a linear merge
-    widths = np.diff(ends, prepend=0)
-    index_a = (ends + m - 1) // m - 1  # the step of Q_ref on (previous end, this end]
-    index_b = (ends + n - 1) // n - 1
-    return float(np.sum(widths * np.abs(a[index_a] - b[index_b])) / (n * m))
+        return float(sum(np.abs(a[s:s + CHUNK] - b[s:s + CHUNK]).sum() for s in range(0, n, CHUNK)) / n)
+    total = 0.0
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        lo, hi = start * m, stop * m  # this chunk's span of u, in units of 1/(n*m)
+        ends_a = np.arange(start + 1, stop + 1, dtype=np.int64) * m
+        first_b, last_b = lo // n + 1, -(-hi // n)  # current steps ending inside (lo, hi], and the one past it
+        ends_b = np.minimum(np.arange(first_b, last_b + 1, dtype=np.int64) * n, hi)
+        ends = np.sort(np.concatenate([ends_a, ends_b]), kind="stable")
+        widths = np.diff(ends, prepend=lo)
+        index_a = (ends + m - 1) // m - 1  # the step of Q_ref on (previous end, this end]
+        index_b = np.minimum((ends + n - 1) // n - 1, m - 1)
+        total += float(np.sum(widths * np.abs(a[index_a] - b[index_b])))
+    return total / (n * m)
 
 
 def normalised_wasserstein(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
