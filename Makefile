@@ -19,7 +19,7 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test install airflow-db lint bench-parse bench-demo schema pools clean
+.PHONY: demo test install airflow-db lint bench-parse bench-demo bench-drift schema pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table
 	$(BIN)/python -m mlops_airflow.demo
@@ -56,6 +56,9 @@ bench-parse: install
 
 bench-demo: airflow-db
 	$(BIN)/python bench/demo_time.py
+
+bench-drift: install  ## drift statistics on 10^6 rows x 12 columns, and 10^5..10^7 rows
+	$(BIN)/python bench/drift_speed.py --scaling
 
 clean:
 	rm -rf .local
