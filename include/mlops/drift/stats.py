@@ -86,7 +86,7 @@ def _at_most(counts: np.ndarray | None, index: np.ndarray) -> np.ndarray:
     return index + 1 if counts is None else counts[index]
 
 
-CHUNK = 1 << 20  # values per pass: temporaries stay in cache instead of growing with the data
+CHUNK = 1 << 18  # values per pass: temporaries stay in cache instead of growing with the data
 
 
 def ks_statistic(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> float:
