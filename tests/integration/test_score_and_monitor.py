@@ -103,3 +103,12 @@ def test_scores_daily_and_asks_for_retraining_only_when_drift_persists(drifting_
     report = client.download_artifacts(run.info.run_id, "checks/2026-01-23/report.html")
     text = open(report).read()
     assert "ALARM: retraining requested" in text and "<svg" in text and "monthly_charges" in text
+
+    # A new champion is picked up by the next scoring run, with no redeploy: move the alias, run again.
+    source = client.get_model_version("churn", champion.version)
+    newer = client.create_model_version("churn", source.source, run_id=source.run_id)
+    client.set_registered_model_alias("churn", "champion", newer.version)
+    rescored = bag["churn__score"].test(logical_date=at(date(2026, 1, 25)))
+    assert task_instances("churn__score", rescored.run_id)["score"][0] == "success"
+    preds = pd.read_parquet(drifting_data / "predictions" / "churn" / "date=2026-01-24" / "part-0.parquet")
+    assert set(preds["model_version"]) == {str(newer.version)}
