@@ -77,7 +77,9 @@ def write_atomically(frame, uri: str) -> None:
     fs.makedirs(parent, exist_ok=True)
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     if "file" in protocols:
-        tmp = f"{path}.tmp"
+        import uuid
+
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"  # runs scoring the same day at once must not share it
         with fs.open(tmp, "wb") as f:
             frame.to_parquet(f, index=False)
         fs.mv(tmp, path)

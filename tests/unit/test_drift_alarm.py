@@ -71,3 +71,9 @@ def test_stable_data_over_a_long_run_raises_no_alarm():
         fired += [i] if alarm.fire else []
     assert bad_days <= 2 and [d for d in fired if d < 100] == []
     assert fired and fired[0] == 101  # drift from day 100: two bad checks in a row
+
+
+def test_the_checks_that_fired_an_alarm_do_not_fire_it_again():
+    # Bad on days 0-2 (the alarm fires on day 2), stable afterwards: a wide window must not re-fire on day 6.
+    rules = dict(persistence=3, window=7, cooldown_days=3)
+    assert run_checks({0, 1, 2}, 20, rules=rules) == [2]

@@ -143,3 +143,12 @@ def test_chunked_passes_give_the_same_statistics(seed, monkeypatch):
     m, n = (int(x) for x in rng.integers(1, 80, size=2))
     digits = int(rng.integers(0, 3))
     check_against_scipy(rng.normal(size=m).round(digits), rng.normal(0.3, 1.2, size=n).round(digits))
+
+
+def test_integer_category_codes_read_the_same_with_a_missing_value_on_one_side():
+    rng = np.random.default_rng(8)
+    codes = rng.integers(1, 5, 1000)
+    current = pd.Series(codes.astype("float64"))
+    current[0] = np.nan  # one null makes the column float64
+    result = compare_column("store", pd.Series(codes), current, kind="categorical")
+    assert result.statistics["unseen_share"] == 0 and not result.drifted

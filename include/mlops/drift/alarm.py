@@ -5,10 +5,12 @@
   than `quality.max_degradation` below what it scored at training.
 * Persistence: the alarm needs `persistence` bad checks among the last `window` checks (the current one
   included); one noisy day is not enough.
-* Only checks of data after the champion's training window count, and none within `cooldown_days` of
-  its end: a model just retrained on the shifted data gets time to prove itself.
-* Once the alarm fired, it does not fire again within `cooldown_days`: the retraining it asked for is
-  under way (or was judged not better, and shouting daily will not change that).
+* Only checks of data after the champion's training window count, and no alarm fires within
+  `cooldown_days` of its end (checks from those days still count as evidence): a model just retrained
+  gets time to prove itself.
+* Once the alarm fired, it does not fire again within `cooldown_days` (the retraining it asked for is
+  under way, or was judged not better, and shouting daily will not change that), and the checks that
+  fired it are spent: only checks after it count towards the next alarm.
 
 Days are data days (the partition a check looked at), not wall-clock days, so backfills and replays
 decide the same way as live runs.
@@ -57,7 +59,8 @@ def decide(current: Check, history: list[Check], *, persistence: int, window: in
     last_alarm = max((d for d, c in earlier.items() if c.alarmed), default=None)
     if last_alarm is not None and current.day <= last_alarm + timedelta(days=cooldown_days):
         return Alarm(False, [f"an alarm fired for {last_alarm}; its retraining gets {cooldown_days} day(s)"])
-    recent = [earlier[d] for d in sorted(earlier)[-(window - 1):]] if window > 1 else []
+    fresh = [d for d in sorted(earlier) if last_alarm is None or d > last_alarm]  # evidence not yet acted on
+    recent = [earlier[d] for d in fresh[-(window - 1):]] if window > 1 else []
     recent.append(current)
     bad = [c for c in recent if c.bad]
     if len(bad) >= persistence:

@@ -188,16 +188,21 @@ def categorical_statistics(ref_counts: dict, cur_counts: dict) -> dict:
 def categorical_verdict(result: ColumnDrift, t: Thresholds) -> None:
     s = result.statistics
     if s["js_excess"] >= t.js_distance:
-        result.reasons.append(f"Jensen-Shannon {s['js_distance']:.3f} ({s['js_excess']:.3f} beyond sampling noise) "
-                              f">= {t.js_distance}")
+        result.reasons.append(f"Jensen-Shannon {s['js_distance']:.3f}; {s['js_excess']:.3f} beyond sampling noise "
+                              f"with rare categories pooled >= {t.js_distance}")
     if s["psi_excess"] >= t.psi:
-        result.reasons.append(f"PSI {s['psi']:.3f} ({s['psi_excess']:.3f} above sampling noise) >= {t.psi}")
+        result.reasons.append(f"PSI {s['psi']:.3f}; {s['psi_excess']:.3f} above sampling noise with rare categories "
+                              f"pooled >= {t.psi}")
     if s["unseen_share"] >= t.unseen_share:
         result.reasons.append(f"{s['unseen_share']:.1%} of rows in categories the reference never had: "
                               f"{s['unseen_categories'][:5]}")
 
 
 def category_counts(values: pd.Series) -> dict:
+    """Counts per category of non-missing values, keyed by text. Integer codes read the same whether the
+    column came as int64 or (with a missing value elsewhere) as float64: 3, not '3.0'."""
+    if pd.api.types.is_float_dtype(values) and len(values) and bool(np.all(np.mod(values.to_numpy(), 1) == 0)):
+        values = values.astype("int64")
     return values.astype(str).value_counts(sort=False).to_dict()
 
 

@@ -24,9 +24,10 @@ class ScoreOperator(BaseOperator):
         from mlops_airflow.assets import predictions_asset
         from mlops_airflow.runtime import data_interval_end
 
+        end = data_interval_end(context)
+        start = context.get("data_interval_start") if end is not None else None  # newest-data runs: no interval
         try:
-            result = score_partition(self.spec, get_settings(), context.get("data_interval_start"),
-                                     data_interval_end(context))
+            result = score_partition(self.spec, get_settings(), start, end)
         except NoChampion as exc:
             raise AirflowSkipException(str(exc)) from None
         except DataError as exc:
