@@ -153,12 +153,6 @@ def numeric_verdict(result: ColumnDrift, t: Thresholds) -> None:
         result.reasons.append(f"KS {s['ks_statistic']:.3f} >= {t.ks_statistic} (p={s['ks_pvalue']:.2g})")
 
 
-def _numeric(result: ColumnDrift, ref: np.ndarray, cur: np.ndarray, t: Thresholds) -> None:
-    ref, cur = np.sort(ref, kind="quicksort"), np.sort(cur, kind="quicksort")
-    result.statistics.update(numeric_statistics(ref, cur, t.bins))
-    numeric_verdict(result, t)
-
-
 MIN_EXPECTED = 5  # categories expected fewer times than this in the current sample are pooled for the verdict
 
 
