@@ -73,6 +73,10 @@ def test_killing_a_running_task_deletes_its_pod(cluster):
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     pod = wait_until_running(cluster)
+    deadline = time.time() + 20
+    while op.pod is None and time.time() < deadline:  # the worker thread may not have stored the created pod yet
+        time.sleep(0.05)
+    assert op.pod is not None and op.pod.metadata.name == pod.metadata.name
     assert pod.metadata.labels["mlops.airflow/model"] == "churn"
     op.on_kill()  # what the task runner calls when the task is killed
     wait_until_gone(cluster)
