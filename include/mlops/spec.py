@@ -18,7 +18,7 @@ import re
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -230,6 +230,56 @@ class Monitoring(_Strict):
         return self
 
 
+NotificationEvent = Literal["validation_failed", "promoted", "drift_alarm", "rolled_back"]
+NOTIFICATION_EVENTS: tuple[str, ...] = get_args(NotificationEvent)
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
+
+
+class Notifications(_Strict):
+    """Who hears about the model's events, by email through an Airflow SMTP connection."""
+
+    email: list[str] = Field(
+        default_factory=list,
+        description="Recipients (one address or a list). Without any, nothing is sent.")
+    events: list[NotificationEvent] = Field(
+        default_factory=lambda: list(NOTIFICATION_EVENTS),
+        description="What to send: validation_failed (a validation gate of training or monitoring failed), "
+                    "promoted (the champion alias moved), drift_alarm (the monitor asked for retraining), "
+                    "rolled_back (the champion was rolled back). Default: all four.")
+    smtp_conn_id: str = Field(
+        "smtp_default", min_length=1,
+        description="Airflow connection of type smtp the mails are sent through (host, port, login, TLS "
+                    "and from_email in its extra).")
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not _EMAIL.fullmatch(a)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(repr(a) for a in bad)}; write one address per "
+                             "list item, like 'retention-oncall@example.com'")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        twice = sorted({e for e in value if value.count(e) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}; list each event once")
+        return value
+
+    def wants(self, event: str) -> bool:
+        """Whether a mail goes out for this event: someone to send it to and the event selected."""
+        if event not in NOTIFICATION_EVENTS:
+            raise ValueError(f"unknown notification event '{event}'; use one of {NOTIFICATION_EVENTS}")
+        return bool(self.email) and event in self.events
+
+
 class ModelSpec(_Strict):
     apiVersion: Literal["mlops.airflow/v1"]
     name: str = Field(pattern=NAME_PATTERN, description="Lower case, digits and underscores; names the DAGs.")
@@ -246,6 +296,8 @@ class ModelSpec(_Strict):
     promotion: Promotion = Promotion()
     scoring: Scoring = Scoring()
     monitoring: Monitoring = Monitoring()
+    notifications: Notifications = Field(
+        Notifications(), description="Email on failed validation gates, promotions, drift alarms and rollbacks.")
 
     @property
     def dag_id(self) -> str:
