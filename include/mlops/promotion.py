@@ -1,7 +1,8 @@
 """Moving the champion alias: serialised per model, compare-and-set, audited, idempotent.
 
 A promotion names the champion its decision was made against. Under the model's lock the alias only
-moves if that is still the champion; otherwise the decision is stale and nothing changes. Re-running
+moves if that is still the champion; otherwise the decision is stale and nothing changes (a forced
+promotion still applies: it never depended on the comparison). Re-running
 or retrying a promotion that already happened changes nothing and writes no second record.
 """
 
@@ -74,17 +75,42 @@ def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Deci
             return PromotionResult("unchanged", current, None,
                                    f"{name}: {actor} already promoted v{challenger}; nothing to do (champion is "
                                    f"{_v(current)})")
+        reasons = list(decision.reasons)
         if current != expected_champion:
-            return PromotionResult(
-                "stale", current, None,
-                f"{name}: the decision compared v{challenger} with champion v{expected_champion}, but v{current} is "
-                "champion now (another run promoted it meanwhile); nothing changed, re-run the evaluation",
-            )
+            if not decision.forced:
+                return _superseded(settings, spec, challenger, expected_champion, current)
+            # A forced promotion is the user's explicit choice, whichever model is champion now.
+            reasons.append(f"champion changed from {_v(expected_champion)} to {_v(current)} while deciding")
         action = "force_promote" if decision.forced else "promote"
-        rec = _move(settings, spec, audit, current, challenger, action, actor, "; ".join(decision.reasons),
+        rec = _move(settings, spec, audit, current, challenger, action, actor, "; ".join(reasons),
                     {"decision": decision.to_dict(), **(evidence or {})})
         return PromotionResult("promoted", challenger, current,
                                f"{name}: {alias} moved {_v(current)} -> v{challenger}", rec.id)
+
+
+def _interval_end(settings: Settings, name: str, version: str | None) -> str:
+    if version is None:
+        return ""
+    return tracking.client(settings).get_model_version(name, version).tags.get(tracking.INTERVAL_END, "")
+
+
+def _superseded(settings: Settings, spec: ModelSpec, challenger: str, expected: str | None,
+                current: str | None) -> PromotionResult:
+    """Another run promoted while this one decided (concurrent backfill runs, a manual trigger beside
+    the schedule). Nothing moves. A champion trained on data at least as new would have been kept anyway;
+    otherwise the comparison is simply out of date, and the next run compares with the new champion."""
+    name = spec.name
+    champion_end, challenger_end = _interval_end(settings, name, current), _interval_end(settings, name, challenger)
+    if champion_end and challenger_end and champion_end >= challenger_end:
+        return PromotionResult("not_promoted", current, None,
+                               f"{name}: v{challenger} not promoted: {_v(current)} became champion meanwhile and was "
+                               f"trained on data at least as new (up to {champion_end}; v{challenger}: up to "
+                               f"{challenger_end})")
+    return PromotionResult(
+        "stale", current, None,
+        f"{name}: the decision compared v{challenger} with champion {_v(expected)}, but {_v(current)} is champion "
+        "now (another run promoted it meanwhile); nothing changed. The next run compares with the new champion; "
+        "to compare now, clear this run's train task")
 
 
 def rollback(settings: Settings, spec: ModelSpec, actor: str, reason: str,

@@ -128,3 +128,32 @@ def test_clearing_an_old_promote_does_not_undo_a_rollback(platform):
     assert again.outcome == "unchanged"
     assert str(tracking.client(platform).get_model_version_by_alias("churn", "champion").version) == v1
     assert [r.action for r in AuditLog(platform.audit_root, "churn").records()] == ["promote", "promote", "rollback"]
+
+
+def test_a_decision_made_stale_by_another_promotion_moves_nothing(platform):
+    """Concurrent backfill runs: a challenger decided against v1 while v2 was promoted. Nothing moves;
+    a champion on newer data counts as kept, an older one leaves the decision stale; force still applies."""
+    from mlops.promotion import promote
+
+    spec = load_example("churn")
+    client = tracking.client(platform)
+    versions = _register_versions(platform, "churn", 5)
+    for version, end in zip(versions, ["2026-01-10", "2026-01-12", "2026-01-11", "2026-01-13", "2026-01-09"]):
+        client.set_model_version_tag("churn", version, tracking.INTERVAL_END, f"{end}T00:00:00+00:00")
+    v1, v2, v_older, v_newer, v_forced = versions
+    decision = Decision(True, "promote", ["better"])
+    assert promote(platform, spec, v1, decision, None, "run-1").outcome == "promoted"
+    assert promote(platform, spec, v2, decision, v1, "run-2").outcome == "promoted"
+
+    older = promote(platform, spec, v_older, decision, v1, "run-3")
+    assert older.outcome == "not_promoted" and "at least as new" in older.message
+    newer = promote(platform, spec, v_newer, decision, v1, "run-4")
+    assert newer.outcome == "stale" and f"v{v2} is champion now" in newer.message
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == v2
+    assert [r.to_version for r in AuditLog(platform.audit_root, "churn").records()] == [v1, v2]
+
+    forced = promote(platform, spec, v_forced, Decision(True, "promote", ["forced: rebuild"], forced=True), v1,
+                     "run-5")
+    assert forced.outcome == "promoted"
+    last = AuditLog(platform.audit_root, "churn").records()[-1]
+    assert last.action == "force_promote" and f"champion changed from v{v1} to v{v2}" in last.reason
