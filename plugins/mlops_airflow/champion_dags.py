@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import DAG
 
 from mlops.spec import ModelSpec
+from mlops_airflow import notify
 from mlops_airflow.assets import predictions_asset, retrain_asset
 from mlops_airflow.operators import MonitorOperator, RequestRetrainingOperator, ScoreOperator, ValidateDataOperator
 
@@ -50,8 +51,10 @@ def build_monitor_dag(spec: ModelSpec, tags: list[str]) -> DAG:
         default_args={"owner": spec.owner, "retries": 1, "retry_delay": timedelta(minutes=5)},
         auto_register=False,
     ) as dag:
-        validate = ValidateDataOperator(task_id="validate_batch", spec=one_day)
+        validate = ValidateDataOperator(task_id="validate_batch", spec=one_day,
+                                        on_failure_callback=notify.callbacks(spec, "validation_failed"))
         check = MonitorOperator(task_id="check", spec=spec)
-        request = RequestRetrainingOperator(task_id="request_retraining", spec=spec, outlets=[retrain_asset(spec)])
+        request = RequestRetrainingOperator(task_id="request_retraining", spec=spec, outlets=[retrain_asset(spec)],
+                                            on_success_callback=notify.callbacks(spec, "drift_alarm"))
         validate >> check >> request
     return dag

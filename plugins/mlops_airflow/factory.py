@@ -20,6 +20,7 @@ from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
 from mlops_airflow.assets import champion_asset, retrain_asset
 from mlops_airflow.broken import broken_spec_dag
 from mlops_airflow.champion_dags import build_monitor_dag, build_score_dag
+from mlops_airflow import notify
 from mlops_airflow.maintenance import build_maintenance_dag
 from mlops_airflow.operators import (
     EvaluateModelOperator,
@@ -112,10 +113,12 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
         # must not be picked up in place of the broken-spec DAG that reports the failure.
         auto_register=False,
     ) as dag:
-        validate = ValidateDataOperator(task_id="validate_data", spec=spec)
+        validate = ValidateDataOperator(task_id="validate_data", spec=spec,
+                                        on_failure_callback=notify.callbacks(spec, "validation_failed"))
         train = _train_task(spec, catalogue, backend)
         evaluate = EvaluateModelOperator(task_id="evaluate", spec=spec)
-        promote = PromoteModelOperator(task_id="promote", spec=spec, outlets=[champion_asset(spec)])
+        promote = PromoteModelOperator(task_id="promote", spec=spec, outlets=[champion_asset(spec)],
+                                       on_success_callback=notify.callbacks(spec, "promoted"))
         validate >> train >> evaluate >> promote
     return dag
 
