@@ -34,17 +34,21 @@ class Settings:
     models_dir: Path
     expectations_dir: Path
     compute_dir: Path
+    # Where people open MLflow in a browser (links from Airflow and the fleet page); the tracking URI
+    # when that is a server, else a local `mlflow ui`.
+    mlflow_ui_url: str = "http://localhost:5000"
 
     @classmethod
     def from_env(cls) -> "Settings":
         root = _project_root()
         home = Path(os.environ.get("MLOPS_HOME", root / ".local")).resolve()
         include = root / "include"
+        tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
         return cls(
             project_root=root,
             home=home,
             data_root=os.environ.get("MLOPS_DATA_ROOT", str(home / "data")),
-            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
+            tracking_uri=tracking_uri,
             artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT", (home / "mlflow" / "artifacts").as_uri()),
             audit_root=os.environ.get("MLOPS_AUDIT_ROOT", str(home / "audit")),
             lock_dir=Path(os.environ.get("MLOPS_LOCK_DIR", home / "locks")),
@@ -52,7 +56,18 @@ class Settings:
             models_dir=Path(os.environ.get("MLOPS_MODELS_DIR", include / "models")),
             expectations_dir=Path(os.environ.get("MLOPS_EXPECTATIONS_DIR", include / "expectations")),
             compute_dir=Path(os.environ.get("MLOPS_COMPUTE_DIR", include / "compute")),
+            mlflow_ui_url=mlflow_ui_url(tracking_uri),
         )
+
+
+def mlflow_ui_url(tracking_uri: str) -> str:
+    """`MLOPS_MLFLOW_UI_URL`, else the tracking URI when it is an http(s) server, else a local `mlflow ui`."""
+    explicit = os.environ.get("MLOPS_MLFLOW_UI_URL", "").strip()
+    if explicit:
+        return explicit.rstrip("/")
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return "http://localhost:5000"
 
 
 def get_settings() -> Settings:

@@ -4,6 +4,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.spec import ModelSpec
+from mlops_airflow.links import VERSION_LINKS
 
 
 class EvaluateModelOperator(BaseOperator):
@@ -11,6 +12,7 @@ class EvaluateModelOperator(BaseOperator):
     the same holdout, in the trainer's environment) and logs the decision. No model is loaded here."""
 
     ui_color = "#f8f0e0"
+    operator_extra_links = VERSION_LINKS
 
     def __init__(self, *, spec: ModelSpec, train_task_id: str = "train", validate_task_id: str = "validate_data",
                  **kwargs):

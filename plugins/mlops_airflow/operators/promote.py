@@ -4,6 +4,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops.spec import ModelSpec
+from mlops_airflow.links import VERSION_LINKS
 
 
 class PromoteModelOperator(BaseOperator):
@@ -15,6 +16,7 @@ class PromoteModelOperator(BaseOperator):
     decision is stale: concurrent backfill runs do this)."""
 
     ui_color = "#f3e8f8"
+    operator_extra_links = VERSION_LINKS
 
     def __init__(self, *, spec: ModelSpec, evaluate_task_id: str = "evaluate", **kwargs):
         super().__init__(**kwargs)

@@ -8,11 +8,13 @@ from airflow.providers.google.cloud.operators.kubernetes_engine import GKEStartP
 from mlops.compute import Catalogue
 from mlops.settings import ClusterSettings
 from mlops.spec import ModelSpec
+from mlops_airflow.links import TRAIN_LINKS
 from mlops_airflow.operators.train_kubernetes import _TrainingPodMixin, pod_arguments
 
 
 class GKETrainOperator(_TrainingPodMixin, GKEStartPodOperator):
     ui_color = "#e0f0ff"
+    operator_extra_links = (*GKEStartPodOperator.operator_extra_links, *TRAIN_LINKS)
 
     def __init__(self, *, spec: ModelSpec, catalogue: Catalogue, cluster: ClusterSettings | None = None,
                  validate_task_id: str = "validate_data", **kwargs):

@@ -16,6 +16,7 @@ from mlops.podplan import RUN_AS, PodPlan, plan_pod
 from mlops.settings import ClusterSettings, get_settings
 from mlops.spec import ModelSpec
 from mlops.train import DEFAULT_RESULT_PATH
+from mlops_airflow.links import TRAIN_LINKS
 
 
 def _env_vars(plan: PodPlan) -> list[k8s.V1EnvVar]:
@@ -151,6 +152,7 @@ class _TrainingPodMixin:
 
 class KubernetesTrainOperator(_TrainingPodMixin, KubernetesPodOperator):
     ui_color = "#e0ecff"
+    operator_extra_links = (*KubernetesPodOperator.operator_extra_links, *TRAIN_LINKS)
 
     def __init__(self, *, spec: ModelSpec, catalogue: Catalogue, cluster: ClusterSettings | None = None,
                  validate_task_id: str = "validate_data", **kwargs):

@@ -14,6 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from mlops.spec import ModelSpec
+from mlops_airflow.links import TRAIN_LINKS
 
 # What a process needs to start at all, and the credentials a pod gets from its Secret and workload
 # identity; everything else comes from trainer_environment, as in a pod.
@@ -28,6 +29,7 @@ class LocalTrainOperator(BaseOperator):
     streams its log, and returns the trainer's JSON result."""
 
     ui_color = "#e8eef8"
+    operator_extra_links = TRAIN_LINKS
 
     def __init__(self, *, spec: ModelSpec, validate_task_id: str = "validate_data", **kwargs):
         kwargs.setdefault("retries", spec.compute.retries)

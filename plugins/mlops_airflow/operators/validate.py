@@ -6,6 +6,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
+from mlops_airflow.links import VALIDATION_LINKS
 
 
 class ValidateDataOperator(BaseOperator):
@@ -14,6 +15,7 @@ class ValidateDataOperator(BaseOperator):
     checked again `dataset.window.late_retries` times. The summary and the window go to XCom."""
 
     ui_color = "#e8f4ea"
+    operator_extra_links = VALIDATION_LINKS
 
     def __init__(self, *, spec: ModelSpec, **kwargs):
         kwargs.setdefault("retries", spec.dataset.window.late_retries)

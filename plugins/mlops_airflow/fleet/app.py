@@ -1,0 +1,153 @@
+"""Routes of the fleet app (mounted at /mlops by plugin.py):
+
+    GET /mlops/api/models                   every model the caller may read, as JSON
+    GET /mlops/api/models/{name}            one model (404 unknown, 403 not readable)
+    GET /mlops/fleet                        the same as a server-rendered HTML page
+    GET /mlops/data-docs/{model}/{path}     the model's GX Data Docs site (validation pages, index)
+
+All of them require an Airflow login (see auth.py); models are filtered by read access to their DAG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+
+from mlops_airflow.fleet.auth import NotAuthenticated, current_user, login_url, readable_dag_ids
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _airflow_base() -> str:
+    from mlops_airflow.links import airflow_base_url
+
+    return airflow_base_url()
+
+
+def _visible(user, settings) -> set[str]:
+    """The model names (spec file stems) whose training DAG the user may read."""
+    from mlops.fleet import model_names
+
+    names = model_names(settings)
+    allowed = readable_dag_ids(user, {f"{n}__train" for n in names})
+    return {n for n in names if f"{n}__train" in allowed}
+
+
+def _with_airflow(models: list[dict]) -> list[dict]:
+    """Add what Airflow knows: DAG pages, the next scheduled training run, the champion's training run."""
+    from mlops_airflow.fleet.airflow_state import dag_states
+
+    base = _airflow_base()
+    dag_ids = {d for m in models for d in m["dag_ids"].values() if d}
+    states = dag_states(dag_ids)
+    out = []
+    for m in models:
+        train = m["dag_ids"]["train"]
+        state = states.get(train)
+        airflow = {
+            "dag_urls": {k: f"{base}/dags/{quote(d, safe='')}" for k, d in m["dag_ids"].items() if d},
+            "train_dag_known": state is not None,
+            "next_run": state,
+            "data_docs_url": f"{base}/mlops/data-docs/{quote(m['model'], safe='')}/index.html"
+            if (m.get("last_validation") or {}).get("data_docs") else "",
+        }
+        for key in ("champion", "previous_champion"):
+            v = m.get(key)
+            if v and v.get("trained_by_dag_id") and v.get("trained_by_run_id"):
+                v["airflow_run_url"] = (f"{base}/dags/{quote(v['trained_by_dag_id'], safe='')}/runs/"
+                                        f"{quote(v['trained_by_run_id'], safe='')}")
+        out.append({**m, "airflow": airflow})
+    return out
+
+
+def gather(user, only: str | None = None) -> list[dict]:
+    from mlops.fleet import fleet_status
+    from mlops.settings import get_settings
+
+    settings = get_settings()
+    names = _visible(user, settings)
+    if only is not None:
+        names &= {only}
+    return _with_airflow(fleet_status(settings, names))
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="mlops fleet", description="Every model's champion, validation and drift status.",
+                  docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(NotAuthenticated)
+    async def _unauthenticated(request: Request, exc: NotAuthenticated):
+        headers = {"WWW-Authenticate": "Bearer", **NO_STORE}
+        if request.url.path.rstrip("/").endswith("/fleet"):
+            from mlops_airflow.fleet.render import unauthenticated_page
+
+            next_url = str(request.url.path)
+            return HTMLResponse(unauthenticated_page(exc.detail, login_url(next_url)), status_code=401,
+                                headers=headers)
+        return JSONResponse({"detail": exc.detail}, status_code=401, headers=headers)
+
+    @app.get("/api/models")
+    def list_models(user=Depends(current_user)):
+        models = gather(user)
+        return JSONResponse({"models": models, "total_entries": len(models)}, headers=NO_STORE)
+
+    @app.get("/api/models/{name}")
+    def one_model(name: str, user=Depends(current_user)):
+        from mlops.fleet import model_names
+        from mlops.settings import get_settings
+
+        if name not in model_names(get_settings()):
+            raise HTTPException(404, f"no model named {name!r}")
+        models = gather(user, only=name)
+        if not models:
+            raise HTTPException(403, f"you may not read the DAGs of model {name!r}")
+        return JSONResponse(models[0], headers=NO_STORE)
+
+    @app.get("/fleet", response_class=HTMLResponse)
+    def fleet_page(user=Depends(current_user)):
+        from mlops.settings import get_settings
+        from mlops_airflow.fleet.render import fleet_page as render
+
+        models = gather(user)
+        return HTMLResponse(render(models, user_name=_user_name(user), airflow_base=_airflow_base(),
+                                   mlflow_ui=get_settings().mlflow_ui_url), headers=NO_STORE)
+
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse("fleet")
+
+    @app.get("/data-docs/{model}/{path:path}")
+    def data_docs(model: str, path: str, user=Depends(current_user)):
+        from mlops.fleet import data_docs_dir, model_names
+        from mlops.settings import get_settings
+
+        settings = get_settings()
+        if model not in model_names(settings):
+            raise HTTPException(404, "not found")
+        if f"{model}__train" not in readable_dag_ids(user, {f"{model}__train"}):
+            raise HTTPException(403, f"you may not read the DAGs of model {model!r}")
+        base = data_docs_dir(settings, model).resolve()
+        target = _inside(base, path or "index.html")
+        if target is None or not target.is_file():
+            raise HTTPException(404, "not found")
+        return FileResponse(target, headers=NO_STORE)
+
+    return app
+
+
+def _inside(base: Path, relative: str) -> Path | None:
+    """`relative` under `base` after resolving '..' and symlinks, else None (no escaping the site)."""
+    if "\x00" in relative or relative.startswith(("/", "\\")):
+        return None
+    target = (base / relative).resolve()
+    return target if target.is_relative_to(base) else None
+
+
+def _user_name(user) -> str:
+    try:
+        return user.get_name()
+    except Exception:  # noqa: BLE001
+        return str(getattr(user, "username", "") or "")

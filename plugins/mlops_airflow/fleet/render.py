@@ -1,0 +1,169 @@
+"""Server-rendered HTML for the fleet page: no external assets, no JavaScript, everything escaped."""
+
+from __future__ import annotations
+
+from html import escape
+
+STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2330;background:#fafbfc}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0}.sub{color:#5a6478;margin-bottom:18px}
+table{border-collapse:collapse;width:100%;background:#fff;margin:8px 0 20px}
+th,td{border:1px solid #dde2ea;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#eef1f6;font-weight:600}td.num{font-variant-numeric:tabular-nums}
+.card{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:14px 16px;margin:0 0 16px}
+.card table{margin:8px 0 0}.muted{color:#6b7588}.pill{display:inline-block;padding:1px 8px;border-radius:10px;
+font-size:12px;font-weight:600}.ok{background:#e3f4e6;color:#1f6b2d}.bad{background:#fdeaea;color:#9b1c1c}
+.warn{background:#fff3dc;color:#8a5a00}.none{background:#eef1f6;color:#5a6478}a{color:#1f5fbf}
+code{font-size:12px;background:#f1f3f7;padding:0 3px;border-radius:3px}
+"""
+
+
+def _e(value) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _a(url: str | None, text) -> str:
+    """A link; other sites (MLflow) open in a new tab, Airflow's own pages in the whole window (the page may
+    be shown inside the Airflow UI's frame)."""
+    if not url:
+        return _e(text)
+    target = "_blank" if url.startswith(("http://", "https://")) else "_top"
+    return f'<a href="{_e(url)}" target="{target}" rel="noopener">{_e(text)}</a>'
+
+
+def _pill(text: str, kind: str) -> str:
+    return f'<span class="pill {kind}">{_e(text)}</span>'
+
+
+def _metric(v: dict | None) -> str:
+    if not v:
+        return "-"
+    value = v.get("value")
+    return f"{_e(v.get('metric'))} {value:.4f}" if isinstance(value, (int, float)) else f"{_e(v.get('metric'))} -"
+
+
+def _version(v: dict | None) -> str:
+    return _a(v.get("mlflow_version_url"), f"v{v['version']}") if v else _pill("none", "none")
+
+
+def _interval(v: dict | None) -> str:
+    if not v or not v.get("window_first_day"):
+        return "-"
+    return f"{_e(v['window_first_day'])} .. {_e(v['window_last_day'])}"
+
+
+def _validation(val: dict | None, docs_url: str) -> str:
+    if not val:
+        return _pill("none yet", "none")
+    if val.get("success") is True:
+        pill = _pill("passed", "ok")
+    elif val.get("success") is False:
+        pill = _pill(f"failed ({len(val.get('blocking_failures') or [])})", "bad")
+    else:
+        pill = _pill("unknown", "none")
+    warn = f" {_pill(str(len(val['warnings'])) + ' warning(s)', 'warn')}" if val.get("warnings") else ""
+    docs = f' &middot; {_a(docs_url, "Data Docs")}' if docs_url else ""
+    return f"{pill}{warn}<br><span class=muted>{_e(val.get('time'))}</span>{docs}"
+
+
+def _drift(d: dict | None) -> str:
+    if not d:
+        return _pill("not monitored yet", "none")
+    kind = {"ok": "ok", "bad": "warn", "alarm": "bad"}[d["status"]]
+    label = {"ok": "no drift", "bad": "bad check", "alarm": "ALARM"}[d["status"]]
+    return f"{_pill(label, kind)} {_a(d.get('mlflow_run_url'), d['day'])}"
+
+
+def _next_run(m: dict) -> str:
+    state = m["airflow"].get("next_run")
+    if not state:
+        return '<span class=muted>DAG not parsed yet</span>'
+    if state.get("is_paused"):
+        return _pill("paused", "warn")
+    when = state.get("next_dagrun_create_after")
+    return (f"{_e(when)}<br><span class=muted>logical date {_e(state.get('next_dagrun'))}</span>"
+            if when else '<span class=muted>none scheduled</span>')
+
+
+def _promotion(v: dict | None) -> str:
+    if not v or not v.get("promoted_at"):
+        return "-"
+    by = v.get("promoted_by") or ""
+    return (f"{_e(v['promoted_at'][:19].replace('T', ' '))} UTC, {_e(v.get('promotion_action'))}<br>"
+            f"<span class=muted>by {_e(by)}</span>")
+
+
+def _summary_row(m: dict) -> str:
+    urls = m["airflow"]["dag_urls"]
+    if m.get("error"):
+        return (f"<tr><td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a></td>"
+                f"<td colspan=6>{_pill('error', 'bad')} {_e(m['error'].splitlines()[0])}</td>"
+                f"<td>{_a(urls.get('train'), 'train DAG')}</td></tr>")
+    ch = m.get("champion")
+    return ("<tr>"
+            f"<td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a><br><span class=muted>{_e(m.get('owner'))}</span></td>"
+            f"<td>{_version(ch)}</td><td class=num>{_metric(ch)}</td><td>{_interval(ch)}</td>"
+            f"<td>{_validation(m.get('last_validation'), m['airflow'].get('data_docs_url'))}</td>"
+            f"<td>{_drift(m.get('last_drift'))}</td><td>{_next_run(m)}</td>"
+            f"<td>{' '.join(_a(u, k) for k, u in urls.items())} &middot; {_a(m.get('mlflow_model_url'), 'MLflow')}</td>"
+            "</tr>")
+
+
+def _version_rows(m: dict) -> str:
+    rows = []
+    for label, key in (("champion", "champion"), ("previous champion", "previous_champion")):
+        v = m.get(key)
+        if not v:
+            rows.append(f"<tr><th>{label}</th><td colspan=5>{_pill('none', 'none')}</td></tr>")
+            continue
+        trained = _a(v.get("airflow_run_url"), v.get("trained_by_run_id") or "-")
+        rows.append(
+            f"<tr><th>{label}</th><td>{_version(v)}</td><td class=num>{_metric(v)}</td><td>{_interval(v)}"
+            f"<br><span class=muted>fingerprint <code>{_e(v.get('fingerprint'))}</code></span></td>"
+            f"<td>{_promotion(v)}</td><td>{trained}<br>{_a(v.get('mlflow_run_url'), 'MLflow run')}</td></tr>")
+    return ("<table><tr><th></th><th>version</th><th>primary metric</th><th>trained on (window)</th>"
+            "<th>promoted</th><th>training run</th></tr>" + "".join(rows) + "</table>")
+
+
+def _card(m: dict) -> str:
+    head = (f"<div class=card id='{_e(m['model'])}'><h2>{_e(m['model'])}</h2>"
+            f"<div class=muted>{_e(m.get('description'))}</div>")
+    if m.get("error"):
+        return head + f"<pre>{_e(m['error'])}</pre></div>"
+    facts = (f"<div class=muted>owner {_e(m.get('owner'))} &middot; {_e(m.get('task'))} &middot; schedule "
+             f"<code>{_e(m.get('schedule'))}</code> &middot; trains on <code>{_e(m.get('backend'))}</code></div>")
+    extra = []
+    d = m.get("last_drift")
+    if d:
+        extra.append(f"<p>Last drift check ({_e(d['day'])}, champion v{_e(d.get('champion_version'))}): "
+                     f"{_drift(d)}{': ' + _e('; '.join(d['reasons'])) if d.get('reasons') else ''}</p>")
+    val = m.get("last_validation")
+    if val and val.get("blocking_failures"):
+        extra.append(f"<p>Last validation failed: {_e(', '.join(val['blocking_failures']))}</p>")
+    a = m.get("last_audit")
+    if a:
+        extra.append(f"<p class=muted>Last alias move: {_e(a['time'][:19].replace('T', ' '))} UTC, {_e(a['alias'])} "
+                     f"{_e(a.get('from_version') or '-')} &rarr; {_e(a['to_version'])} ({_e(a['action'])}) by "
+                     f"{_e(a['actor'])}: {_e(a['reason'])}</p>")
+    return head + facts + _version_rows(m) + "".join(extra) + "</div>"
+
+
+def fleet_page(models: list[dict], *, user_name: str, airflow_base: str, mlflow_ui: str) -> str:
+    if models:
+        table = ("<table><tr><th>model</th><th>champion</th><th>metric</th><th>trained on</th>"
+                 "<th>last validation</th><th>last drift check</th><th>next training run</th><th>links</th></tr>"
+                 + "".join(_summary_row(m) for m in models) + "</table>")
+        cards = "".join(_card(m) for m in models)
+    else:
+        table, cards = "<p>No model you may read. Ask for read access to a model's DAGs.</p>", ""
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Model fleet</title>"
+            f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{STYLE}</style></head><body>"
+            f"<h1>Model fleet</h1><div class=sub>{len(models)} model(s) visible to {_e(user_name)} &middot; "
+            f"{_a(airflow_base + '/', 'Airflow')} &middot; {_a(mlflow_ui, 'MLflow')} &middot; "
+            f"{_a('api/models', 'JSON')}</div>{table}{cards}</body></html>")
+
+
+def unauthenticated_page(detail: str, login: str) -> str:
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Log in</title><style>{STYLE}</style>"
+            f"</head><body><h1>Model fleet</h1><p>{_e(detail)}</p><p>{_a(login, 'Log in to Airflow')}, "
+            "then come back to this page.</p></body></html>")
