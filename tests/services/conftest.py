@@ -1,0 +1,170 @@
+"""One real Airflow deployment (api-server, scheduler, dag-processor, triggerer on PostgreSQL) for the
+whole services suite, started once; the tests drive it through the REST API v2.
+
+Its models are copies of the example specs, written for this deployment so that the scheduler never
+starts a run on its own: every DAG starts paused until a test unpauses it, and once unpaused it has no
+time schedule (a manual run with a logical date and an asset event still start one). The backfilled model
+keeps its daily schedule but starts in 2099: nothing is due, and a backfill ignores the start date (a
+manual run before it would get no task instances). The emulated Kubernetes API runs in this process for
+the whole session, so the triggerer and the workers of the deployment can talk to it.
+
+Without PostgreSQL the tests skip with the reason, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from airflow_deployment import Deployment, create_database, drop_database, free_port, postgres_problem
+
+from helpers import MODELS
+
+CHURN_DATA = (date(2025, 12, 1), date(2026, 1, 20))
+DEMAND_DATA = (date(2025, 11, 15), date(2026, 1, 27))
+DEMAND_DRIFT_FROM = date(2026, 1, 17)  # as in the laptop demo
+UNSCHEDULED = {"schedule": None, "scoring": {"schedule": None}, "monitoring": {"schedule": None}}
+
+# model name -> (example spec it copies, changes). One model per test: tests do not share a registry entry.
+SERVICE_MODELS = {
+    "churn": ("churn", UNSCHEDULED),
+    "churn_backfill": ("churn", {**UNSCHEDULED, "schedule": "@daily", "start_date": "2099-01-01"}),
+    "demand": ("demand", UNSCHEDULED),  # retrained when its monitor asks, as a watched model is deployed
+    "churn_pod": ("churn", {**UNSCHEDULED,
+                            "compute": {"backend": "kubernetes", "pool": "cpu", "cpu": "1", "memory": "2Gi"}}),
+}
+TIMINGS: dict[str, float] = {}
+_STATE: dict[str, Deployment] = {}
+
+
+def dag_ids() -> list[str]:
+    return [f"{name}__{kind}" for name in SERVICE_MODELS for kind in ("train", "score", "monitor")]
+
+
+def write_specs(models_dir: Path) -> None:
+    models_dir.mkdir(parents=True, exist_ok=True)
+    for name, (example, changes) in SERVICE_MODELS.items():
+        spec = yaml.safe_load((MODELS / f"{example}.yaml").read_text())
+        spec["name"] = name
+        for key, value in changes.items():
+            if isinstance(value, dict):
+                spec.setdefault(key, {}).update(value)
+            else:
+                spec[key] = value
+        (models_dir / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def write_data(data_root: Path) -> None:
+    from mlops import synthetic
+
+    synthetic.generate("churn", *CHURN_DATA, data_root)
+    synthetic.generate("demand", *DEMAND_DATA, data_root, drift_from=DEMAND_DRIFT_FROM)
+
+
+def _require_postgres() -> None:
+    problem = postgres_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"services tests need PostgreSQL and CI=true: {problem}", pytrace=False)
+    pytest.skip(f"services tests need PostgreSQL: {problem}")
+
+
+def _emulator_env(deployment: Deployment) -> dict[str, str]:
+    """What a training pod's container starts with (the 'image'): a plain environment with telemetry off,
+    not the test process's; the pod spec adds the data root and the tracking Secret."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+    return {**{k: os.environ[k] for k in keep if k in os.environ}, "MLOPS_HOME": str(deployment.mlops_home),
+            "MLOPS_PROJECT_ROOT": str(deployment.env()["MLOPS_PROJECT_ROOT"]),
+            "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False", "SCARF_ANALYTICS": "false", "DO_NOT_TRACK": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="session")
+def airflow(request):
+    """The running deployment (`airflow_deployment.Deployment`)."""
+    _require_postgres()
+    from k8s_e2e import NODES, add_tracking_secret
+    from k8s_emulator import Cluster
+
+
+    started = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix="mlops-services-"))
+    db_name = f"mlops_services_{secrets.token_hex(4)}"
+    create_database(db_name)
+    deployment = Deployment(root=root, db_name=db_name, port=free_port())
+    _STATE["deployment"] = deployment
+    try:
+        write_specs(deployment.models_dir)
+        write_data(deployment.data_root)
+        TIMINGS["specs + sample data"] = time.perf_counter() - started
+        with Cluster(root / "kubeconfig", executables={"python": sys.executable}, namespace="mlops",
+                     nodes=NODES) as cluster:
+            cluster.agent.host_env = lambda: _emulator_env(deployment)
+            add_tracking_secret(cluster, deployment.tracking_uri)
+            deployment.extra_env["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps({
+                "conn_type": "kubernetes",
+                "extra": {"kube_config_path": str(cluster.kubeconfig), "in_cluster": False, "namespace": "mlops"}})
+            deployment.cluster = cluster
+            deployment.prepare()
+            deployment.start()
+            deployment.wait_until_ready(dag_ids())
+            TIMINGS["deployment up (DB, migrate, components, DAGs parsed)"] = time.perf_counter() - started
+            try:
+                yield deployment
+            finally:
+                deployment.stop()
+    finally:
+        drop_started = time.perf_counter()
+        try:
+            drop_database(db_name)
+        finally:
+            TIMINGS["teardown (drop DB)"] = time.perf_counter() - drop_started
+            for name, seconds in deployment.timings.items():
+                TIMINGS[f"deployment: {name}"] = seconds
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def api(airflow):
+    return airflow.client()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The shutdown test stops the shared deployment: it runs after every other services test."""
+    last = [i for i in items if i.path.name == "test_shutdown.py"]
+    items[:] = [i for i in items if i not in last] + last
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if "services" not in item.keywords:
+        return
+    if report.when == "call":
+        TIMINGS[f"test: {item.name}"] = call.duration
+    deployment = _STATE.get("deployment")
+    if report.failed and deployment is not None and deployment.logs_dir.exists():
+        report.sections.append(("Airflow component logs (tails)", deployment.log_tails()))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TIMINGS:
+        return
+    terminalreporter.section("services suite: where the time went")
+    for name, seconds in TIMINGS.items():
+        terminalreporter.write_line(f"{seconds:8.1f}s  {name}")
+    tests = sum(v for k, v in TIMINGS.items() if k.startswith("test: "))
+    setup = TIMINGS.get("deployment up (DB, migrate, components, DAGs parsed)", 0.0)
+    terminalreporter.write_line(f"{setup + tests + TIMINGS.get('teardown (drop DB)', 0.0):8.1f}s  total")
