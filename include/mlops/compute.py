@@ -142,3 +142,14 @@ def pool_problems(catalogue: Catalogue, pool_name: str, gpus: int) -> list[str]:
         return [f"compute.gpus: {gpus} GPUs do not fit on one node of pool '{pool_name}' "
                 f"({pool.gpus_per_node} per node); ask for at most {pool.gpus_per_node} or pick a larger pool"]
     return []
+
+
+def allowed_pools(catalogue: Catalogue, pool_name: str, gpus: int) -> list[str]:
+    """Pools a run of this model may be sent to instead of its own: those that fit its GPUs and draw
+    from the same Airflow pool (the train task's Airflow pool is fixed when the DAG is parsed, so a pool
+    elsewhere would hold slots of the wrong quota)."""
+    own = catalogue.pools.get(pool_name)
+    if own is None:
+        return []
+    return sorted(name for name, pool in catalogue.pools.items()
+                  if pool.airflow_pool == own.airflow_pool and not pool_problems(catalogue, name, gpus))

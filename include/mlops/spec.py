@@ -94,14 +94,45 @@ class Dataset(_Strict):
         return [*self.features, self.target]
 
 
+class Range(_Strict):
+    min: float | None = Field(None, description="Smallest value the trigger form accepts.")
+    max: float | None = Field(None, description="Largest value the trigger form accepts.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is larger than max ({self.max}); swap them")
+        return self
+
+
 class Trainer(_Strict):
     function: str = Field(description="`module:function` taking (train_df, params) and returning a fitted model.")
     predict: str | None = Field(
         None, description="Optional `module:function` (model, features_df) -> scores; defaults to predict_proba/predict."
     )
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    hyperparameter_ranges: dict[str, Range] = Field(
+        default_factory=dict, description="Bounds the trigger form enforces on numeric hyperparameter overrides.")
     seed: int = 0
     image: str | None = Field(None, description="Trainer image for pods; defaults to the platform's image.")
+
+    @model_validator(mode="after")
+    def _ranges_fit(self) -> "Trainer":
+        problems = []
+        for name, r in self.hyperparameter_ranges.items():
+            if name not in self.hyperparameters:
+                problems.append(f"'{name}' is not one of the hyperparameters {sorted(self.hyperparameters)}")
+                continue
+            default = self.hyperparameters[name]
+            if default is None:  # "unset" (e.g. no depth limit); the range applies to values given
+                continue
+            if isinstance(default, bool) or not isinstance(default, (int, float)):
+                problems.append(f"'{name}' has a range but its default {default!r} is not a number")
+            elif (r.min is not None and default < r.min) or (r.max is not None and default > r.max):
+                problems.append(f"'{name}': the default {default} lies outside its range {r.min}..{r.max}")
+        if problems:
+            raise ValueError("hyperparameter_ranges: " + "; ".join(problems))
+        return self
 
     @field_validator("function", "predict")
     @classmethod

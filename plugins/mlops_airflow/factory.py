@@ -14,7 +14,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
-from mlops.compute import Catalogue, catalogue_path, effective_backend, load_catalogue
+from mlops.compute import Catalogue, allowed_pools, catalogue_path, effective_backend, load_catalogue
 from mlops.settings import get_settings
 from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
 from mlops_airflow.assets import champion_asset, retrain_asset
@@ -22,29 +22,43 @@ from mlops_airflow.broken import broken_spec_dag
 from mlops_airflow.champion_dags import build_monitor_dag, build_score_dag
 from mlops_airflow import notify
 from mlops_airflow.maintenance import build_maintenance_dag
+from mlops_airflow.rollback_dag import build_rollback_dag
 from mlops_airflow.operators import (
     EvaluateModelOperator,
     LocalTrainOperator,
     PromoteModelOperator,
     ValidateDataOperator,
 )
+from mlops_airflow.operators.request import CheckRequestOperator
 
 log = logging.getLogger(__name__)
 PLATFORM_TAG = "mlops"
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
-def _params(spec: ModelSpec) -> dict[str, Param]:
+def _params(spec: ModelSpec, catalogue: Catalogue | None) -> dict[str, Param]:
     params = {}
     for name, default in spec.trainer.hyperparameters.items():
         # A typed field where the default tells the type; otherwise (null, list, mapping) free JSON.
         kind = _JSON_TYPES.get(type(default))
         typing = {"type": kind} if kind else {}
+        bounds = spec.trainer.hyperparameter_ranges.get(name)
+        if bounds is not None:
+            typing.update({k: v for k, v in (("minimum", bounds.min), ("maximum", bounds.max)) if v is not None})
+        limits = f", between {bounds.min} and {bounds.max}" if bounds is not None else ""
         params[f"hp_{name}"] = Param(
             default, **typing, title=f"Hyperparameter: {name}",
-            description=f"Override trainer.hyperparameters.{name} for this run (spec default: {default!r}).",
+            description=f"Override trainer.hyperparameters.{name} for this run (spec default: {default!r}{limits}).",
             section="Hyperparameters",
         )
+    pools = sorted(catalogue.pools) if catalogue is not None else [spec.compute.pool]
+    allowed = allowed_pools(catalogue, spec.compute.pool, spec.compute.gpus) if catalogue is not None else pools
+    params["compute_pool"] = Param(
+        spec.compute.pool, type="string", enum=pools, title="Compute pool",
+        description=f"Node pool for this run's training pod (spec: {spec.compute.pool}). This model may use "
+                    f"{', '.join(allowed)}: pools that fit its {spec.compute.gpus} GPU(s) and share its Airflow pool.",
+        section="Compute",
+    )
     params["force_promote"] = Param(
         False, type="boolean", title="Force promote",
         description="Promote the challenger even if it does not beat the champion or the champion has newer "
@@ -67,7 +81,7 @@ def _doc(spec: ModelSpec, path: Path) -> str:
         f"(pool `{spec.compute.pool}`, {spec.compute.gpus} GPU)\n"
         f"* promotion: {ev.primary_metric} ({'max' if ev.maximize else 'min'}imize), min improvement "
         f"{ev.min_improvement}, {len(ev.guardrails)} guardrail(s)\n\n"
-        "validate_data -> train -> evaluate -> promote. Runs on the schedule and when the monitor asks for "
+        "check_request -> validate_data -> train -> evaluate -> promote. Runs on the schedule and when the monitor asks for "
         "retraining (then on the newest complete window). Trigger with a logical date to train on the window "
         "before it, or without one to train on the newest data."
     )
@@ -106,7 +120,7 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
         max_active_runs=1,
         doc_md=_doc(spec, path),
         tags=[PLATFORM_TAG, "training", f"compute:{backend}", *spec.tags],
-        params=_params(spec),
+        params=_params(spec, catalogue),
         default_args={"owner": spec.owner, "retries": retries,
                       "retry_delay": timedelta(seconds=spec.compute.retry_delay_seconds)},
         # Registered through build_dags' return value only: a DAG whose construction failed half-way
@@ -119,7 +133,8 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
         evaluate = EvaluateModelOperator(task_id="evaluate", spec=spec)
         promote = PromoteModelOperator(task_id="promote", spec=spec, outlets=[champion_asset(spec)],
                                        on_success_callback=notify.callbacks(spec, "promoted"))
-        validate >> train >> evaluate >> promote
+        check = CheckRequestOperator(task_id="check_request", spec=spec, catalogue=catalogue)
+        check >> validate >> train >> evaluate >> promote
     return dag
 
 
@@ -136,7 +151,8 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
         try:
             spec = load_spec(path, expectations_dir, catalogue)
             dag = build_training_dag(spec, path, catalogue)  # the DAG validates its params: it always has a schedule
-            companions = [build_score_dag(spec, spec.tags), build_monitor_dag(spec, spec.tags)]
+            companions = [build_score_dag(spec, spec.tags), build_monitor_dag(spec, spec.tags),
+                          build_rollback_dag(spec, spec.tags)]
             specs.append(spec)
         except SpecError as exc:
             log.error("%s", exc)

@@ -23,7 +23,7 @@ def parse(models_dir=None, monkeypatch=None):
 def test_no_import_errors_and_one_dag_per_spec():
     bag = parse()
     assert bag.import_errors == {}
-    per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml") for kind in ("train", "score", "monitor")]
+    per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml") for kind in ("train", "score", "monitor", "rollback")]
     assert sorted(bag.dags) == sorted([*per_model, "mlops__maintenance"])
 
 
@@ -31,6 +31,10 @@ def test_every_dag_has_owner_tags_retries_and_docs():
     for dag_id, dag in parse().dags.items():
         assert dag.tags and "mlops" in dag.tags, dag_id
         assert dag.doc_md, dag_id
+        if dag_id.endswith("__rollback"):  # a user's one-off action: it fails loudly rather than retrying
+            assert [t.task_id for t in dag.tasks] == ["rollback"] and dag.get_task("rollback").retries == 0
+            assert dag.get_task("rollback").outlets and dag.max_active_runs == 1
+            continue
         assert "retries" in dag.default_args, dag_id
         assert dag.default_args["retries"] >= 1, dag_id
         for task in dag.tasks:
@@ -48,7 +52,8 @@ def test_every_dag_has_owner_tags_retries_and_docs():
         # Data does not fix itself: validation retries only to wait for a late newest partition.
         assert dag.get_task("validate_data").retries == 3
         assert dag.get_task("train").retries == dag.default_args["retries"]
-        assert [t.task_id for t in dag.topological_sort()] == ["validate_data", "train", "evaluate", "promote"]
+        assert [t.task_id for t in dag.topological_sort()] == ["check_request", "validate_data", "train", "evaluate",
+                                                               "promote"]
 
 
 def test_trigger_form_has_typed_params():
@@ -57,6 +62,33 @@ def test_trigger_form_has_typed_params():
     assert params["hp_C"] == 1.0 and params.get_param("hp_C").schema["type"] == "number"
     assert params.get_param("force_promote").schema["type"] == "boolean"
     assert "force_reason" in params
+    schema = params.get_param("hp_max_iter").schema
+    assert (schema["type"], schema["minimum"], schema["maximum"]) == ("integer", 10, 10000)
+    pool = params.get_param("compute_pool")
+    assert pool.value == "cpu" and "l4" in pool.schema["enum"] and "may use cpu:" in pool.description
+
+
+def test_trigger_form_refuses_values_out_of_bounds():
+    from airflow.sdk.exceptions import ParamValidationError
+
+    bag = parse()
+    demand = bag.dags["demand__train"].params
+    for bad in ({"hp_max_depth": 0}, {"hp_n_estimators": 5000}, {"compute_pool": "nonexistent"}):
+        with pytest.raises(ParamValidationError):
+            _validated(demand, bad)
+    rollback = bag.dags["demand__rollback"].params
+    with pytest.raises(ParamValidationError):
+        _validated(rollback, {"to_version": "three", "reason": "bad model"})
+    _validated(rollback, {"to_version": "", "reason": "bad model"})
+
+
+def _validated(params, overrides):
+    import copy
+
+    params = copy.deepcopy(params)
+    for key, value in overrides.items():
+        params[key] = value
+    return params.validate()
 
 
 def test_parsing_imports_nothing_heavy():
@@ -92,7 +124,7 @@ def test_broken_spec_becomes_a_failing_dag_and_others_still_load(models_with_a_b
     assert "evaluation.primary_metric: 'accuracy_typo'" in broken.doc_md
     assert [t.task_id for t in broken.tasks] == ["spec_error"]
     assert "line" in bag.dags["garbage__train"].doc_md
-    assert len(bag.dags["churn__train"].tasks) == 4
+    assert len(bag.dags["churn__train"].tasks) == 5
 
 
 def test_broken_spec_dag_refuses_to_run(models_with_a_broken_spec, monkeypatch, airflow_db):
@@ -115,7 +147,7 @@ def test_one_bad_spec_of_any_kind_never_hides_the_others(tmp_path, monkeypatch):
     assert "schedule: '99 99 * * *'" in bag.dags["demand_cron__train"].doc_md
     nullhp = bag.dags["demand_nullhp__train"]
     assert "broken-spec" not in nullhp.tags and nullhp.params["hp_max_depth"] is None
-    assert len(bag.dags["churn__train"].tasks) == 4
+    assert len(bag.dags["churn__train"].tasks) == 5
 
 
 def test_training_runs_on_its_schedule_or_when_the_monitor_asks():

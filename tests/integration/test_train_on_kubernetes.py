@@ -29,7 +29,8 @@ def test_training_dag_trains_in_a_pod_and_promotes(cluster, platform):
     assert type(train).__name__ == "KubernetesTrainOperator" and train.deferrable
     dr = bag.dags["churn__train"].test(logical_date=D15)
     assert states("churn__train", dr.run_id) == {
-        "validate_data": "success", "train": "success", "evaluate": "success", "promote": "success"}
+        "check_request": "success", "validate_data": "success", "train": "success", "evaluate": "success",
+        "promote": "success"}
 
     client = tracking.client(platform)
     champion = client.get_model_version_by_alias("churn", "champion")

@@ -36,7 +36,7 @@ def task_states(dag_id, run_id):
 
 def completed(states, promoted):
     """validate, train and evaluate succeeded; promote succeeded only if the alias moved (else skipped)."""
-    expected = {"validate_data": "success", "train": "success", "evaluate": "success",
+    expected = {"check_request": "success", "validate_data": "success", "train": "success", "evaluate": "success",
                 "promote": "success" if promoted else "skipped"}
     return states == expected
 
@@ -116,10 +116,38 @@ def test_champion_on_newer_data_is_kept_then_force_and_rollback(bag, platform):
                                                                         ("force_promote", "1", "2")]
     assert "incident 42" in audit[-1].reason
 
-    result = rollback(platform, load_example("demand"), actor="oncall@example.com", reason="v2 misbehaves")
-    assert result.outcome == "rolled_back"
+    # The rollback DAG, as the trigger form sends it: empty target = the previous champion.
+    dr, states = run(bag, "demand__rollback", None, {"to_version": "", "reason": "v2 misbehaves"})
+    assert states == {"rollback": "success"}, states
     assert str(client.get_model_version_by_alias("demand", "champion").version) == "1"
-    assert AuditLog(platform.audit_root, "demand").records()[-1].action == "rollback"
+    assert str(client.get_model_version_by_alias("demand", "previous-champion").version) == "2"
+    last = AuditLog(platform.audit_root, "demand").records()[-1]
+    assert (last.action, last.from_version, last.to_version, last.reason) == ("rollback", "2", "1", "v2 misbehaves")
+    assert dr.run_id in last.actor
+
+    # A version that does not exist: the task fails saying so, and nothing moves.
+    _, states = run(bag, "demand__rollback", None, {"to_version": "7", "reason": "typo"})
+    assert states == {"rollback": "failed"}, states
+    assert str(client.get_model_version_by_alias("demand", "champion").version) == "1"
+    assert len(AuditLog(platform.audit_root, "demand").records()) == 3
+    # The core function the CLI uses says the same, with the version named.
+    with pytest.raises(ValueError, match="no version 7"):
+        rollback(platform, load_example("demand"), actor="oncall", reason="typo", to_version="7")
+
+
+@pytest.mark.parametrize("conf, problem", [
+    ({"force_promote": True, "force_reason": ""}, "force_reason is empty"),
+    ({"force_reason": "why not"}, "force_promote is not ticked"),
+    ({"compute_pool": "l4"}, "draws from Airflow pool 'mlops-gpu-l4'"),
+], ids=["force-without-reason", "reason-without-force", "pool-of-another-quota"])
+def test_rules_across_trigger_form_fields_stop_the_first_task(bag, platform, conf, problem, capfd):
+    """Nothing is read, trained or registered: the first task fails with the fix, the rest never runs."""
+    _, states = run(bag, "churn__train", D15, conf)
+    assert states["check_request"] == "failed", states
+    assert set(states.values()) == {"failed", "upstream_failed"}, states
+    log = capfd.readouterr().out  # the task's log, as the UI shows it
+    assert problem in log and "nothing was changed" in log, log[-3000:]
+    assert tracking.version_by_alias(platform, "churn", "champion") is None
 
 
 def test_hyperparameter_override_from_the_trigger_form_trains_a_new_version(bag, platform):

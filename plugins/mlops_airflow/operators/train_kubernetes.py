@@ -101,10 +101,15 @@ class _TrainingPodMixin:
         # Exact identity for the orphan reaper (labels are truncated and sanitised; annotations are not).
         self.annotations = {**self.annotations, orphans.ANNOTATION_DAG: ti.dag_id, orphans.ANNOTATION_RUN: ti.run_id,
                             orphans.ANNOTATION_TASK: ti.task_id, orphans.ANNOTATION_TRY: str(ti.try_number)}
-        if int(ti.try_number or 1) > int(self.retries or 0):  # the last try
-            plan = plan_pod(self.spec, self.catalogue, self.backend, get_settings(), self.cluster, last_try=True)
+        pool = context["params"].get("compute_pool") or self.spec.compute.pool
+        last_try = int(ti.try_number or 1) > int(self.retries or 0)
+        if last_try or pool != self.spec.compute.pool:
+            # The trigger form's pool (check_request has vetted it) and, on the last try, a spot pool's fallback.
+            spec = self.spec.model_copy(update={"compute": self.spec.compute.model_copy(update={"pool": pool})})
+            plan = plan_pod(spec, self.catalogue, self.backend, get_settings(), self.cluster, last_try=last_try)
             self.node_selector = dict(plan.node_selector)
             self.tolerations = _tolerations(plan)
+            self.container_resources = k8s.V1ResourceRequirements(requests=plan.requests, limits=plan.limits)
             self.labels = {**self.labels, "mlops.airflow/pool": plan.pool_name}
 
 
