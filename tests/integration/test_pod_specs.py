@@ -158,6 +158,19 @@ def test_last_try_of_a_spot_task_goes_to_the_on_demand_fallback(kpo):
     kubernetes_validate.validate(last, K8S_VERSION, strict=True)
 
 
+def test_pool_chosen_in_the_trigger_form_places_the_pod(kpo):
+    """l4 -> l4-spot for one run (same Airflow pool, vetted by check_request): the pod goes to spot nodes."""
+    spec = spec_on("l4", 1)
+    pod = render(kpo(spec), 1, {"compute_pool": "l4-spot"})
+    assert pod["spec"]["nodeSelector"]["cloud.google.com/gke-spot"] == "true"
+    assert any(t["key"] == "cloud.google.com/gke-spot" for t in pod["spec"]["tolerations"])
+    assert pod["metadata"]["labels"]["mlops.airflow/pool"] == "l4-spot"
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    untouched = render(kpo(spec), 1, {"compute_pool": "l4"})
+    assert untouched["spec"]["nodeSelector"]["cloud.google.com/gke-nodepool"] == "l4"
+
+
 def test_backend_override_builds_pod_operators_without_editing_specs(monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
