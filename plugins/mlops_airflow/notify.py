@@ -135,8 +135,8 @@ def _drift_alarm(model: str, context) -> tuple[str, list[str]]:
     extra = _own_return(context)
     day, version = extra.get("day", "?"), extra.get("champion_version")
     body = [f"{model}: the monitor fired the drift alarm for {day} (champion {_v(version)}) and asked for "
-            f"retraining: {model}__train starts from the retraining event on the newest complete window.", "",
-            "What was bad:"]
+            f"retraining: the event on mlops://models/{model}/retrain-requested starts {model}__train on the newest "
+            "complete window (unless that DAG is paused).", "", "What was bad:"]
     body += [f"  - {r}" for r in extra.get("reasons") or ["(not recorded)"]]
     body += ["", "Why the alarm fired:", *[f"  - {r}" for r in extra.get("alarm") or ["(not recorded)"]]]
     if extra.get("monitor_run_id"):
@@ -171,7 +171,7 @@ _COMPOSERS = {"validation_failed": _validation_failed, "promoted": _promoted, "d
 
 def _where(context) -> list[str]:
     ti = context["ti"]
-    lines = [f"Model task: {ti.dag_id} / {ti.task_id}", f"Run: {ti.run_id}"]
+    lines = [f"Task: {ti.dag_id} / {ti.task_id}", f"Run: {ti.run_id}"]
     try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
     if try_number:
         lines[-1] += f" (try {try_number}" + (f" of {max_tries + 1})" if max_tries is not None else ")")
