@@ -19,7 +19,7 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test install airflow-db lint bench-parse bench-demo bench-drift schema pools clean
+.PHONY: demo test install airflow-db ui lint bench-parse bench-demo bench-drift schema pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table
 	$(BIN)/python -m mlops_airflow.demo
@@ -40,6 +40,10 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 airflow-db: install
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+
+ui: airflow-db  ## the Airflow UI on http://localhost:8080 with the DAGs, the fleet page and the demo's models
+	@echo "Log in as admin; the password is printed below and kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
 
 lint: install  ## Dockerfile and spec checks
 	$(BIN)/hadolint Dockerfile
