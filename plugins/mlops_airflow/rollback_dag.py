@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from airflow.sdk import DAG, Param
 
 from mlops.spec import ModelSpec
+from mlops_airflow import notify
 from mlops_airflow.assets import champion_asset
 from mlops_airflow.operators.rollback import RollbackOperator
 
@@ -37,5 +38,6 @@ def build_rollback_dag(spec: ModelSpec, tags: list[str]) -> DAG:
         default_args={"owner": spec.owner},
         auto_register=False,
     ) as dag:
-        RollbackOperator(task_id="rollback", spec=spec, outlets=[champion_asset(spec)])
+        RollbackOperator(task_id="rollback", spec=spec, outlets=[champion_asset(spec)],
+                         on_success_callback=notify.callbacks(spec, "rolled_back"))
     return dag
