@@ -25,14 +25,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def airflow_api_server(workdir: Path, role: str = "op", timeout: float = 120):
-    """Yields the base URL; the server is stopped (its whole process group) on exit."""
+def airflow_api_server(workdir: Path, role: str = "op", timeout: float = 120,
+                       users: dict[str, tuple[str, str]] | None = None, env: dict[str, str] | None = None):
+    """Yields the base URL; the server is stopped (its whole process group) on exit.
+
+    `users` (name -> (role, password)) replaces the one maintenance user; `env` adds to the server's
+    environment (e.g. another auth manager)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    users = users or {USER: (role, PASSWORD)}
     passwords = workdir / "passwords.json"
-    passwords.write_text(json.dumps({USER: PASSWORD}))
+    passwords.write_text(json.dumps({name: password for name, (_, password) in users.items()}))
     port = free_port()
-    env = {**os.environ, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:{role}",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords)}
+    env = {**os.environ,
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{r}" for name, (r, _) in users.items()),
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords), **(env or {})}
     log = (workdir / "api-server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

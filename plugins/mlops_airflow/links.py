@@ -15,6 +15,7 @@ operators: nothing heavy here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,9 +26,9 @@ FLEET_PREFIX = "/mlops"  # where plugin.py mounts the fleet app
 
 
 def _return_value(ti_key) -> Any:
-    from airflow.sdk import XCom
-
     try:
+        from airflow.sdk.execution_time.xcom import XCom  # the configured XCom backend
+
         return XCom.get_value(ti_key=ti_key, key="return_value")
     except Exception:  # noqa: BLE001 - no XCom, or no way to reach it: no link rather than a broken task end
         return None
@@ -109,7 +110,8 @@ class DataDocsLink(BaseOperatorLink):
             return ""
         settings = _settings()
         pages = list(value.get("docs_pages") or []) if isinstance(value, dict) else []
-        pages.sort(key=lambda p: (f"{model}.rows" not in str(p), str(p)))  # the rows page first
+        # The row checks' page first (GX files suite "<model>.rows" under validations/<model>/rows/).
+        pages.sort(key=lambda p: (f"/{model}/rows/" not in Path(p).as_posix(), str(p)))
         for page in pages:
             relative = data_docs_relative(settings, model, page)
             if relative:

@@ -1,0 +1,168 @@
+"""The plugin through the real `airflow api-server`: the fleet API and page behind Airflow's auth manager
+(anonymous, forged and expired tokens refused; a restricted user sees only the models whose DAGs they may
+read), the Data Docs route, and the operator extra links of a training run made with dag.test() against the
+same metadata DB and MLflow store."""
+
+import json
+import time
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+import jwt
+import pytest
+import requests
+
+from airflow_api_server import airflow_api_server
+from helpers import ROOT
+
+D15 = datetime(2026, 1, 15, tzinfo=timezone.utc)
+SECRET = "fleet-test-jwt-secret"
+USERS = {"admin": ("admin", "admin-pw"), "alice": ("viewer", "alice-pw"), "bob": ("viewer", "bob-pw")}
+ACCESS = {"alice": ["churn__train", "churn__score", "churn__monitor"], "bob": ["demand__train"]}
+
+
+@pytest.fixture(scope="module")
+def trained(airflow_db, tmp_path_factory, sample_data_root):
+    """churn trained and promoted once through its DAG; the API server up over the same DB and store."""
+    import os
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    home = tmp_path_factory.mktemp("fleet") / "platform"
+    saved = {k: os.environ.get(k) for k in ("MLOPS_HOME", "MLOPS_DATA_ROOT", "MLFLOW_TRACKING_URI")}
+    os.environ.update({"MLOPS_HOME": str(home), "MLOPS_DATA_ROOT": str(sample_data_root)})
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        dr = DagBag(dag_folder=str(ROOT / "dags")).dags["churn__train"].test(logical_date=D15)
+        env = {"AIRFLOW__CORE__AUTH_MANAGER": "dag_rule_auth_manager.DagRuleAuthManager",
+               "MLOPS_TEST_DAG_ACCESS": json.dumps(ACCESS), "AIRFLOW__API_AUTH__JWT_SECRET": SECRET,
+               "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ['PYTHONPATH']}"}
+        with airflow_api_server(home.parent / "api", users=USERS, env=env) as url:
+            yield url, dr.run_id
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def token(url, user):
+    r = requests.post(f"{url}/auth/token", json={"username": user, "password": USERS[user][1]}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    return r.json()["access_token"]
+
+
+def bearer(tok):
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def test_anonymous_forged_and_expired_tokens_are_refused(trained):
+    url, _ = trained
+    for path in ("/mlops/api/models", "/mlops/api/models/churn", "/mlops/data-docs/churn/index.html"):
+        r = requests.get(f"{url}{path}", timeout=30)
+        assert r.status_code == 401, (path, r.status_code, r.text)
+    page = requests.get(f"{url}/mlops/fleet", timeout=30)
+    assert page.status_code == 401 and "Log in to Airflow" in page.text and "/auth/login" in page.text
+
+    claims = jwt.decode(token(url, "admin"), options={"verify_signature": False})
+    forged = jwt.encode(claims, "another-key-entirely", algorithm="HS512")
+    r = requests.get(f"{url}/mlops/api/models", headers=bearer(forged), timeout=30)
+    assert r.status_code == 401 and r.json()["detail"] == "Invalid token"
+    r = requests.get(f"{url}/mlops/fleet", cookies={"_token": forged}, timeout=30)
+    assert r.status_code == 401
+    expired = jwt.encode({**claims, "iat": int(time.time()) - 7200, "nbf": int(time.time()) - 7200,
+                          "exp": int(time.time()) - 3600}, SECRET, algorithm="HS512")
+    r = requests.get(f"{url}/mlops/api/models", headers=bearer(expired), timeout=30)
+    assert r.status_code == 401, r.text
+    r = requests.get(f"{url}/mlops/api/models", headers={"Authorization": "Bearer "}, timeout=30)
+    assert r.status_code == 401
+
+
+def test_models_with_champion_for_a_valid_token(trained):
+    url, run_id = trained
+    r = requests.get(f"{url}/mlops/api/models", headers=bearer(token(url, "admin")), timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
+    models = {m["model"]: m for m in r.json()["models"]}
+    assert {"churn", "demand", "demand_nn"} <= set(models)
+    churn = models["churn"]
+    ch = churn["champion"]
+    assert ch["version"] == "1" and ch["trained_by_run_id"] == run_id and 0.6 < ch["value"] < 1
+    assert (ch["window_first_day"], ch["window_last_day"]) == ("2025-12-25", "2026-01-14")
+    assert ch["promoted_by"] == f"airflow:churn__train/{run_id}" and ch["promotion_action"] == "promote"
+    assert ch["mlflow_run_url"] == f"http://localhost:5000/#/runs/{ch['mlflow_run_id']}"
+    assert ch["airflow_run_url"] == f"/dags/churn__train/runs/{quote(run_id, safe='')}"
+    assert churn["previous_champion"] is None and churn["last_drift"] is None
+    assert churn["last_validation"]["success"] is True
+    assert churn["airflow"]["dag_urls"]["train"] == "/dags/churn__train"
+    assert churn["airflow"]["train_dag_known"] is True
+    assert set(churn["airflow"]["next_run"]) >= {"next_dagrun", "next_dagrun_create_after", "is_paused"}
+    assert models["demand"]["champion"] is None
+
+    one = requests.get(f"{url}/mlops/api/models/churn", headers=bearer(token(url, "admin")), timeout=60)
+    assert one.status_code == 200 and one.json()["champion"]["version"] == "1"
+    assert requests.get(f"{url}/mlops/api/models/nope", headers=bearer(token(url, "admin")),
+                        timeout=30).status_code == 404
+
+
+def test_html_page_with_the_ui_cookie(trained):
+    url, run_id = trained
+    r = requests.get(f"{url}/mlops/fleet", cookies={"_token": token(url, "admin")}, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert "<h1>Model fleet</h1>" in html and "visible to admin" in html
+    for model in ("churn", "demand", "demand_nn"):
+        assert f"id='{model}'" in html
+    assert 'href="http://localhost:5000/#/models/churn/versions/1"' in html
+    assert 'href="/dags/churn__train"' in html and f"/dags/churn__train/runs/{quote(run_id, safe='')}" in html
+    assert 'href="/mlops/data-docs/churn/index.html"' in html and "passed" in html
+    assert "<script" not in html and "http" not in html.split("<body>")[0].replace("http-equiv", "")
+
+
+def test_a_restricted_user_sees_only_their_models(trained):
+    url, _ = trained
+    bob = bearer(token(url, "bob"))
+    r = requests.get(f"{url}/mlops/api/models", headers=bob, timeout=60)
+    assert r.status_code == 200 and [m["model"] for m in r.json()["models"]] == ["demand"]
+    assert requests.get(f"{url}/mlops/api/models/churn", headers=bob, timeout=30).status_code == 403
+    assert requests.get(f"{url}/mlops/data-docs/churn/index.html", headers=bob, timeout=30).status_code == 403
+    page = requests.get(f"{url}/mlops/fleet", headers=bob, timeout=60).text
+    assert "id='demand'" in page and "id='churn'" not in page
+    alice = requests.get(f"{url}/mlops/api/models", headers=bearer(token(url, "alice")), timeout=60).json()
+    assert [m["model"] for m in alice["models"]] == ["churn"]
+
+
+def test_data_docs_are_served_inside_the_site_only(trained):
+    url, _ = trained
+    admin = bearer(token(url, "admin"))
+    r = requests.get(f"{url}/mlops/data-docs/churn/index.html", headers=admin, timeout=30)
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    for path in ("churn/..%2F..%2F..%2F..%2Fetc%2Fpasswd", "churn/%2e%2e/%2e%2e/audit", "nope/index.html",
+                 "churn/..%2Fmanual", "churn/missing.html"):
+        r = requests.get(f"{url}/mlops/data-docs/{path}", headers=admin, timeout=30)
+        assert r.status_code == 404, (path, r.status_code)
+
+
+def test_extra_links_through_the_rest_api(trained):
+    url, run_id = trained
+    admin = bearer(token(url, "admin"))
+
+    def links(task_id):
+        r = requests.get(f"{url}/api/v2/dags/churn__train/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+                         f"{task_id}/links", headers=admin, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["extra_links"]
+
+    train = links("train")
+    assert train["MLflow run"].startswith("http://localhost:5000/#/runs/")
+    run = train["MLflow run"].rsplit("/", 1)[1]
+    champion_run = requests.get(f"{url}/mlops/api/models/churn", headers=admin, timeout=60).json()["champion"]
+    assert run == champion_run["mlflow_run_id"]
+    assert links("evaluate") == {"Model version": "http://localhost:5000/#/models/churn/versions/1"}
+    assert links("promote") == {"Model version": "http://localhost:5000/#/models/churn/versions/1"}
+    docs = links("validate_data")["Data Docs"]
+    assert docs.startswith("/mlops/data-docs/churn/validations/") and docs.endswith(".html"), docs
+    page = requests.get(f"{url}{docs}", headers=admin, timeout=30)
+    assert page.status_code == 200 and "churn.rows" in page.text
+    assert requests.get(f"{url}{docs}", timeout=30).status_code == 401
