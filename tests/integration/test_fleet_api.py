@@ -166,3 +166,24 @@ def test_extra_links_through_the_rest_api(trained):
     page = requests.get(f"{url}{docs}", headers=admin, timeout=30)
     assert page.status_code == 200 and "churn.rows" in page.text
     assert requests.get(f"{url}{docs}", timeout=30).status_code == 401
+
+
+def test_the_plugin_loads_alone_and_cheaply():
+    """Every Airflow process (tasks included) loads the plugin: only plugin.py, and nothing heavy."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from airflow import plugins_manager as pm\n"
+            "plugins, errors = pm._get_plugins()\n"
+            "assert not errors, errors\n"
+            "p, = [p for p in plugins if p.name == 'mlops']\n"
+            "print(sorted(l.name for l in p.operator_extra_links), p.fastapi_apps[0]['url_prefix'],"
+            " p.external_views[0]['href'], str(p.source).endswith('mlops_airflow/plugin.py'))\n"
+            "print(sorted(m for m in ('mlflow', 'fastapi', 'pandas', 'great_expectations', 'sklearn',"
+            " 'mlops_airflow.fleet.app', 'mlops_airflow.factory') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[-2] == "['Data Docs', 'MLflow run', 'Model version'] /mlops /mlops/fleet True"
+    assert lines[-1] == "[]", lines[-1]
