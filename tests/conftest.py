@@ -74,3 +74,41 @@ def airflow_db():
                             env=os.environ.copy(), timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
+
+
+FLEET_USERS = {"admin": ("admin", "admin-pw"), "alice": ("viewer", "alice-pw"), "bob": ("viewer", "bob-pw")}
+FLEET_ACCESS = {"alice": ["churn__train", "churn__score", "churn__monitor"], "bob": ["demand__train"]}
+FLEET_JWT_SECRET = "fleet-test-jwt-secret"
+
+
+@pytest.fixture(scope="session")
+def fleet_server(airflow_db, tmp_path_factory, sample_data_root):
+    """churn trained and promoted once through its DAG (dag.test), then the real API server with the
+    plugin over the same metadata DB and MLflow store. Users: admin sees everything; alice and bob only
+    the DAGs FLEET_ACCESS gives them (a test auth manager that answers per DAG, as FAB or Keycloak do)."""
+    import json
+    from datetime import datetime, timezone
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_api_server import airflow_api_server
+    from helpers import ROOT
+
+    home = tmp_path_factory.mktemp("fleet") / "platform"
+    saved = {k: os.environ.get(k) for k in ("MLOPS_HOME", "MLOPS_DATA_ROOT", "MLFLOW_TRACKING_URI")}
+    os.environ.update({"MLOPS_HOME": str(home), "MLOPS_DATA_ROOT": str(sample_data_root)})
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        dr = DagBag(dag_folder=str(ROOT / "dags")).dags["churn__train"].test(
+            logical_date=datetime(2026, 1, 15, tzinfo=timezone.utc))
+        env = {"AIRFLOW__CORE__AUTH_MANAGER": "dag_rule_auth_manager.DagRuleAuthManager",
+               "MLOPS_TEST_DAG_ACCESS": json.dumps(FLEET_ACCESS), "AIRFLOW__API_AUTH__JWT_SECRET": FLEET_JWT_SECRET,
+               "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ['PYTHONPATH']}"}
+        with airflow_api_server(home.parent / "api", users=FLEET_USERS, env=env) as url:
+            yield {"url": url, "run_id": dr.run_id, "users": FLEET_USERS, "home": home}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
