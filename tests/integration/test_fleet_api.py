@@ -3,48 +3,22 @@
 read), the Data Docs route, and the operator extra links of a training run made with dag.test() against the
 same metadata DB and MLflow store."""
 
-import json
 import time
-from datetime import datetime, timezone
 from urllib.parse import quote
 
 import jwt
 import pytest
 import requests
 
-from airflow_api_server import airflow_api_server
+from conftest import FLEET_JWT_SECRET as SECRET
+from conftest import FLEET_USERS as USERS
 from helpers import ROOT
-
-D15 = datetime(2026, 1, 15, tzinfo=timezone.utc)
-SECRET = "fleet-test-jwt-secret"
-USERS = {"admin": ("admin", "admin-pw"), "alice": ("viewer", "alice-pw"), "bob": ("viewer", "bob-pw")}
-ACCESS = {"alice": ["churn__train", "churn__score", "churn__monitor"], "bob": ["demand__train"]}
 
 
 @pytest.fixture(scope="module")
-def trained(airflow_db, tmp_path_factory, sample_data_root):
+def trained(fleet_server):
     """churn trained and promoted once through its DAG; the API server up over the same DB and store."""
-    import os
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    home = tmp_path_factory.mktemp("fleet") / "platform"
-    saved = {k: os.environ.get(k) for k in ("MLOPS_HOME", "MLOPS_DATA_ROOT", "MLFLOW_TRACKING_URI")}
-    os.environ.update({"MLOPS_HOME": str(home), "MLOPS_DATA_ROOT": str(sample_data_root)})
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    try:
-        dr = DagBag(dag_folder=str(ROOT / "dags")).dags["churn__train"].test(logical_date=D15)
-        env = {"AIRFLOW__CORE__AUTH_MANAGER": "dag_rule_auth_manager.DagRuleAuthManager",
-               "MLOPS_TEST_DAG_ACCESS": json.dumps(ACCESS), "AIRFLOW__API_AUTH__JWT_SECRET": SECRET,
-               "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ['PYTHONPATH']}"}
-        with airflow_api_server(home.parent / "api", users=USERS, env=env) as url:
-            yield url, dr.run_id
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return fleet_server["url"], fleet_server["run_id"]
 
 
 def token(url, user):
