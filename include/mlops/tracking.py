@@ -95,11 +95,21 @@ def version_for_run(settings: Settings, model: str, run_id: str):
 
 
 def version_by_alias(settings: Settings, model: str, alias: str):
+    """The version the alias points at; None when the model or the alias does not exist. A refusal of the
+    credentials is raised, never read as "no champion" (that would let a challenger replace one)."""
     from mlflow.exceptions import MlflowException
 
+    c = client(settings)
     try:
-        return client(settings).get_model_version_by_alias(model, alias)
-    except MlflowException:
+        return c.get_model_version_by_alias(model, alias)
+    except MlflowException as exc:
+        if exc.error_code == "UNAUTHENTICATED":
+            raise
+        if exc.error_code == "PERMISSION_DENIED":
+            # MLflow's basic-auth server answers 403 for a model that does not exist yet; a model that
+            # exists but may not be read is a real refusal.
+            if c.search_registered_models(filter_string=f"name = '{model}'", max_results=1):
+                raise
         return None
 
 

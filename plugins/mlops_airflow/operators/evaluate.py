@@ -5,6 +5,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.links import VERSION_LINKS
+from mlops_airflow.tracking_connection import with_mlflow_connection
 
 
 class EvaluateModelOperator(BaseOperator):
@@ -21,6 +22,7 @@ class EvaluateModelOperator(BaseOperator):
         self.train_task_id = train_task_id
         self.validate_task_id = validate_task_id
 
+    @with_mlflow_connection
     def execute(self, context):
         from mlops import tracking
         from mlops.evaluate import decide_from_evidence, record_decision

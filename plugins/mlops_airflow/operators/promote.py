@@ -5,6 +5,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.links import VERSION_LINKS
+from mlops_airflow.tracking_connection import with_mlflow_connection
 
 
 class PromoteModelOperator(BaseOperator):
@@ -23,6 +24,7 @@ class PromoteModelOperator(BaseOperator):
         self.spec = spec
         self.evaluate_task_id = evaluate_task_id
 
+    @with_mlflow_connection
     def execute(self, context):
         from mlops.policy import Decision
         from mlops.promotion import promote

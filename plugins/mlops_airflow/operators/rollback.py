@@ -4,6 +4,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
+from mlops_airflow.tracking_connection import with_mlflow_connection
 
 
 class RollbackOperator(BaseOperator):
@@ -19,6 +20,7 @@ class RollbackOperator(BaseOperator):
         super().__init__(**kwargs)
         self.spec = spec
 
+    @with_mlflow_connection
     def execute(self, context):
         from mlops.locks import LockTimeout
         from mlops.promotion import rollback

@@ -4,6 +4,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
+from mlops_airflow.tracking_connection import with_mlflow_connection
 
 
 class ScoreOperator(BaseOperator):
@@ -17,6 +18,7 @@ class ScoreOperator(BaseOperator):
         super().__init__(**kwargs)
         self.spec = spec
 
+    @with_mlflow_connection
     def execute(self, context):
         from mlops.data import DataError
         from mlops.scoring import NoChampion, score_partition

@@ -15,13 +15,15 @@ from airflow.sdk.exceptions import AirflowException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.links import TRAIN_LINKS
+from mlops_airflow.tracking_connection import with_mlflow_connection
 
 # What a process needs to start at all, and the credentials a pod gets from its Secret and workload
 # identity; everything else comes from trainer_environment, as in a pod.
 _PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR", "MLOPS_PROJECT_ROOT",
                    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",  # a workstation's GPU, for local training
                    "MLOPS_GIT_SHA", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT",
-                   "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+                   "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+                   "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
 
 
 class LocalTrainOperator(BaseOperator):
@@ -38,6 +40,7 @@ class LocalTrainOperator(BaseOperator):
         self.validate_task_id = validate_task_id
         self._proc: subprocess.Popen | None = None
 
+    @with_mlflow_connection
     def execute(self, context):
         from mlops.settings import get_settings
         from mlops.train import build_arguments, trainer_environment

@@ -7,6 +7,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.links import VALIDATION_LINKS
+from mlops_airflow.tracking_connection import with_mlflow_connection
 
 
 class ValidateDataOperator(BaseOperator):
@@ -23,12 +24,15 @@ class ValidateDataOperator(BaseOperator):
         super().__init__(**kwargs)
         self.spec = spec
 
+    @with_mlflow_connection
     def execute(self, context):
         from mlops.data import DataError
         from mlops.settings import get_settings
         from mlops.validation import NewestPartitionMissing, ValidationFailed, check_training_window
         from mlops_airflow.runtime import data_interval_end
+        from mlops_airflow.tracking_connection import verify_access
 
+        verify_access(get_settings())  # wrong MLflow credentials fail here, before any data is read or trained on
         label = context["ti"].run_id.replace(":", "").replace("+", "")
         try:
             summary = check_training_window(self.spec, get_settings(), data_interval_end(context), label)

@@ -1,0 +1,196 @@
+"""The MLflow tracking server and its credentials, from an Airflow connection.
+
+The connection `mlops_mlflow` (`MLOPS_MLFLOW_CONN_ID` names another) gives the tracking URI and the
+credentials: conn_type http or https, host (a full URL is accepted too), port, schema (a path prefix, for a
+server behind a static prefix), login + password (MLflow basic auth) or a password alone (a bearer token),
+and in `extra` optionally `insecure_tls: true` or `ca_bundle: /path/to/ca.pem`. Without that connection
+nothing changes: `MLFLOW_TRACKING_URI` from the environment, else the local SQLite store.
+
+MLflow reads its credentials from the environment at each request, so the task sets them in its own
+process for the duration of `execute` only (the local trainer subprocess inherits them, as a pod gets
+them from its Secret) and restores what was there before. The secrets are registered with Airflow's
+secrets masker, never logged, never returned, never written to MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_CONN_ID = "mlops_mlflow"
+CONN_ID_ENV = "MLOPS_MLFLOW_CONN_ID"
+# Everything MLflow reads about the tracking server from the environment; set from the connection, and
+# cleared when the connection does not give it (a stale token must not ride along with a new password).
+TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
+AUTH_ERRORS = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403}
+
+log = logging.getLogger(__name__)
+
+
+class TrackingConnectionError(ValueError):
+    """The connection exists but cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where tracking goes and where that was decided; never holds a secret."""
+
+    uri: str
+    source: str  # "connection `mlops_mlflow`", "MLFLOW_TRACKING_URI", "the local store"
+    conn_id: str | None = None
+    user: str | None = None
+
+    def describe(self) -> str:
+        who = f" as {self.user}" if self.user else ""
+        return f"{self.uri}{who} (from {self.source})"
+
+
+def conn_id() -> str:
+    return os.environ.get(CONN_ID_ENV, "").strip() or DEFAULT_CONN_ID
+
+
+def _truthy(value) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def environment_for(conn, name: str) -> dict[str, str]:
+    """MLflow's environment variables for a connection (secrets included: for os.environ only)."""
+    conn_type = (conn.conn_type or "").strip().lower()
+    host = (conn.host or "").strip()
+    problems = []
+    if conn_type not in ("http", "https"):
+        problems.append(f"conn_type is {conn.conn_type!r}; use http or https")
+    if not host:
+        problems.append("host is empty; set it to the tracking server's host name (or its URL)")
+    if problems:
+        raise TrackingConnectionError(f"MLflow connection `{name}`: " + "; ".join(problems))
+    if "://" in host:
+        parts = urlsplit(host)
+        scheme, netloc, path = parts.scheme, parts.hostname or "", parts.path
+        port = conn.port or parts.port
+    else:
+        scheme, netloc, path = conn_type, host, ""
+        port = conn.port
+    if port:
+        netloc = f"{netloc}:{int(port)}"
+    if conn.schema:
+        path = f"{path.rstrip('/')}/{conn.schema.strip('/')}"
+    uri = urlunsplit((scheme, netloc, path.rstrip("/"), "", ""))  # userinfo in the host is dropped, never logged
+    env = {"MLFLOW_TRACKING_URI": uri}
+    if conn.login and conn.password:
+        env.update(MLFLOW_TRACKING_USERNAME=conn.login, MLFLOW_TRACKING_PASSWORD=conn.password)
+    elif conn.password:
+        env["MLFLOW_TRACKING_TOKEN"] = conn.password
+    elif conn.login:
+        raise TrackingConnectionError(f"MLflow connection `{name}`: login {conn.login!r} has no password; set the "
+                                      "password (basic auth), or clear the login and put a token in the password")
+    extra = conn.extra_dejson or {}
+    if _truthy(extra.get("insecure_tls", False)):
+        env["MLFLOW_TRACKING_INSECURE_TLS"] = "true"
+    if extra.get("ca_bundle"):
+        env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = str(extra["ca_bundle"])
+    return env
+
+
+def _lookup(name: str):
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(name)
+    except AirflowNotFoundException:
+        return None
+
+
+def auth_failure_message(exc: BaseException, target: TrackingTarget | None) -> str | None:
+    """A message saying what to fix when `exc` is the tracking server refusing the credentials, else None."""
+    code = getattr(exc, "error_code", None)
+    if type(exc).__name__ != "MlflowException" or code not in AUTH_ERRORS:
+        return None
+    status = AUTH_ERRORS[code]
+    where = target.uri if target else os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
+    if target is not None and target.conn_id:
+        fix = (f"fix the login/password of the Airflow connection `{target.conn_id}`"
+               if status == 401 else
+               f"grant the user {target.user or '(token)'} of the Airflow connection `{target.conn_id}` the permission "
+               "on the MLflow server (an MLflow admin does this)")
+    else:
+        fix = ("create the Airflow connection "
+               f"`{conn_id()}` with the tracking server's URL, login and password (or set MLFLOW_TRACKING_USERNAME "
+               "and MLFLOW_TRACKING_PASSWORD)")
+    what = "refused the credentials (401 Unauthorized)" if status == 401 else \
+        "refused the request (403 Forbidden: these credentials lack the permission)"
+    return f"The MLflow tracking server at {where} {what}. To fix it, {fix}. Nothing was changed in MLflow by this task."
+
+
+@contextmanager
+def tracking_connection(logger: logging.Logger | None = None):
+    """Applies the MLflow connection to this process for the block; yields the TrackingTarget.
+
+    MLflow's refusal of the credentials inside the block becomes an AirflowFailException that says which
+    connection and what to fix (retrying cannot help until someone changes the connection)."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.log import mask_secret
+
+    logger = logger or log
+    name = conn_id()
+    conn = _lookup(name)
+    saved = {k: os.environ.get(k) for k in TRACKING_ENV}
+    if conn is None:
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        target = TrackingTarget(uri, "MLFLOW_TRACKING_URI") if uri else None
+        env = None
+    else:
+        try:
+            env = environment_for(conn, name)
+        except TrackingConnectionError as exc:
+            raise AirflowFailException(str(exc)) from None
+        for key in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+            if env.get(key):
+                mask_secret(env[key], key)
+        target = TrackingTarget(env["MLFLOW_TRACKING_URI"], f"Airflow connection `{name}`", name,
+                                env.get("MLFLOW_TRACKING_USERNAME"))
+        for key in TRACKING_ENV:
+            os.environ.pop(key, None)
+        os.environ.update(env)
+        logger.info("MLflow tracking: %s", target.describe())
+    try:
+        yield target
+    except Exception as exc:
+        message = auth_failure_message(exc, target)
+        if message is None:
+            raise
+        raise AirflowFailException(message) from None
+    finally:
+        if env is not None:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def with_mlflow_connection(execute):
+    """Decorates an operator's `execute`: the MLflow connection applies while it runs."""
+    import functools
+
+    @functools.wraps(execute)
+    def wrapper(self, context, *args, **kwargs):
+        with tracking_connection(self.log):
+            return execute(self, context, *args, **kwargs)
+
+    return wrapper
+
+
+def verify_access(settings) -> None:
+    """One cheap authenticated read, so that wrong credentials fail the run before any data is read or any
+    model trained. Local stores need no check."""
+    if not settings.tracking_uri.startswith(("http://", "https://")):
+        return
+    from mlops import tracking
+
+    tracking.client(settings).search_experiments(max_results=1)
