@@ -29,10 +29,10 @@ class AuditRecord:
 
 class AuditLog:
     def __init__(self, root: str, model: str):
-        import fsspec
+        from mlops.storage import filesystem
 
         self.model = model
-        self.fs, base = fsspec.core.url_to_fs(root)
+        self.fs, base = filesystem(root)  # listings uncached on object stores: other processes append
         self.dir = f"{base.rstrip('/')}/{model}"
 
     def append(self, record: AuditRecord) -> AuditRecord:

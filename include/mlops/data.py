@@ -62,10 +62,9 @@ def partition_uri(spec: ModelSpec, data_root: str, day: date) -> str:
 
 
 def _filesystem(uri: str):
-    import fsspec
+    from mlops import storage
 
-    fs, path = fsspec.core.url_to_fs(uri)
-    return fs, path
+    return storage.filesystem(uri)
 
 
 def newest_partition_day(spec: ModelSpec, data_root: str) -> date | None:
@@ -98,9 +97,9 @@ def resolve_window(spec: ModelSpec, data_root: str, data_interval_end: datetime 
 
 
 def _read(uri: str, fmt: str) -> pd.DataFrame:
-    if fmt == "parquet":
-        return pd.read_parquet(uri)
-    return pd.read_csv(uri)
+    from mlops import storage
+
+    return storage.read_frame(uri, fmt)
 
 
 def load_window(spec: ModelSpec, data_root: str, window: WindowRange) -> WindowData:

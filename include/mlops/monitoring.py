@@ -29,8 +29,6 @@ def thresholds_of(spec: ModelSpec) -> Thresholds:
 
 def quality_check(spec: ModelSpec, settings: Settings, day: date, champion: Champion, client) -> dict:
     """The champion's metric on the day whose labels have arrived, against its holdout metric at training."""
-    import pandas as pd
-
     from mlops import data
     from mlops.metrics import METRICS, compute_all
 
@@ -48,7 +46,7 @@ def quality_check(spec: ModelSpec, settings: Settings, day: date, champion: Cham
         if not fs.exists(path):
             out["status"] = status
             return out
-    joined = pd.read_parquet(preds_uri).merge(pd.read_parquet(labels_uri), on="row", how="inner")
+    joined = data._read(preds_uri, "parquet").merge(data._read(labels_uri, "parquet"), on="row", how="inner")
     joined = joined.dropna(subset=[spec.dataset.target])
     out["rows"] = len(joined)
     if len(joined) < q.min_labelled_rows:

@@ -70,22 +70,9 @@ def read_partition(spec: ModelSpec, settings: Settings, day: date):
 def write_atomically(frame, uri: str) -> None:
     """Local files go through a temporary name and a rename, so readers never see half a partition;
     object stores write whole objects anyway."""
-    from mlops import data
+    from mlops import storage
 
-    fs, path = data._filesystem(uri)
-    parent = path.rsplit("/", 1)[0]
-    fs.makedirs(parent, exist_ok=True)
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if "file" in protocols:
-        import uuid
-
-        tmp = f"{path}.{uuid.uuid4().hex}.tmp"  # runs scoring the same day at once must not share it
-        with fs.open(tmp, "wb") as f:
-            frame.to_parquet(f, index=False)
-        fs.mv(tmp, path)
-    else:
-        with fs.open(path, "wb") as f:
-            frame.to_parquet(f, index=False)
+    storage.write_frame(frame, uri, "parquet")
 
 
 def score_partition(spec: ModelSpec, settings: Settings, data_interval_start: datetime | None,

@@ -6,6 +6,7 @@ cache hits and tests are reproducible. Nothing comes from the internet.
     python -m mlops.synthetic --dataset churn --start 2025-12-01 --end 2026-01-15 --out .local/data
     python -m mlops.synthetic --dataset demand ... --drift-from 2026-01-10
     python -m mlops.synthetic --dataset churn ... --bad nulls --bad-date 2026-01-14
+    python -m mlops.synthetic --dataset churn ... --out gs://my-bucket/data     # any fsspec URL
 """
 
 from __future__ import annotations
@@ -117,9 +118,18 @@ def generate_partition(
 TARGETS = {"churn": "churned", "demand": "units_sold"}
 
 
-def labels_path(root: str | Path, dataset: str, day: date) -> Path:
+def _under(root: str | Path, *parts: str) -> Path | str:
+    """A local root gives a Path, as always; a URL root (gs://bucket/data) a URL string."""
+    from mlops import storage
+
+    if storage.is_url(str(root)):
+        return storage.join(str(root), *parts)
+    return Path(root).joinpath(*parts)
+
+
+def labels_path(root: str | Path, dataset: str, day: date) -> Path | str:
     """Where a day's labels land, apart from its features: `row` (position in the partition) and the target."""
-    return Path(root) / f"{dataset}_labels" / f"date={day.isoformat()}" / "part-0.parquet"
+    return _under(root, f"{dataset}_labels", f"date={day.isoformat()}", "part-0.parquet")
 
 
 def labels_of(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -128,12 +138,17 @@ def labels_of(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return pd.DataFrame({"row": range(len(truth)), target: truth.to_numpy()})
 
 
-def partition_path(root: str | Path, dataset: str, day: date) -> Path:
-    return Path(root) / dataset / f"date={day.isoformat()}" / "part-0.parquet"
+def partition_path(root: str | Path, dataset: str, day: date) -> Path | str:
+    return _under(root, dataset, f"date={day.isoformat()}", "part-0.parquet")
 
 
-def write_partition(df: pd.DataFrame, path: Path) -> None:
-    """Write then rename, so a reader never sees half a partition."""
+def write_partition(df: pd.DataFrame, path: Path | str) -> None:
+    """Write then rename, so a reader never sees half a partition (an object is written whole)."""
+    if not isinstance(path, Path):
+        from mlops import storage
+
+        storage.write_frame(df, path, "parquet")
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
     df.to_parquet(tmp, index=False)
@@ -151,7 +166,7 @@ def generate(
     drift_from: date | None = None,
     bad: str | None = None,
     bad_date: date | None = None,
-) -> list[Path]:
+) -> list[Path | str]:
     """Write partitions for every day in [start, end], and each day's labels beside them (monitoring
     joins them with the predictions, as if they had arrived later); returns the partitions' paths."""
     if end < start:
@@ -176,7 +191,8 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--dataset", choices=DATASETS, action="append", required=True, help="repeat for several")
     p.add_argument("--start", type=date.fromisoformat, required=True)
     p.add_argument("--end", type=date.fromisoformat, required=True)
-    p.add_argument("--out", required=True, help="data root; partitions go to OUT/<dataset>/date=YYYY-MM-DD/")
+    p.add_argument("--out", required=True,
+                   help="data root, a folder or a URL (gs://bucket/data); partitions go to OUT/<dataset>/date=YYYY-MM-DD/")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--rows", type=int, help="rows per partition (default 400 churn, 300 demand)")
     p.add_argument("--drift-from", type=date.fromisoformat, help="shift feature distributions from this day on")
@@ -189,7 +205,7 @@ def _main(argv: list[str]) -> int:
                 ds, a.start, a.end, a.out, seed=a.seed, rows=a.rows,
                 drift_from=a.drift_from, bad=a.bad, bad_date=a.bad_date,
             )
-            print(f"{ds}: wrote {len(paths)} partitions under {Path(a.out) / ds}")
+            print(f"{ds}: wrote {len(paths)} partitions under {_under(a.out, ds)}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

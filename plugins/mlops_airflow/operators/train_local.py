@@ -22,6 +22,8 @@ from mlops_airflow.tracking_connection import with_mlflow_connection
 _PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR", "MLOPS_PROJECT_ROOT",
                    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",  # a workstation's GPU, for local training
                    "MLOPS_GIT_SHA", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT",
+                   # where gs:// is served (a GCS emulator in tests) and gcsfs's bucket-type probing; no secrets
+                   "STORAGE_EMULATOR_HOST", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT",
                    "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
                    "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
 
