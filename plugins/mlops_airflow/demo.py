@@ -37,13 +37,15 @@ def dataset_of(spec) -> str | None:
 
 
 def ensure_sample_data(settings, specs, last_day: date, drifting: str | None = None) -> None:
-    from pathlib import Path
+    from mlops import storage, synthetic
 
-    from mlops import synthetic
+    def exists(location) -> bool:  # a local file or an object (MLOPS_DATA_ROOT=gs://...)
+        fs, path = storage.filesystem(str(location))
+        return fs.exists(path)
 
     for dataset in sorted({d for d in map(dataset_of, specs) if d}):
         newest = synthetic.partition_path(settings.data_root, dataset, last_day)
-        if Path(newest).exists() and Path(synthetic.labels_path(settings.data_root, dataset, last_day)).exists():
+        if exists(newest) and exists(synthetic.labels_path(settings.data_root, dataset, last_day)):
             continue
         drift = DRIFT_FROM if dataset == drifting else None
         paths = synthetic.generate(dataset, DATA_START, last_day, settings.data_root, drift_from=drift)

@@ -84,6 +84,13 @@ def test_synthetic_cli_writes_to_a_bucket(gcs):
     assert objects(gcs, DATA, "cli/") == [
         f"cli/{ds}/date={d}/part-0.parquet" for ds in ("demand", "demand_labels") for d in ("2026-01-01", "2026-01-02")]
 
+    # The drift CLI reads objects as it reads files.
+    from mlops.drift.cli import main as drift
+
+    day = f"gs://{DATA}/cli/demand/date=2026-01-0{{}}/part-0.parquet"
+    assert drift(["--reference", day.format(1), "--current", day.format(2), "--format", "json"]) == 0
+    assert drift(["--reference", day.format(1), "--current", day.format(3)]) == 2  # no such object
+
 
 def test_train_score_and_monitor_on_gcs(on_gcs, gcs, airflow_db, sample_data_root):
     import mlflow

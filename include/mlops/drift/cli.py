@@ -3,7 +3,7 @@
     python -m mlops.drift --reference REF --current CUR [--columns a b ...] [--format text|json]
                           [--fail-on-drift] [--bins 10]
 
-Reads Parquet (.parquet, .pq) or CSV (.csv). Exit codes: 0 whatever the verdict; 1 with --fail-on-drift
+Reads Parquet (.parquet, .pq) or CSV (.csv), local or at an fsspec URL (gs://bucket/...). Exit codes: 0 whatever the verdict; 1 with --fail-on-drift
 when a column drifted; 2 on bad input (a missing file, a column missing on one side, no rows, non-numeric
 values in a numeric column), with a one-line error on stderr.
 """
@@ -23,17 +23,20 @@ class BadInput(Exception):
 
 
 def read_table(path: str):
-    import pandas as pd
+    from mlops import storage
 
-    file = Path(path)
-    if not file.is_file():
+    if storage.is_url(path):
+        fs, inner = storage.filesystem(path)
+        if not fs.isfile(inner):
+            raise BadInput(f"{path}: no such file")
+    elif not Path(path).is_file():
         raise BadInput(f"{path}: no such file")
-    suffix = file.suffix.lower()
+    suffix = Path(path.split("://", 1)[-1]).suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(file)
+            frame = storage.read_frame(path, "parquet")
         elif suffix == ".csv":
-            frame = pd.read_csv(file)
+            frame = storage.read_frame(path, "csv")
         else:
             raise BadInput(f"{path}: unknown format '{suffix}'; give a .parquet, .pq or .csv file")
     except BadInput:
