@@ -67,7 +67,7 @@ def trainer_environment(settings: Settings) -> dict[str, str]:
     """What the trainer needs to find data and tracking; the pod gets the same (secrets excepted)."""
     from mlops.tracking import TELEMETRY_OFF
 
-    return {
+    env = {
         **TELEMETRY_OFF,
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
         "MLOPS_DATA_ROOT": settings.data_root,
@@ -75,6 +75,11 @@ def trainer_environment(settings: Settings) -> dict[str, str]:
         "MLOPS_HOME": str(settings.home),
         "PYTHONUNBUFFERED": "1",
     }
+    if settings.tracking_uri.startswith(("http://", "https://")) and "MLOPS_ARTIFACT_ROOT" not in os.environ:
+        # A tracking server keeps the artifacts in its own store (tracking.experiment_id); the default local
+        # folder would put them where only this machine sees them.
+        del env["MLOPS_ARTIFACT_ROOT"]
+    return env
 
 
 def code_version(spec: ModelSpec) -> str:
