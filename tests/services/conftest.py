@@ -8,6 +8,13 @@ keeps its daily schedule but starts in 2099: nothing is due, and a backfill igno
 manual run before it would get no task instances). The emulated Kubernetes API runs in this process for
 the whole session, so the triggerer and the workers of the deployment can talk to it.
 
+To keep the suite's wall time small on a 2-core machine, the runs are started up front: each selected
+test module may define `start(api, airflow) -> dict` (called once, right after the deployment is ready,
+for every selected module) and `watch(api, state) -> bool` (called about every second from a background
+thread with that dict, until it returns False), then its test waits for what it started. The runs overlap
+(the scheduler and the workers idle a lot between tasks), and the longest chain (monitor -> retraining)
+runs first.
+
 Without PostgreSQL the tests skip with the reason, except under CI=true, where they fail.
 """
 
@@ -19,6 +26,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -38,13 +46,19 @@ UNSCHEDULED = {"schedule": None, "scoring": {"schedule": None}, "monitoring": {"
 # model name -> (example spec it copies, changes). One model per test: tests do not share a registry entry.
 SERVICE_MODELS = {
     "churn": ("churn", UNSCHEDULED),
-    "churn_backfill": ("churn", {**UNSCHEDULED, "schedule": "@daily", "start_date": "2099-01-01"}),
+    # A lenient policy (any improvement the 51% interval agrees with) so that several of the backfill's
+    # runs promote, concurrently, and the data-time order of the champion is really put to the test.
+    "churn_backfill": ("churn", {**UNSCHEDULED, "schedule": "@daily", "start_date": "2099-01-01",
+                                 "evaluation": {"min_improvement": 0.0, "confidence": 0.51}}),
     "demand": ("demand", UNSCHEDULED),  # retrained when its monitor asks, as a watched model is deployed
     "churn_pod": ("churn", {**UNSCHEDULED,
                             "compute": {"backend": "kubernetes", "pool": "cpu", "cpu": "1", "memory": "2Gi"}}),
 }
+# Test modules in the order they run: the longest chain first, the shutdown last, anything else between.
+ORDER = ["test_monitor_retrains.py", "test_backfill.py", "test_kubernetes_deferral.py", "test_training_run.py"]
+LAST = ["test_shutdown.py"]
 TIMINGS: dict[str, float] = {}
-_STATE: dict[str, Deployment] = {}
+_STATE: dict = {"failed": False}
 
 
 def dag_ids() -> list[str]:
@@ -69,6 +83,16 @@ def write_data(data_root: Path) -> None:
 
     synthetic.generate("churn", *CHURN_DATA, data_root)
     synthetic.generate("demand", *DEMAND_DATA, data_root, drift_from=DEMAND_DRIFT_FROM)
+
+
+def create_tracking_store(tracking_uri: str) -> None:
+    """Create the MLflow store's schema before anything trains, as a deployment's tracking server has its
+    database migrated before the first run. (Two trainers that find no store at the same moment both run
+    MLflow's schema migration on the same SQLite file, and one of them fails.)"""
+    from mlflow import MlflowClient
+
+    Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    MlflowClient(tracking_uri=tracking_uri).search_experiments()
 
 
 def _require_postgres() -> None:
@@ -107,6 +131,7 @@ def airflow(request):
     try:
         write_specs(deployment.models_dir)
         write_data(deployment.data_root)
+        create_tracking_store(deployment.tracking_uri)
         TIMINGS["specs + sample data"] = time.perf_counter() - started
         with Cluster(root / "kubeconfig", executables={"python": sys.executable}, namespace="mlops",
                      nodes=NODES) as cluster:
@@ -123,6 +148,9 @@ def airflow(request):
             try:
                 yield deployment
             finally:
+                observer = _STATE.pop("observer", None)
+                if observer is not None:
+                    observer.stop()
                 deployment.stop()
     finally:
         drop_started = time.perf_counter()
@@ -132,7 +160,10 @@ def airflow(request):
             TIMINGS["teardown (drop DB)"] = time.perf_counter() - drop_started
             for name, seconds in deployment.timings.items():
                 TIMINGS[f"deployment: {name}"] = seconds
-            shutil.rmtree(root, ignore_errors=True)
+            if _STATE["failed"]:
+                _STATE["kept"] = root  # component logs, task logs, MLflow store: for whoever debugs it
+            else:
+                shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -140,10 +171,67 @@ def api(airflow):
     return airflow.client()
 
 
+class Observer(threading.Thread):
+    """Calls each module's `watch(api, state)` about every second until it returns False."""
+
+    def __init__(self, api, watchers: dict):
+        super().__init__(daemon=True, name="services-observer")
+        self.api, self.watchers = api, dict(watchers)
+        self.halt = threading.Event()
+        self.errors: list[str] = []
+
+    def run(self):
+        while self.watchers and not self.halt.is_set():
+            for name, (watch, state) in list(self.watchers.items()):
+                try:
+                    if watch(self.api, state) is False:
+                        del self.watchers[name]
+                except Exception as exc:  # noqa: BLE001 - reported by the test that reads the state
+                    state.setdefault("watch_errors", []).append(repr(exc))
+            self.halt.wait(1.0)
+
+    def stop(self):
+        self.halt.set()
+        self.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def started(request, airflow, api) -> dict[str, dict]:
+    """module name -> what its `start(api, airflow)` returned, for every selected test module."""
+    from airflow_deployment import ApiClient
+
+    modules = []
+    for item in request.session.items:
+        if "services" in item.keywords and item.module not in modules:
+            modules.append(item.module)
+    states, watchers = {}, {}
+    began = time.perf_counter()
+    for module in modules:
+        if hasattr(module, "start"):
+            states[module.__name__] = module.start(api, airflow)
+            if hasattr(module, "watch"):
+                watchers[module.__name__] = (module.watch, states[module.__name__])
+    TIMINGS["starting every selected test's runs"] = time.perf_counter() - began
+    if watchers:
+        observer = Observer(ApiClient(airflow.url, airflow.token()), watchers)
+        _STATE["observer"] = observer
+        observer.start()
+    return states
+
+
 def pytest_collection_modifyitems(config, items):
-    """The shutdown test stops the shared deployment: it runs after every other services test."""
-    last = [i for i in items if i.path.name == "test_shutdown.py"]
-    items[:] = [i for i in items if i not in last] + last
+    """The longest chain first; the shutdown test stops the shared deployment, so it runs last."""
+    def rank(item):
+        name = item.path.name
+        if name in ORDER:
+            return ORDER.index(name)
+        return len(ORDER) + 1 + LAST.index(name) if name in LAST else len(ORDER)
+
+    services = [i for i in items if "tests/services/" in str(i.path)]
+    if services:
+        positions = [items.index(i) for i in services]
+        for position, item in zip(positions, sorted(services, key=rank)):
+            items[position] = item
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -155,8 +243,10 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         TIMINGS[f"test: {item.name}"] = call.duration
     deployment = _STATE.get("deployment")
-    if report.failed and deployment is not None and deployment.logs_dir.exists():
-        report.sections.append(("Airflow component logs (tails)", deployment.log_tails()))
+    if report.failed:
+        _STATE["failed"] = True
+        if deployment is not None and deployment.logs_dir.exists():
+            report.sections.append(("Airflow component logs (tails)", deployment.log_tails()))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -168,3 +258,6 @@ def pytest_terminal_summary(terminalreporter):
     tests = sum(v for k, v in TIMINGS.items() if k.startswith("test: "))
     setup = TIMINGS.get("deployment up (DB, migrate, components, DAGs parsed)", 0.0)
     terminalreporter.write_line(f"{setup + tests + TIMINGS.get('teardown (drop DB)', 0.0):8.1f}s  total")
+    if "kept" in _STATE:
+        terminalreporter.write_line(f"a test failed: the deployment's files (component and task logs, MLflow "
+                                    f"store, audit log) are kept in {_STATE['kept']}")

@@ -14,20 +14,28 @@ pytestmark = pytest.mark.services
 MODEL, DAG_ID = "churn_pod", "churn_pod__train"
 
 
-def test_the_train_task_defers_to_the_triggerer_while_its_pod_runs(airflow, api):
+def start(api, airflow) -> dict:
     api.unpause(DAG_ID)
-    run_id = api.trigger(DAG_ID, "2026-01-15T00:00:00Z")
-    seen, deferred = set(), []
+    return {"run_id": api.trigger(DAG_ID, "2026-01-15T00:00:00Z"), "seen": set(), "deferred": []}
 
-    def record(_run):
-        ti = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/train", expect=(200, 404))
-        if ti and "state" in ti:
-            seen.add(ti["state"])
-            if ti["state"] == "deferred":
-                deferred.append(ti)
 
-    run = wait_for_run(api, DAG_ID, run_id, timeout=300, poll=1.0, on_poll=record)
+def watch(api, state) -> bool:
+    """The train task's states, and the task instance as the API shows it while deferred."""
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{state['run_id']}/taskInstances/train"
+    ti = api.get(path, expect=(200, 404))
+    if isinstance(ti, dict) and "state" in ti:
+        state["seen"].add(ti["state"])
+        if ti["state"] == "deferred":
+            state["deferred"].append(ti)
+    return api.run(DAG_ID, state["run_id"])["state"] not in ("success", "failed")
+
+
+def test_the_train_task_defers_to_the_triggerer_while_its_pod_runs(airflow, api, started):
+    state = started[__name__]
+    run_id, seen, deferred = state["run_id"], state["seen"], state["deferred"]
+    run = wait_for_run(api, DAG_ID, run_id, timeout=420)
     assert run["state"] == "success", api.failure_report(DAG_ID, run_id)
+    assert not state.get("watch_errors"), state["watch_errors"]
     assert "deferred" in seen, f"the train task was never seen deferred (states seen: {seen})"
 
     ti = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/train")
@@ -39,7 +47,7 @@ def test_the_train_task_defers_to_the_triggerer_while_its_pod_runs(airflow, api)
     assert jobs and {j["job_type"] for j in jobs} == {"TriggererJob"}, deferred
     # One try, in three parts: start the pod and defer; the trigger waits for it; resume and finish.
     log = api.task_log(DAG_ID, run_id, "train")
-    order = ["Pausing task as DEFERRED", "starting", "Trigger fired event", "MLOPS_RESULT", "Deleting pod"]
+    order = ["Pausing task as DEFERRED", "Checking pod", "Trigger fired event", "MLOPS_RESULT", "Deleting pod"]
     positions = [log.find(line) for line in order]
     assert -1 not in positions and positions == sorted(positions), log[-4000:]
 

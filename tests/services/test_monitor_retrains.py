@@ -16,18 +16,24 @@ MODEL = "demand"
 TRAIN, MONITOR = f"{MODEL}__train", f"{MODEL}__monitor"
 
 
-def run_to_success(api, dag_id: str, logical_date: str, timeout: float = 300) -> str:
+def run_to_success(api, dag_id: str, logical_date: str, timeout: float = 420) -> str:
     run_id = api.trigger(dag_id, logical_date)
     run = wait_for_run(api, dag_id, run_id, timeout=timeout)
     assert run["state"] == "success", api.failure_report(dag_id, run_id)
     return run_id
 
 
-def test_the_monitor_alarm_makes_the_scheduler_start_a_retraining_run(airflow, api):
-    client = MlflowClient(tracking_uri=airflow.tracking_uri)
+def start(api, airflow) -> dict:
     api.unpause(TRAIN)  # paused DAGs get no runs from asset events
     api.unpause(MONITOR)
-    run_to_success(api, TRAIN, "2026-01-14T00:00:00Z")  # the champion, trained on data up to Jan 13
+    return {"champion_run": api.trigger(TRAIN, "2026-01-14T00:00:00Z")}  # trained on data up to Jan 13
+
+
+def test_the_monitor_alarm_makes_the_scheduler_start_a_retraining_run(airflow, api, started):
+    client = MlflowClient(tracking_uri=airflow.tracking_uri)
+    champion_run = started[__name__]["champion_run"]
+    run = wait_for_run(api, TRAIN, champion_run, timeout=420)
+    assert run["state"] == "success", api.failure_report(TRAIN, champion_run)
     first = client.get_model_version_by_alias(MODEL, "champion")
 
     # The data drifts from Jan 17 (cooldown: no alarm before then): the first drifted day is one bad check,
@@ -45,7 +51,7 @@ def test_the_monitor_alarm_makes_the_scheduler_start_a_retraining_run(airflow, a
     retrain = wait_for(lambda: [r for r in api.runs(TRAIN) if r["run_type"] == "asset_triggered"], timeout=120,
                        what=f"the scheduler to start an asset-triggered run of {TRAIN}")
     assert len(retrain) == 1, retrain
-    run = wait_for_run(api, TRAIN, retrain[0]["dag_run_id"], timeout=300)
+    run = wait_for_run(api, TRAIN, retrain[0]["dag_run_id"], timeout=420)
     assert run["state"] == "success", api.failure_report(TRAIN, run["dag_run_id"])
     assert run["logical_date"] is None  # "retrain now": the newest complete window, not an interval
     consumed = run.get("consumed_asset_events") or api.get(

@@ -8,15 +8,20 @@ from waiting import wait_for_run
 
 pytestmark = pytest.mark.services
 
+DAG_ID = "churn__train"
 
-def test_triggered_training_run_promotes_a_champion_with_the_override(airflow, api):
-    dag_id = "churn__train"
-    api.unpause(dag_id)
-    run_id = api.trigger(dag_id, "2026-01-15T00:00:00Z", conf={"hp_C": 0.5})
-    run = wait_for_run(api, dag_id, run_id, timeout=240)
-    assert run["state"] == "success", api.failure_report(dag_id, run_id)
+
+def start(api, airflow) -> dict:
+    api.unpause(DAG_ID)
+    return {"run_id": api.trigger(DAG_ID, "2026-01-15T00:00:00Z", conf={"hp_C": 0.5})}
+
+
+def test_triggered_training_run_promotes_a_champion_with_the_override(airflow, api, started):
+    run_id = started[__name__]["run_id"]
+    run = wait_for_run(api, DAG_ID, run_id, timeout=420)
+    assert run["state"] == "success", api.failure_report(DAG_ID, run_id)
     assert run["run_type"] == "manual" and run["conf"] == {"hp_C": 0.5}
-    states = api.task_states(dag_id, run_id)
+    states = api.task_states(DAG_ID, run_id)
     assert {t: states.get(t) for t in ("validate_data", "train", "evaluate", "promote")} == {
         "validate_data": "success", "train": "success", "evaluate": "success", "promote": "success"}, states
 
