@@ -109,7 +109,7 @@ def _lookup(name: str):
 def auth_failure_message(exc: BaseException, target: TrackingTarget | None) -> str | None:
     """A message saying what to fix when `exc` is the tracking server refusing the credentials, else None."""
     code = getattr(exc, "error_code", None)
-    if type(exc).__name__ != "MlflowException" or code not in AUTH_ERRORS:
+    if code not in AUTH_ERRORS or not any(c.__name__ == "MlflowException" for c in type(exc).__mro__):
         return None
     status = AUTH_ERRORS[code]
     where = target.uri if target else os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
@@ -124,7 +124,8 @@ def auth_failure_message(exc: BaseException, target: TrackingTarget | None) -> s
                "and MLFLOW_TRACKING_PASSWORD)")
     what = "refused the credentials (401 Unauthorized)" if status == 401 else \
         "refused the request (403 Forbidden: these credentials lack the permission)"
-    return f"The MLflow tracking server at {where} {what}. To fix it, {fix}. Nothing was changed in MLflow by this task."
+    return (f"The MLflow tracking server at {where} {what}. To fix it, {fix}, then clear this task; retrying "
+            "before that cannot help, so the task is not retried.")
 
 
 @contextmanager

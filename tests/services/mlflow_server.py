@@ -54,7 +54,9 @@ class MlflowServer:
             f"database_uri = sqlite:///{self.root / 'basic_auth.db'}\n"
             f"admin_username = {ADMIN}\n"
             f"admin_password = {self.admin[1]}\n"
-            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            # A training run makes hundreds of requests; without the cache each one re-hashes the password.
+            "auth_cache_ttl_seconds = 60\n")
         env = {**os.environ, **TELEMETRY_OFF, "MLFLOW_AUTH_CONFIG_PATH": str(self.auth_config),
                "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
         for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
