@@ -105,6 +105,9 @@ def test_train_score_and_monitor_on_gcs(on_gcs, gcs, airflow_db, sample_data_roo
     assert written[0] == f"{DATA_ROOT}/churn/date=2025-12-15/part-0.parquet"
     assert len(objects(gcs, DATA, "lake/churn/")) == 33 and len(objects(gcs, DATA, "lake/churn_labels/")) == 33
 
+    spec = load_example("churn")
+    assert data.newest_partition_day(spec, DATA_ROOT) == date(2026, 1, 16)  # runs without a data interval
+
     bag = DagBag(dag_folder=str(ROOT / "dags")).dags
     dr = bag["churn__train"].test(logical_date=at(date(2026, 1, 15)))
     states = {t: s[0] for t, s in task_instances("churn__train", dr.run_id).items()}
@@ -115,7 +118,6 @@ def test_train_score_and_monitor_on_gcs(on_gcs, gcs, airflow_db, sample_data_roo
     client = tracking.client(settings)
     champion = client.get_model_version_by_alias("churn", "champion")
     assert (champion.tags[tracking.WINDOW_FIRST], champion.tags[tracking.WINDOW_LAST]) == ("2025-12-25", "2026-01-14")
-    spec = load_example("churn")
     window = data.WindowRange.ending(date(2026, 1, 14), spec.dataset.window.days, "data_interval")
     from_disk = data.load_window(spec, str(sample_data_root), window).frame[spec.dataset.columns]
     assert champion.tags[tracking.FINGERPRINT] == data.fingerprint(from_disk)
