@@ -90,7 +90,8 @@ def _doc(spec: ModelSpec, path: Path) -> str:
 def _train_task(spec: ModelSpec, catalogue: Catalogue, backend: str):
     timeout = timedelta(minutes=spec.compute.timeout_minutes + 5)
     if backend == "local":
-        return LocalTrainOperator(task_id="train", spec=spec, execution_timeout=timeout)
+        return LocalTrainOperator(task_id="train", spec=spec, execution_timeout=timeout,
+                                  **_local_gpu_quota(spec, catalogue))
     # Imported only when a model trains on a cluster: the kubernetes client is not free to import.
     if backend == "kubernetes":
         from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator as operator
@@ -98,6 +99,16 @@ def _train_task(spec: ModelSpec, catalogue: Catalogue, backend: str):
         from mlops_airflow.operators.train_gke import GKETrainOperator as operator
     # The pod's own schedule and startup timeouts come first; this is the backstop.
     return operator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=timeout + timedelta(hours=1))
+
+
+def _local_gpu_quota(spec: ModelSpec, catalogue: Catalogue | None) -> dict:
+    """A workstation's GPUs are a quota too: local training that asks for GPUs takes one slot per GPU of
+    its pool's Airflow pool, as the pod would. CPU-only local training stays in default_pool, so a laptop
+    whose pools were never synced still runs it."""
+    if catalogue is None or spec.compute.gpus < 1 or spec.compute.pool not in catalogue.pools:
+        return {}
+    pool = catalogue.pools[spec.compute.pool]
+    return {"pool": pool.airflow_pool, "pool_slots": min(spec.compute.gpus, pool.airflow_pool_slots)}
 
 
 def _training_schedule(spec: ModelSpec):
