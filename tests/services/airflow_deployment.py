@@ -23,7 +23,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+# The PostgreSQL server the test databases are made on (trust auth for this user).
+PG_HOST = os.environ.get("MLOPS_TEST_PGHOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("MLOPS_TEST_PGPORT", "5432"))
+PG_USER = os.environ.get("MLOPS_TEST_PGUSER", "postgres")
 USER, PASSWORD = "mlops-services-admin", "services-password"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Stopped in this order: no new work first, the API server (which workers report to) last.
@@ -35,7 +38,6 @@ TELEMETRY_OFF = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "false",
 }
-TERMINAL = {"success", "failed"}
 
 
 def free_port() -> int:
@@ -176,6 +178,10 @@ class ApiClient:
                     log = str(exc)
                 lines.append(f"--- {ti['task_id']} (try {ti.get('try_number')}) log tail:\n{log[-tail:]}")
         return "\n".join(lines)
+
+
+# Lines a test wants in the suite's summary (e.g. what a backfill promoted), printed by conftest.py.
+REPORT: list[str] = []
 
 
 # -- The deployment ----------------------------------------------------------------------------------------
@@ -370,10 +376,6 @@ class Deployment:
             text = path.read_text(errors="replace")
             out.append(f"===== {path.name} (last {min(chars, len(text))} of {len(text)} chars) =====\n{text[-chars:]}")
         return "\n".join(out)
-
-    def component_log(self, name: str) -> str:
-        path = self.logs_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
 
     def leftover_processes(self) -> list[str]:
         """Processes (other than this one) whose environment or command line names this deployment."""

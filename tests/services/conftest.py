@@ -34,9 +34,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_deployment import Deployment, create_database, drop_database, free_port, postgres_problem
+from airflow_deployment import (REPORT, Deployment, create_database, database_exists, drop_database, free_port,
+                                postgres_problem)
 
-from helpers import MODELS
+from helpers import MODELS, ROOT
 
 CHURN_DATA = (date(2025, 12, 1), date(2026, 1, 20))
 DEMAND_DATA = (date(2025, 11, 15), date(2026, 1, 27))
@@ -46,10 +47,7 @@ UNSCHEDULED = {"schedule": None, "scoring": {"schedule": None}, "monitoring": {"
 # model name -> (example spec it copies, changes). One model per test: tests do not share a registry entry.
 SERVICE_MODELS = {
     "churn": ("churn", UNSCHEDULED),
-    # A lenient policy (any improvement the 51% interval agrees with) so that several of the backfill's
-    # runs promote, concurrently, and the data-time order of the champion is really put to the test.
-    "churn_backfill": ("churn", {**UNSCHEDULED, "schedule": "@daily", "start_date": "2099-01-01",
-                                 "evaluation": {"min_improvement": 0.0, "confidence": 0.51}}),
+    "churn_backfill": ("churn", {**UNSCHEDULED, "schedule": "@daily", "start_date": "2099-01-01"}),
     "demand": ("demand", UNSCHEDULED),  # retrained when its monitor asks, as a watched model is deployed
     "churn_pod": ("churn", {**UNSCHEDULED,
                             "compute": {"backend": "kubernetes", "pool": "cpu", "cpu": "1", "memory": "2Gi"}}),
@@ -109,18 +107,17 @@ def _emulator_env(deployment: Deployment) -> dict[str, str]:
     not the test process's; the pod spec adds the data root and the tracking Secret."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
     return {**{k: os.environ[k] for k in keep if k in os.environ}, "MLOPS_HOME": str(deployment.mlops_home),
-            "MLOPS_PROJECT_ROOT": str(deployment.env()["MLOPS_PROJECT_ROOT"]),
+            "MLOPS_PROJECT_ROOT": str(ROOT),
             "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False", "SCARF_ANALYTICS": "false", "DO_NOT_TRACK": "true",
             "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(scope="session")
-def airflow(request):
+def airflow():
     """The running deployment (`airflow_deployment.Deployment`)."""
     _require_postgres()
     from k8s_e2e import NODES, add_tracking_secret
     from k8s_emulator import Cluster
-
 
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="mlops-services-"))
@@ -141,11 +138,11 @@ def airflow(request):
                 "conn_type": "kubernetes",
                 "extra": {"kube_config_path": str(cluster.kubeconfig), "in_cluster": False, "namespace": "mlops"}})
             deployment.cluster = cluster
-            deployment.prepare()
-            deployment.start()
-            deployment.wait_until_ready(dag_ids())
-            TIMINGS["deployment up (DB, migrate, components, DAGs parsed)"] = time.perf_counter() - started
             try:
+                deployment.prepare()
+                deployment.start()
+                deployment.wait_until_ready(dag_ids())
+                TIMINGS["deployment up (DB, migrate, components, DAGs parsed)"] = time.perf_counter() - started
                 yield deployment
             finally:
                 observer = _STATE.pop("observer", None)
@@ -156,6 +153,7 @@ def airflow(request):
         drop_started = time.perf_counter()
         try:
             drop_database(db_name)
+            assert not database_exists(db_name), f"database {db_name} is still there"
         finally:
             TIMINGS["teardown (drop DB)"] = time.perf_counter() - drop_started
             for name, seconds in deployment.timings.items():
@@ -258,6 +256,8 @@ def pytest_terminal_summary(terminalreporter):
     tests = sum(v for k, v in TIMINGS.items() if k.startswith("test: "))
     setup = TIMINGS.get("deployment up (DB, migrate, components, DAGs parsed)", 0.0)
     terminalreporter.write_line(f"{setup + tests + TIMINGS.get('teardown (drop DB)', 0.0):8.1f}s  total")
+    for line in REPORT:
+        terminalreporter.write_line(line)
     if "kept" in _STATE:
         terminalreporter.write_line(f"a test failed: the deployment's files (component and task logs, MLflow "
                                     f"store, audit log) are kept in {_STATE['kept']}")

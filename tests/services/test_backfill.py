@@ -8,6 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlops import tracking
+from airflow_deployment import REPORT
 from mlops.audit import AuditLog
 from waiting import wait_for
 
@@ -81,8 +82,12 @@ def test_backfill_runs_concurrently_each_on_its_own_interval_and_never_moves_the
     def last_day(version: str) -> str:
         return client.get_run(client.get_model_version(MODEL, version).run_id).data.tags[tracking.WINDOW_LAST]
 
+    chain = [f"v{records[0].from_version}" if records[0].from_version else "none"]
     for record in records:
         if record.from_version is not None:
             assert last_day(record.to_version) >= last_day(record.from_version), record
+        chain.append(f"v{record.to_version} (data to {last_day(record.to_version)})")
+    REPORT.append(f"backfill of {DAG_ID}: {DAYS} runs, at most {state['most_running']} at once; champion "
+                  + " -> ".join(chain))
     champion = client.get_model_version_by_alias(MODEL, "champion")
     assert str(champion.version) == records[-1].to_version
