@@ -107,6 +107,16 @@ def test_train_score_and_monitor_on_gcs(on_gcs, gcs, airflow_db, sample_data_roo
 
     spec = load_example("churn")
     assert data.newest_partition_day(spec, DATA_ROOT) == date(2026, 1, 16)  # runs without a data interval
+    # A partition landed by another process is seen at once (no stale listing in a long-lived worker that
+    # checks again for a late partition).
+    to_17 = data.WindowRange.ending(date(2026, 1, 17), spec.dataset.window.days, "data_interval")
+    assert data.load_window(spec, DATA_ROOT, to_17).profile["exists"].tolist()[-2:] == [True, False]
+    late = gcs.bucket(DATA).blob("lake/churn/date=2026-01-17/part-0.parquet")
+    late.upload_from_string(gcs.bucket(DATA).blob("lake/churn/date=2026-01-16/part-0.parquet").download_as_bytes())
+    assert data.load_window(spec, DATA_ROOT, to_17).profile["exists"].tolist()[-2:] == [True, True]
+    assert data.newest_partition_day(spec, DATA_ROOT) == date(2026, 1, 17)
+    late.delete()
+    assert data.newest_partition_day(spec, DATA_ROOT) == date(2026, 1, 16)
 
     bag = DagBag(dag_folder=str(ROOT / "dags")).dags
     dr = bag["churn__train"].test(logical_date=at(date(2026, 1, 15)))
@@ -142,6 +152,11 @@ def test_train_score_and_monitor_on_gcs(on_gcs, gcs, airflow_db, sample_data_roo
     assert (record.action, record.from_version, record.to_version) == ("promote", None, str(champion.version))
     (audit_object,) = objects(gcs, AUDIT, "audit/churn/")
     assert audit_object.endswith(f"-{record.id}.json")
+    # A record another process appends is read at once (the fleet page reads what workers write).
+    other = gcs.bucket(AUDIT).blob(audit_object.replace(record.id, "fromelsewhere"))
+    other.upload_from_string(gcs.bucket(AUDIT).blob(audit_object).download_as_bytes())
+    assert len(AuditLog(AUDIT_ROOT, "churn").records()) == 2
+    other.delete()
 
     # Scoring writes the predictions next to the data, in the bucket; monitoring reads them with the labels.
     for run_day in (date(2026, 1, 16), date(2026, 1, 17)):
