@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_deployment import postgres_problem
+from airflow_deployment import PG_HOST, PG_PORT, PG_USER, postgres_problem
 from helpers import ROOT
 from mlflow_server import mlflow_server
 
@@ -192,7 +192,7 @@ def assert_nowhere(canary: str, server, platform) -> None:
 
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=server.db_name)
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=server.db_name)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
