@@ -112,13 +112,18 @@ def celery_airflow():
         yield deployment
         failed = False
     finally:
+        stop_started = time.perf_counter()
         try:
-            deployment.stop()
+            outcome = deployment.stop()
             leftovers = deployment.leftover_processes()
         finally:
             left_keys = flush_redis_db(redis_db)
             drop_database(db_name)
+        REPORT.append(f"  CeleryExecutor deployment: up in {timings.get('deployment up', 0):.0f}s, stopped "
+                      f"(SIGTERM per process group), Redis db flushed and database dropped in "
+                      f"{time.perf_counter() - stop_started:.0f}s: {outcome}")
         assert not leftovers, f"processes of the deployment still running after the stop: {leftovers}"
+        assert set(outcome.values()) == {"terminated"}, f"not every component stopped on SIGTERM: {outcome}"
         assert left_keys == 0, f"Redis db {redis_db} still has {left_keys} keys"
         assert not database_exists(db_name), f"database {db_name} is still there"
         if failed:
@@ -213,6 +218,14 @@ def test_celery_workers_train_within_the_gpu_pool(celery_airflow):
         for task_id, ti in per_task.items():
             by_host.setdefault(ti["hostname"], []).append(f"{dag_id}.{task_id}")
     assert set(by_host) == workers, by_host
+    # ... and each worker's own log names the task instances it reports (the hostname is no mere label).
+    logs = {deployment.worker_name(w): (deployment.logs_dir / f"{w}.log").read_text(errors="replace")
+            for w in deployment.workers}
+    for dag_id, per_task in tis.items():
+        for task_id, ti in per_task.items():
+            ran_it = [name for name, text in logs.items() if ti["id"] in text]
+            assert ran_it == [ti["hostname"]], (f"{dag_id}.{task_id} reports {ti['hostname']}, found in the "
+                                                f"logs of {ran_it}")
 
     first = min(start for start, _ in intervals)
     REPORT.append(f"CeleryExecutor: {len(trains)} GPU train tasks on a {GPU_SLOTS}-slot pool, max overlap "
@@ -223,3 +236,12 @@ def test_celery_workers_train_within_the_gpu_pool(celery_airflow):
                       f"+{(end - first).total_seconds():.1f}s")
     REPORT.append("  tasks per worker: " + ", ".join(f"{h}={len(t)}" for h, t in sorted(by_host.items())))
     print("\n".join(REPORT[-(len(trains) + 2):]))
+
+
+def test_max_overlap_counts_what_runs_at_once():
+    """The measure the test above relies on: back-to-back is not overlap, nested and staggered are."""
+    t = [datetime(2026, 1, 1, 0, 0, s) for s in range(10)]
+    assert max_overlap([]) == 0
+    assert max_overlap([(t[0], t[2]), (t[2], t[4]), (t[4], t[6])]) == 1
+    assert max_overlap([(t[0], t[5]), (t[1], t[2]), (t[3], t[4])]) == 2
+    assert max_overlap([(t[0], t[3]), (t[1], t[4]), (t[2], t[5]), (t[6], t[7])]) == 3
