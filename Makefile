@@ -41,7 +41,7 @@ airflow-db: install
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
-ui: airflow-db  ## the Airflow UI on http://localhost:8080 with the DAGs, the fleet page and the demo's models
+ui: pools  ## the Airflow UI on http://localhost:8080 with the DAGs, the fleet page and the demo's models
 	@echo "Log in as admin; the password is printed below and kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
 	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
 
