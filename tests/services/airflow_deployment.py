@@ -354,8 +354,8 @@ class Deployment:
         return ApiClient(self.url, self.token())
 
     def stop(self, timeout: float = 60) -> dict[str, str]:
-        """SIGTERM to each component's process group, in STOP_ORDER, waiting for each; SIGKILL only after
-        `timeout`. Returns how each one ended ("terminated" or "killed"). Idempotent."""
+        """Each component in STOP_ORDER: SIGTERM, wait; SIGKILL only after `timeout` (see _stop_group).
+        Returns how each one ended ("terminated" when nothing more was needed). Idempotent."""
         if self.stopped is not None:
             return self.stopped
         outcome = {}
@@ -399,27 +399,41 @@ class Deployment:
 
 
 def _stop_group(proc: subprocess.Popen, timeout: float) -> str:
+    """SIGTERM to the component's own process first, as a process supervisor stops a service: it then
+    stops what it started (executor workers get their shutdown message, parsing processes and trigger
+    runners are ended). Signalling the whole group at once instead also hits the LocalExecutor's workers
+    directly, and once in five runs on a loaded machine the scheduler then waited forever for them.
+    Whatever is left of the group afterwards gets SIGTERM too; SIGKILL only after `timeout`."""
     if proc.poll() is not None:
         _kill_stragglers(proc.pid)
         return f"exited before it was stopped (exit code {proc.returncode})"
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_stragglers(proc.pid)
+        proc.wait(timeout=30)
+        return "killed"
+    # The leader is gone; what it started should follow within moments.
+    if _wait_group_gone(proc.pid, 15):
+        return "terminated"
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return "terminated"
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        return "killed"
-    # The leader is gone; give what it started a moment to follow, then make sure.
-    deadline = time.time() + 15
-    while _group_alive(proc.pid) and time.time() < deadline:
+    if _wait_group_gone(proc.pid, timeout):
+        return "left processes behind (ended by SIGTERM to its group)"
+    _kill_stragglers(proc.pid)
+    return "left processes behind (killed)"
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while _group_alive(pgid):
+        if time.time() > deadline:
+            return False
         time.sleep(0.2)
-    if _group_alive(proc.pid):
-        _kill_stragglers(proc.pid)
-        return "killed"
-    return "terminated"
+    return True
 
 
 def _group_alive(pgid: int) -> bool:
