@@ -59,12 +59,30 @@ def client(settings: Settings):
     from mlflow import MlflowClient
 
     if settings.tracking_uri.startswith("sqlite:///"):
-        from pathlib import Path
-
-        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _create_sqlite_store_once(settings.tracking_uri)
     mlflow.set_tracking_uri(settings.tracking_uri)
     os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     return MlflowClient(tracking_uri=settings.tracking_uri)
+
+
+_READY_STORES: set[str] = set()
+
+
+def _create_sqlite_store_once(uri: str) -> None:
+    """A new SQLite store is created (schema migrations) by whichever process touches it first; two
+    trainers starting together on a fresh store would both migrate it and one fails. One at a time, then."""
+    if uri in _READY_STORES:
+        return
+    from pathlib import Path
+
+    from filelock import FileLock
+    from mlflow import MlflowClient
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(db) + ".init.lock", timeout=300):
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    _READY_STORES.add(uri)
 
 
 def experiment_id(settings: Settings, model: str) -> str:
