@@ -134,3 +134,11 @@ def test_data_docs_relative_stays_inside_the_site(platform):
     assert fleet.data_docs_relative(platform, "churn", base / "validations" / "a.html") == "validations/a.html"
     assert fleet.data_docs_relative(platform, "churn", base / ".." / "secret.json") is None
     assert fleet.data_docs_relative(platform, "churn", "/etc/passwd") is None
+
+
+def test_a_drift_check_of_an_earlier_champion_says_so():
+    from mlops_airflow.fleet.render import _drift
+
+    alarm = {"status": "alarm", "day": "2026-01-18", "champion_version": "1", "mlflow_run_url": None}
+    assert "champion is v3 now" in _drift(alarm, {"version": "3"})
+    assert "now" not in _drift(alarm, {"version": "1"}) and "ALARM" in _drift(alarm, None)

@@ -66,12 +66,16 @@ def _validation(val: dict | None, docs_url: str) -> str:
     return f"{pill}{warn}<br><span class=muted>{_e(val.get('time'))}</span>{docs}"
 
 
-def _drift(d: dict | None) -> str:
+def _drift(d: dict | None, champion: dict | None = None) -> str:
     if not d:
         return _pill("not monitored yet", "none")
     kind = {"ok": "ok", "bad": "warn", "alarm": "bad"}[d["status"]]
     label = {"ok": "no drift", "bad": "bad check", "alarm": "ALARM"}[d["status"]]
-    return f"{_pill(label, kind)} {_a(d.get('mlflow_run_url'), d['day'])}"
+    checked = d.get("champion_version")
+    # An alarm that led to a retrain stays the newest check until the new champion is first checked.
+    stale = (f"<br><span class=muted>of v{_e(checked)}; champion is v{_e(champion['version'])} now</span>"
+             if champion and checked and str(checked) != str(champion.get("version")) else "")
+    return f"{_pill(label, kind)} {_a(d.get('mlflow_run_url'), d['day'])}{stale}"
 
 
 def _next_run(m: dict) -> str:
@@ -104,7 +108,7 @@ def _summary_row(m: dict) -> str:
             f"<td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a><br><span class=muted>{_e(m.get('owner'))}</span></td>"
             f"<td>{_version(ch)}</td><td class=num>{_metric(ch)}</td><td>{_interval(ch)}</td>"
             f"<td>{_validation(m.get('last_validation'), m['airflow'].get('data_docs_url'))}</td>"
-            f"<td>{_drift(m.get('last_drift'))}</td><td>{_next_run(m)}</td>"
+            f"<td>{_drift(m.get('last_drift'), ch)}</td><td>{_next_run(m)}</td>"
             f"<td>{' '.join(_a(u, k) for k, u in urls.items())} &middot; {_a(m.get('mlflow_model_url'), 'MLflow')}</td>"
             "</tr>")
 
