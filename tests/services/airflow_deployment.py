@@ -46,6 +46,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def require(what: str, problems: list[str | None]) -> None:
+    """The services suites' rule for missing services: fail under CI=true (CI must run them), skip elsewhere."""
+    import pytest
+
+    found = "; ".join(p for p in problems if p)
+    if not found:
+        return
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{what} and CI=true: {found}", pytrace=False)
+    pytest.skip(f"{what}: {found}")
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------------------
 def postgres_problem() -> str | None:
     """Why a test database cannot be made here, or None when it can."""

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_deployment import (REPORT, Deployment, create_database, database_exists, drop_database, free_port,
+from airflow_deployment import (REPORT, Deployment, require, create_database, database_exists, drop_database, free_port,
                                 postgres_problem)
 
 from helpers import MODELS, ROOT
@@ -83,25 +83,6 @@ def write_data(data_root: Path) -> None:
     synthetic.generate("demand", *DEMAND_DATA, data_root, drift_from=DEMAND_DRIFT_FROM)
 
 
-def create_tracking_store(tracking_uri: str) -> None:
-    """Create the MLflow store's schema before anything trains, as a deployment's tracking server has its
-    database migrated before the first run. (Two trainers that find no store at the same moment both run
-    MLflow's schema migration on the same SQLite file, and one of them fails.)"""
-    from mlflow import MlflowClient
-
-    Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    MlflowClient(tracking_uri=tracking_uri).search_experiments()
-
-
-def _require_postgres() -> None:
-    problem = postgres_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"services tests need PostgreSQL and CI=true: {problem}", pytrace=False)
-    pytest.skip(f"services tests need PostgreSQL: {problem}")
-
-
 def _emulator_env(deployment: Deployment) -> dict[str, str]:
     """What a training pod's container starts with (the 'image'): a plain environment with telemetry off,
     not the test process's; the pod spec adds the data root and the tracking Secret."""
@@ -115,7 +96,7 @@ def _emulator_env(deployment: Deployment) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def airflow():
     """The running deployment (`airflow_deployment.Deployment`)."""
-    _require_postgres()
+    require("services tests need PostgreSQL", [postgres_problem()])
     from k8s_e2e import NODES, add_tracking_secret
     from k8s_emulator import Cluster
 
@@ -128,7 +109,6 @@ def airflow():
     try:
         write_specs(deployment.models_dir)
         write_data(deployment.data_root)
-        create_tracking_store(deployment.tracking_uri)
         TIMINGS["specs + sample data"] = time.perf_counter() - started
         with Cluster(root / "kubeconfig", executables={"python": sys.executable}, namespace="mlops",
                      nodes=NODES) as cluster:

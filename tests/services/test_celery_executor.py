@@ -15,7 +15,6 @@ under CI=true, where it fails.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import tempfile
@@ -27,7 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_deployment import REPORT, create_database, database_exists, drop_database, free_port, postgres_problem
+from airflow_deployment import (REPORT, create_database, database_exists, drop_database, free_port, postgres_problem,
+                                require)
 from celery_deployment import CeleryDeployment, flush_redis_db, redis_problem, take_redis_db
 from helpers import MODELS
 from waiting import wait_for_run
@@ -49,16 +49,6 @@ CATALOGUE = {
                 "airflow_pool_slots": GPU_SLOTS},
     },
 }
-
-
-def _require_services() -> None:
-    problems = [p for p in (postgres_problem(), redis_problem()) if p]
-    if not problems:
-        return
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"the CeleryExecutor test needs PostgreSQL and Redis and CI=true: {'; '.join(problems)}",
-                    pytrace=False)
-    pytest.skip(f"the CeleryExecutor test needs PostgreSQL and Redis: {'; '.join(problems)}")
 
 
 def _write_specs(models_dir: Path) -> None:
@@ -91,7 +81,7 @@ def _prepare_files(deployment: CeleryDeployment) -> None:
 
 @pytest.fixture(scope="module")
 def celery_airflow():
-    _require_services()
+    require("the CeleryExecutor test needs PostgreSQL and Redis", [postgres_problem(), redis_problem()])
     timings: dict[str, float] = {}
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="mlops-celery-"))

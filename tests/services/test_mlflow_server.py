@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_deployment import PG_HOST, PG_PORT, PG_USER, postgres_problem
+from airflow_deployment import PG_HOST, PG_PORT, PG_USER, postgres_problem, require
 from helpers import ROOT
 from mlflow_server import mlflow_server
 
@@ -32,16 +32,6 @@ PLATFORM_USER = "mlops-platform"
 TIMINGS: dict[str, float] = {}
 
 
-def _require_postgres() -> None:
-    """The services suite's rule (tests/services/conftest.py): fail under CI=true, skip elsewhere."""
-    problem = postgres_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"services tests need PostgreSQL and CI=true: {problem}", pytrace=False)
-    pytest.skip(f"services tests need PostgreSQL: {problem}")
-
-
 @pytest.fixture(scope="module")
 def canary() -> str:
     return f"canary-{secrets.token_hex(16)}"
@@ -49,7 +39,7 @@ def canary() -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, canary):
-    _require_postgres()
+    require("services tests need PostgreSQL", [postgres_problem()])
     started = time.perf_counter()
     with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as srv:
         srv.create_user(PLATFORM_USER, canary)
