@@ -9,8 +9,10 @@ regression. Without `predict` the platform calls `predict_proba(X)[:, 1]` or `pr
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
+import pkgutil
 from typing import Callable
 
 
@@ -24,13 +26,46 @@ def resolve(ref: str) -> Callable:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise AuthoringError(
-            f"cannot import '{module_name}' for '{ref}': {exc}. Install the model's package in the "
-            "trainer environment or fix trainer.function in the spec"
+            f"cannot import '{module_name}' for '{ref}': {exc}.{_nearest_module(module_name)} Install the model's "
+            "package in the trainer environment or fix trainer.function in the spec"
         ) from exc
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise AuthoringError(f"'{module_name}' has no function '{attr}' (from '{ref}'); fix the spec or the module")
+        public = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        near = difflib.get_close_matches(attr, public, n=1)
+        hint = f" (did you mean '{module_name}:{near[0]}'?)" if near else ""
+        raise AuthoringError(f"'{module_name}' has no function '{attr}' (from '{ref}'){hint}; fix the spec or the module")
     return fn
+
+
+def reference_problems(trainer) -> list[str]:
+    """Each of the spec's trainer references that cannot be used, as `trainer.<field>: <why>`. Imports the
+    author's modules, so the command line and the run's first task call it, never DAG parsing."""
+    problems = []
+    for field, ref in (("function", trainer.function), ("predict", trainer.predict)):
+        if not ref:
+            continue
+        try:
+            resolve(ref)
+        except AuthoringError as exc:
+            problems.append(f"trainer.{field}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the author's module failed while importing
+            problems.append(f"trainer.{field}: importing '{ref}' raised {type(exc).__name__}: {exc}; fix the module")
+    return problems
+
+
+def _nearest_module(module_name: str) -> str:
+    """' Did you mean ...?' for a misspelt module of a package that exists, else ''."""
+    parent, _, leaf = module_name.rpartition(".")
+    if not parent:
+        return ""
+    try:
+        package = importlib.import_module(parent)
+    except Exception:  # noqa: BLE001 - no hint then
+        return ""
+    names = [m.name for m in pkgutil.iter_modules(getattr(package, "__path__", []))]
+    near = difflib.get_close_matches(leaf, names, n=1)
+    return f" Did you mean '{parent}.{near[0]}'?" if near else ""
 
 
 def source_of(ref: str | None) -> str:

@@ -37,6 +37,9 @@ class Settings:
     # Where people open MLflow in a browser (links from Airflow and the fleet page); the tracking URI
     # when that is a server, else a local `mlflow ui`.
     mlflow_ui_url: str = "http://localhost:5000"
+    # The packages a spec's trainer.function / trainer.predict may name: a spec is data anyone with write
+    # access to the specs folder can change, so it must not be able to call `os:system`.
+    trainer_packages: tuple[str, ...] = ("trainers",)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -57,6 +60,7 @@ class Settings:
             expectations_dir=Path(os.environ.get("MLOPS_EXPECTATIONS_DIR", include / "expectations")),
             compute_dir=Path(os.environ.get("MLOPS_COMPUTE_DIR", include / "compute")),
             mlflow_ui_url=mlflow_ui_url(tracking_uri),
+            trainer_packages=trainer_packages(),
         )
 
 
@@ -68,6 +72,17 @@ def mlflow_ui_url(tracking_uri: str) -> str:
     if tracking_uri.startswith(("http://", "https://")):
         return tracking_uri.rstrip("/")
     return "http://localhost:5000"
+
+
+def trainer_packages() -> tuple[str, ...]:
+    """`MLOPS_TRAINER_PACKAGES`: comma-separated top-level packages whose modules specs may name."""
+    raw = os.environ.get("MLOPS_TRAINER_PACKAGES", "trainers")
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    bad = [n for n in names if not n.replace("_", "a").replace(".", "a").isalnum() or n[0].isdigit()]
+    if bad or not names:
+        raise ValueError(f"MLOPS_TRAINER_PACKAGES={raw!r}: give importable package names separated by commas, "
+                         "e.g. 'trainers,acme_models'")
+    return names
 
 
 def get_settings() -> Settings:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -33,6 +34,9 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def read_yaml(text: str):
     return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
+# Every DAG parse reads every spec and the fleet page shows descriptions: keep both small.
+MAX_DESCRIPTION = 2000
+MAX_SPEC_BYTES = 256 * 1024
 _PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@continuous"}
 
 
@@ -314,9 +318,10 @@ class Notifications(_Strict):
 class ModelSpec(_Strict):
     apiVersion: Literal["mlops.airflow/v1"]
     name: str = Field(pattern=NAME_PATTERN, description="Lower case, digits and underscores; names the DAGs.")
-    description: str = ""
-    owner: str
-    tags: list[str] = Field(default_factory=list)
+    description: str = Field("", max_length=MAX_DESCRIPTION, description="Shown on the DAG and the fleet page; "
+                             f"at most {MAX_DESCRIPTION} characters (link to longer documents).")
+    owner: str = Field(min_length=1, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=20)
     schedule: str | None = "@daily"
     start_date: date = date(2026, 1, 1)
     dataset: Dataset
@@ -379,6 +384,8 @@ def _fix_for(err: dict) -> str:
         return "change the value to fit the limit"
     if kind == "value_error":
         return "see the message"
+    if kind in ("string_too_long", "too_long"):
+        return f"shorten it to at most {ctx.get('max_length')} (link to a longer document instead)"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"give a value of the right type ({kind.replace('_', ' ')})"
     return "see `python -m mlops.spec schema` for the expected shape"
@@ -394,9 +401,24 @@ def _valid_cron(expression: str) -> bool:
     return bool(croniter.is_valid(expression))
 
 
+def in_packages(ref: str, packages: tuple[str, ...]) -> bool:
+    module = ref.partition(":")[0]
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _trainer_package_problems(spec: ModelSpec) -> list[str]:
+    from mlops.settings import trainer_packages
+
+    packages = trainer_packages()
+    return [f"trainer.{field}: '{ref}' is outside the platform's trainer packages ({', '.join(packages)}); put the "
+            "function in a module of one of them, or add its package to MLOPS_TRAINER_PACKAGES"
+            for field, ref in (("function", spec.trainer.function), ("predict", spec.trainer.predict))
+            if ref and not in_packages(ref, packages)]
+
+
 def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None, catalogue=None) -> list[str]:
     """Checks across fields (and against the suite file and the pool catalogue), once the shape is right."""
-    problems = []
+    problems = _trainer_package_problems(spec)
     if catalogue is not None:
         from mlops.compute import pool_problems
 
@@ -516,9 +538,15 @@ def load_spec(path: str | Path, expectations_dir: Path | None = None, catalogue=
     and `compute/` folders beside the spec's folder, when they exist."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(path, [f"(file): {size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,} bytes: keep long "
+                                   "documentation out of it (link to it from `description`)"])
         text = path.read_text()
     except OSError as exc:
         raise SpecError(path, [f"(file): cannot read it ({exc.strerror}); check the path"]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(path, [f"(file): not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]) from None
     try:
         data = read_yaml(text)
     except yaml.YAMLError as exc:
@@ -536,9 +564,50 @@ def load_spec(path: str | Path, expectations_dir: Path | None = None, catalogue=
     return parse_spec(data, path, expectations_dir, catalogue)
 
 
+SPEC_SUFFIXES = (".yaml", ".yml")  # in order of precedence when both exist for one model
+FILE_NAME_RULE = (f"a spec's file name is the model's name plus .yaml: lower case letters, digits and "
+                  f"underscores, starting with a letter, 2 to 63 characters ({NAME_PATTERN})")
+
+
+@dataclass(frozen=True)
+class SpecFiles:
+    """The spec files of a folder: the one file that defines each model, and the files that define none."""
+
+    models: dict[str, Path]  # model name (the file's stem) -> its file
+    rejected: dict[Path, str]  # file -> why it defines no model
+
+
+def scan_spec_files(paths: list[Path]) -> SpecFiles:
+    """Which file defines which model. A model's DAG ids come from the file name, so a name that would need
+    mangling is refused (two such names could map to one DAG id), and when `churn.yaml` and `churn.yml` both
+    exist the `.yaml` keeps the model: adding a second file never takes the first one's DAGs away."""
+    models: dict[str, Path] = {}
+    rejected: dict[Path, str] = {}
+    ordered = sorted(paths, key=lambda p: (p.stem, SPEC_SUFFIXES.index(p.suffix) if p.suffix in SPEC_SUFFIXES
+                                           else len(SPEC_SUFFIXES), str(p)))
+    for path in ordered:
+        if not re.fullmatch(NAME_PATTERN, path.stem) or path.suffix not in SPEC_SUFFIXES:
+            rejected[path] = f"{path}: the file name '{path.name}' is not a model name; {FILE_NAME_RULE}. Rename the file"
+        elif path.stem in models:
+            rejected[path] = (f"{path}: model '{path.stem}' is already defined by {models[path.stem].name}; one spec "
+                              f"file per model: delete {path.name} or rename it (and its `name`) to a new model")
+        else:
+            models[path.stem] = path
+    return SpecFiles(models, rejected)
+
+
+def _candidate_files(models_dir: Path) -> list[Path]:
+    return [p for p in Path(models_dir).iterdir()
+            if p.suffix in SPEC_SUFFIXES and not p.name.startswith(("_", ".")) and p.is_file()]
+
+
+def scan_models_dir(models_dir: Path) -> SpecFiles:
+    return scan_spec_files(_candidate_files(models_dir))
+
+
 def spec_paths(models_dir: Path) -> list[Path]:
-    return sorted(p for p in Path(models_dir).iterdir()
-                  if p.suffix in (".yaml", ".yml") and not p.name.startswith(("_", ".")))
+    """The file of each model in the folder, by model name (files that define no model left out)."""
+    return [path for _, path in sorted(scan_models_dir(models_dir).models.items())]
 
 
 def json_schema() -> dict:
@@ -555,6 +624,10 @@ def _main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check spec files; exit 1 if any is invalid")
     v.add_argument("paths", nargs="+", type=Path)
+    v.add_argument("--expectations", type=Path, metavar="DIR",
+                   help="the folder of suite files (default: expectations/ beside the specs' folder)")
+    v.add_argument("--no-import", action="store_true",
+                   help="do not import the trainer modules to check trainer.function and trainer.predict")
     s = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")
     s.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
@@ -566,23 +639,57 @@ def _main(argv: list[str]) -> int:
         else:
             print(text)
         return 0
+    if args.expectations is not None and not args.expectations.is_dir():
+        parser.error(f"--expectations {args.expectations}: no such folder")
+    return _validate_files(args.paths, args.expectations, resolve_references=not args.no_import)
 
+
+def _validate_files(paths: list[Path], expectations: Path | None, resolve_references: bool) -> int:
+    """`spec validate`: each file on its own, then the files together (one file per model)."""
+    files = scan_spec_files(paths)
     failed = 0
-    for path in args.paths:
-        try:
-            spec = load_spec(path)
-        except SpecError as exc:
+    for path in paths:
+        if path in files.rejected and path.is_file():
             failed += 1
-            print(exc, file=sys.stderr)
-        else:
-            suite = path.resolve().parent.parent / "expectations" / f"{spec.validation.suite}.yaml"
-            unknown = unknown_expectations(suite) if spec.validation.suite and suite.is_file() else []
-            if unknown:
-                failed += 1
-                print(SpecError(path, unknown), file=sys.stderr)
-                continue
-            print(f"{path}: ok ({spec.name}, task {spec.dataset.task}, backend {spec.compute.backend})")
+            print(SpecError(path, [files.rejected[path].split(": ", 1)[1]]), file=sys.stderr)
+            continue
+        problems = _file_problems(path, expectations, resolve_references)
+        if problems is None:
+            failed += 1
+            continue
+        if problems:
+            failed += 1
+            print(SpecError(path, problems), file=sys.stderr)
+            continue
+        spec = load_spec(path, expectations or _expectations_beside(path))
+        print(f"{path}: ok ({spec.name}, task {spec.dataset.task}, backend {spec.compute.backend})")
     return 1 if failed else 0
+
+
+def _expectations_beside(path: Path) -> Path | None:
+    candidate = path.resolve().parent.parent / "expectations"
+    return candidate if candidate.is_dir() else None
+
+
+def _file_problems(path: Path, expectations: Path | None, resolve_references: bool) -> list[str] | None:
+    """What is wrong with one file beyond its shape, or None once its SpecError has been printed."""
+    suites = expectations or _expectations_beside(path)
+    try:
+        spec = load_spec(path, suites)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    problems = []
+    if spec.validation.suite and suites is None:
+        problems.append(f"validation.suite: '{spec.validation.suite}' is named but no expectations folder was found "
+                        f"(looked for {path.resolve().parent.parent / 'expectations'}); pass --expectations DIR")
+    elif spec.validation.suite:
+        problems += unknown_expectations(suites / f"{spec.validation.suite}.yaml")
+    if resolve_references:
+        from mlops.authoring import reference_problems
+
+        problems += reference_problems(spec.trainer)
+    return problems
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ def trainer_environment(settings: Settings) -> dict[str, str]:
         "MLOPS_DATA_ROOT": settings.data_root,
         "MLOPS_ARTIFACT_ROOT": settings.artifact_root,
         "MLOPS_HOME": str(settings.home),
+        # The trainer re-checks the spec it is given: it must allow the same trainer packages.
+        "MLOPS_TRAINER_PACKAGES": ",".join(settings.trainer_packages),
         "PYTHONUNBUFFERED": "1",
     }
     if settings.tracking_uri.startswith(("http://", "https://")) and "MLOPS_ARTIFACT_ROOT" not in os.environ:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -25,10 +26,22 @@ class SpecErrorOperator(BaseOperator):
         raise AirflowFailException(self.message)
 
 
-def broken_spec_dag(path: Path, message: str) -> DAG:
-    stem = re.sub(r"[^a-zA-Z0-9_]", "_", Path(path).stem)
+def broken_dag_id(path: Path, owns_model: bool) -> str:
+    """A broken spec whose file names a model stands in that model's train DAG; a file that defines no model
+    (a second file for a model, a name that is not a model name) gets an id of its own, so it can never
+    replace another model's DAG, and two such files never share one."""
+    path = Path(path)
+    if owns_model:
+        return f"{path.stem}__train"
+    if re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", path.name):
+        return f"broken_spec__{path.name}"
+    return f"broken_spec__{hashlib.sha256(path.name.encode()).hexdigest()[:12]}"
+
+
+def broken_spec_dag(path: Path, message: str, owns_model: bool = True) -> DAG:
     with DAG(
-        dag_id=f"{stem}__train",
+        dag_id=broken_dag_id(path, owns_model),
+        dag_display_name=f"broken spec: {Path(path).name}",
         description=f"BROKEN SPEC {Path(path).name}: fix the file; this DAG refuses to run",
         schedule=None,
         doc_md=f"### This model's spec is broken\n\n```\n{message}\n```\n\nFix the file and the DAG comes back.",
@@ -39,4 +52,3 @@ def broken_spec_dag(path: Path, message: str) -> DAG:
     ) as dag:
         SpecErrorOperator(task_id="spec_error", message=message)
     return dag
-

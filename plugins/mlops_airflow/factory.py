@@ -16,7 +16,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from mlops.compute import Catalogue, allowed_pools, catalogue_path, effective_backend, load_catalogue
 from mlops.settings import get_settings
-from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
+from mlops.spec import ModelSpec, SpecError, load_spec, scan_models_dir
 from mlops_airflow.assets import champion_asset, retrain_asset
 from mlops_airflow.broken import broken_spec_dag
 from mlops_airflow.champion_dags import build_monitor_dag, build_score_dag
@@ -158,7 +158,8 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
     effective_backend("local")  # a bad MLOPS_COMPUTE_BACKEND fails here too, once
     dags: dict[str, DAG] = {}
     specs: list[ModelSpec] = []
-    for path in spec_paths(models_dir):
+    files = scan_models_dir(models_dir)
+    for path in files.models.values():
         try:
             spec = load_spec(path, expectations_dir, catalogue)
             dag = build_training_dag(spec, path, catalogue)  # the DAG validates its params: it always has a schedule
@@ -172,12 +173,17 @@ def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = N
             log.exception("building the DAG of %s failed", path)
             problem = f"{path}: the DAG could not be built: {type(exc).__name__}: {exc}"
             dag, companions = broken_spec_dag(path, problem), []
-        if dag.dag_id in dags:
-            dag = broken_spec_dag(path, f"{path}: DAG id '{dag.dag_id}' is already used by another spec; "
-                                        "give this model a unique name")
-            companions = []
+        taken = [d.dag_id for d in (dag, *companions) if d.dag_id in dags]
+        if taken:  # never replace a DAG that is already there: the model that has it keeps working
+            log.error("%s: DAG id(s) %s are already used by another spec; give this model a unique name", path, taken)
+            dag, companions = broken_spec_dag(path, f"{path}: DAG id(s) {taken} are already used by another "
+                                                    "spec; give this model a unique name", owns_model=False), []
         dags[dag.dag_id] = dag
         dags.update((c.dag_id, c) for c in companions)
+    for path, problem in files.rejected.items():
+        log.error("%s", problem)
+        broken = broken_spec_dag(path, problem, owns_model=False)
+        dags.setdefault(broken.dag_id, broken)
     maintenance = build_maintenance_dag(specs)
     dags[maintenance.dag_id] = maintenance
     return dags

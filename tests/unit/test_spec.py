@@ -141,3 +141,76 @@ def test_cli_reports_expectation_names_gx_does_not_know(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 1
     assert "GX has no 'expect_column_values_to_be_awesome'" in out.stderr
+
+
+def _spec_file(tmp_path, **trainer):
+    (tmp_path / "models").mkdir(exist_ok=True)
+    data = example_dict()
+    data["trainer"].update(trainer)
+    data["validation"].pop("suite", None)
+    path = tmp_path / "models" / "churn.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _validate(*args):
+    return subprocess.run([sys.executable, "-m", "mlops.spec", "validate", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_spec_may_name_only_functions_of_the_trainer_packages(monkeypatch):
+    data = example_dict()
+    data["trainer"]["function"] = "os:system"
+    data["trainer"]["predict"] = "subprocess:call"
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    assert "trainer.function: 'os:system' is outside the platform's trainer packages (trainers)" in str(err.value)
+    assert "trainer.predict: 'subprocess:call'" in str(err.value)
+    assert "MLOPS_TRAINER_PACKAGES" in str(err.value)
+    data["trainer"].update(function="acme_models.churn:train", predict=None)
+    monkeypatch.setenv("MLOPS_TRAINER_PACKAGES", "trainers, acme_models")
+    assert parse_spec(data).trainer.function == "acme_models.churn:train"
+    # `trainers_evil` is not a module of `trainers`.
+    data["trainer"]["function"] = "trainers_evil:train"
+    with pytest.raises(SpecError, match="outside the platform's trainer packages"):
+        parse_spec(data)
+
+
+def test_cli_resolves_the_trainer_functions_and_suggests_the_fix(tmp_path):
+    path = _spec_file(tmp_path, function="trainers.churn:trian")
+    out = _validate(path)
+    assert out.returncode == 1
+    assert "trainer.function: 'trainers.churn' has no function 'trian'" in out.stderr
+    assert "did you mean 'trainers.churn:train'" in out.stderr
+    path = _spec_file(tmp_path, function="trainers.chrun:train")
+    out = _validate(path)
+    assert out.returncode == 1 and "Did you mean 'trainers.churn'?" in out.stderr
+    assert _validate("--no-import", path).returncode == 0
+
+
+def test_cli_needs_the_expectations_folder_when_a_suite_is_named(tmp_path):
+    path = tmp_path / "elsewhere" / "churn.yaml"
+    path.parent.mkdir()
+    path.write_text((MODELS / "churn.yaml").read_text())
+    out = _validate(path)
+    assert out.returncode == 1
+    assert "validation.suite: 'churn' is named but no expectations folder was found" in out.stderr
+    assert "--expectations DIR" in out.stderr
+    named = _validate("--expectations", MODELS.parent / "expectations", path)
+    assert named.returncode == 0, named.stderr
+    empty = tmp_path / "suites"
+    empty.mkdir()
+    out = _validate("--expectations", empty, path)
+    assert out.returncode == 1 and "no suite file" in out.stderr
+
+
+def test_descriptions_and_files_are_bounded(tmp_path):
+    data = example_dict()
+    data["description"] = "x" * 2001
+    with pytest.raises(SpecError, match="description: String should have at most 2000 characters"):
+        parse_spec(data)
+    path = tmp_path / "churn.yaml"
+    data["description"] = "y" * (300 * 1024)
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError, match=r"\(file\): [\d,]+ bytes; a spec is at most 262,144 bytes"):
+        load_spec(path)
