@@ -19,10 +19,17 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test install airflow-db ui lint bench-parse bench-demo bench-drift schema pools clean
+.PHONY: demo run airflow test install airflow-db ui lint bench-parse bench-demo bench-drift schema pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table
 	$(BIN)/python -m mlops_airflow.demo
+
+run: airflow-db  ## one model's training DAG for one logical date: make run MODEL=churn DATE=2026-01-15
+	@test -n "$(MODEL)" -a -n "$(DATE)" || { echo "usage: make run MODEL=<model> DATE=<YYYY-MM-DD> (models: $$(ls include/models | sed -n 's/\.yaml$$//p' | tr '\n' ' '))" >&2; exit 2; }
+	$(BIN)/python -m mlops_airflow.demo --models $(MODEL) --dates $(DATE) --watch ''
+
+airflow: airflow-db  ## any Airflow command on the project's settings: make airflow ARGS="dags test churn__train 2026-01-15"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow $(ARGS)
 
 test: install  ## the test suite (CI runs this); "no tests collected" is a failure, not a pass
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -42,8 +49,7 @@ airflow-db: install
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
 ui: pools  ## the Airflow UI on http://localhost:8080 with the DAGs, the fleet page and the demo's models
-	@echo "Log in as admin; the password is printed below and kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
-	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/local_airflow.py
 
 lint: install  ## Dockerfile and spec checks
 	$(BIN)/hadolint Dockerfile
