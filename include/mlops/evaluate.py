@@ -8,13 +8,14 @@ resampled rows for both models, so the interval is about the difference, not two
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 
 from mlops import data, tracking
 from mlops.metrics import METRICS, compute_all
-from mlops.policy import Candidate, Comparison, decide
+from mlops.policy import Candidate, Comparison, decide, holdout_warnings
 from mlops.settings import Settings
 from mlops.spec import ModelSpec
 
@@ -64,6 +65,7 @@ def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict, loa
         "comparison": None,
         "holdout_fingerprint": data.fingerprint(split.holdout),
         "holdout_rows": int(len(y)),
+        "holdout_smallest_class": _smallest_class(y) if ds.task == "binary_classification" else None,
         "holdout_days": split.holdout_days,
     }
     champion_mv = tracking.version_by_alias(settings, name, spec.promotion.alias)
@@ -91,8 +93,15 @@ def decide_from_evidence(spec: ModelSpec, evidence: dict, *, force: bool = False
         champion = Candidate(evidence["champion_version"], evidence["champion_metrics"],
                              evidence["champion_interval_end"] or "")
     comparison = Comparison(**evidence["comparison"]) if evidence["comparison"] else None
-    return decide(spec.evaluation, challenger, champion, comparison, force=force, force_reason=force_reason,
-                  allow_force=spec.promotion.allow_force)
+    decision = decide(spec.evaluation, challenger, champion, comparison, force=force, force_reason=force_reason,
+                      allow_force=spec.promotion.allow_force)
+    # Evidence from before the smallest-class count existed still gets the row-count warning.
+    warnings = holdout_warnings(int(evidence.get("holdout_rows") or 0), evidence.get("holdout_smallest_class"))
+    return dataclasses.replace(decision, warnings=warnings) if warnings else decision
+
+
+def _smallest_class(y) -> int:
+    return int(min(np.sum(y == 0), np.sum(y == 1)))
 
 
 def record_decision(settings: Settings, spec: ModelSpec, evidence: dict, decision, run_tags: dict | None = None) -> dict:

@@ -43,6 +43,7 @@ class Decision:
     outcome: str  # promote | keep | reject | already_champion
     reasons: list[str] = field(default_factory=list)
     forced: bool = False
+    warnings: list[str] = field(default_factory=list)  # the decision stands, but read it with these in mind
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +73,26 @@ def _guardrail_failures(guardrails: list[Guardrail], challenger: Candidate, cham
                     f"(allowed {g.max_degradation})"
                 )
     return failures
+
+
+# Below these a bootstrap interval of the holdout metric says little: a handful of rows decides it.
+MIN_HOLDOUT_ROWS = 200
+MIN_HOLDOUT_CLASS_ROWS = 30
+
+
+def holdout_warnings(rows: int, smallest_class: int | None) -> list[str]:
+    """Why the holdout may be too small to trust a metric or its interval (empty when it is big enough).
+    `smallest_class`: rows of the rarer label in a classification holdout, None for regression."""
+    out = []
+    if rows < MIN_HOLDOUT_ROWS:
+        out.append(f"the holdout has only {rows} rows (aim for at least {MIN_HOLDOUT_ROWS}): metrics and the "
+                   "bootstrap interval on so few rows are mostly noise; widen dataset.window.days or "
+                   "evaluation.holdout.fraction")
+    if smallest_class is not None and smallest_class < MIN_HOLDOUT_CLASS_ROWS:
+        out.append(f"the rarer class has only {smallest_class} rows in the holdout (aim for at least "
+                   f"{MIN_HOLDOUT_CLASS_ROWS}): ranking metrics such as roc_auc can reach 1.000 by chance; widen "
+                   "the window or the holdout")
+    return out
 
 
 def decide(

@@ -46,4 +46,6 @@ class EvaluateModelOperator(BaseOperator):
         d = summary["decision"]
         self.log.info("decision: %s%s\n  %s", d["outcome"], " (forced)" if d["forced"] else "",
                       "\n  ".join(d["reasons"]))
+        for warning in d.get("warnings") or []:
+            self.log.warning("decision warning: %s", warning)
         return summary
