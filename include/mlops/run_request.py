@@ -1,14 +1,21 @@
-"""Rules across the fields of a training run's trigger form, checked before anything changes.
+"""Rules for a training run's trigger request, checked by its first task before anything changes.
 
 Each Param is typed and bounded on its own (Airflow checks those when the run is created); what only
-holds between fields, or against the pool catalogue, is checked here, and every problem is reported at
-once with its fix.
+holds between fields, against the pool catalogue, for the trigger's conf as it was sent (a key no field
+has, a number JSON could not carry) or for the spec's trainer references is checked here, and every
+problem is reported at once with its fix.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+
 from mlops.compute import Catalogue, allowed_pools, pool_problems
 from mlops.spec import ModelSpec
+
+REQUEST_FIELDS = ("compute_pool", "force_promote", "force_reason")
+HYPERPARAMETER_PREFIX = "hp_"
 
 
 class RunRequestError(ValueError):
@@ -18,11 +25,88 @@ class RunRequestError(ValueError):
         super().__init__(f"{model}: this run's request cannot be carried out; nothing was changed:\n{lines}")
 
 
-def training_request(spec: ModelSpec, catalogue: Catalogue, params: dict) -> dict:
-    """The run's effective request (force, reason, pool), or RunRequestError listing every problem."""
-    problems = []
-    force = bool(params.get("force_promote", False))
+def form_fields(spec: ModelSpec) -> list[str]:
+    """The fields of the model's trigger form (its training DAG's params), in the form's order."""
+    return [f"{HYPERPARAMETER_PREFIX}{name}" for name in spec.trainer.hyperparameters] + list(REQUEST_FIELDS)
+
+
+def training_request(spec: ModelSpec, catalogue: Catalogue, params: dict, conf: dict | None = None) -> dict:
+    """The run's effective request (force, reason, pool), or RunRequestError listing every problem.
+
+    `params` are the run's values (the form's defaults with the conf over them); `conf` is what the trigger
+    sent, where a key no field has would otherwise be ignored without a word."""
+    from mlops.authoring import reference_problems  # imports the author's modules: at run time only
+
+    force = bool(params.get("force_promote") or False)
     reason = str(params.get("force_reason") or "").strip()
+    pool = str(params.get("compute_pool") or spec.compute.pool)
+    problems = [
+        *reference_problems(spec.trainer),
+        *unknown_fields(conf or {}, form_fields(spec)),
+        *hyperparameter_problems(spec, params),
+        *_promotion_problems(spec, force, reason),
+        *_pool_problems(spec, catalogue, pool),
+    ]
+    if problems:
+        raise RunRequestError(spec.name, problems)
+    return {"force_promote": force, "force_reason": reason or None, "compute_pool": pool,
+            "pool_overridden": pool != spec.compute.pool}
+
+
+def unknown_fields(conf: dict, fields: list[str]) -> list[str]:
+    """A problem for each conf key that is no field of the form, naming the field it most looks like."""
+    problems = []
+    for key in (k for k in conf if k not in fields):
+        near = _nearest(str(key), fields)
+        hint = f"did you mean '{near}'? " if near else ""
+        problems.append(f"{key}: no such field in this model's trigger form; {hint}Fix the key or remove it "
+                        f"(the fields: {', '.join(fields)})")
+    return problems
+
+
+def _nearest(key: str, fields: list[str]) -> str | None:
+    if f"{HYPERPARAMETER_PREFIX}{key}" in fields:  # a hyperparameter given without its prefix
+        return f"{HYPERPARAMETER_PREFIX}{key}"
+    lowered = {f.lower(): f for f in fields}
+    near = difflib.get_close_matches(key.lower(), list(lowered), n=1)
+    return lowered[near[0]] if near else None
+
+
+def hyperparameter_problems(spec: ModelSpec, params: dict) -> list[str]:
+    """Numeric hyperparameters that arrived without a usable number. The fields accept null so that Airflow
+    lets the run start and this check can say what happened: JSON has no NaN or Infinity, and the REST API
+    turns them (and numbers too large for a float, like 1e400) into null."""
+    problems = []
+    for name, default in spec.trainer.hyperparameters.items():
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue  # text, flags and free JSON: a cleared field means the spec's value
+        key = f"{HYPERPARAMETER_PREFIX}{name}"
+        value = params.get(key, default)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            problems.append(
+                f"{key}: {_shown(value)} arrived where a number is needed. NaN, Infinity and numbers out of range "
+                f"(like 1e400) arrive as null: give a finite number{_limits(spec, name)} (the spec's value is "
+                f"{default!r}), or leave {key} out to train with the spec's value")
+    return problems
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "null"
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _limits(spec: ModelSpec, name: str) -> str:
+    bounds = spec.trainer.hyperparameter_ranges.get(name)
+    if bounds is None:
+        return ""
+    low = "" if bounds.min is None else f" from {bounds.min:g}"
+    high = "" if bounds.max is None else f" up to {bounds.max:g}"
+    return low + high
+
+
+def _promotion_problems(spec: ModelSpec, force: bool, reason: str) -> list[str]:
+    problems = []
     if force and not spec.promotion.allow_force:
         problems.append("force_promote: forcing is switched off for this model (promotion.allow_force: false); "
                         "untick force_promote")
@@ -32,17 +116,17 @@ def training_request(spec: ModelSpec, catalogue: Catalogue, params: dict) -> dic
     if reason and not force:
         problems.append("force_reason is filled in but force_promote is not ticked: tick it to force the "
                         "promotion, or clear the reason")
+    return problems
 
-    pool = str(params.get("compute_pool") or spec.compute.pool)
-    if pool != spec.compute.pool:
-        allowed = allowed_pools(catalogue, spec.compute.pool, spec.compute.gpus)
-        if pool not in allowed:
-            why = pool_problems(catalogue, pool, spec.compute.gpus)
-            if not why:
-                why = [f"pool '{pool}' draws from Airflow pool '{catalogue.pools[pool].airflow_pool}', but this "
-                       f"model's train task holds slots of '{catalogue.pools[spec.compute.pool].airflow_pool}'"]
-            problems.append(f"compute_pool: {why[0].split(': ', 1)[-1]}; this model may use {allowed}")
-    if problems:
-        raise RunRequestError(spec.name, problems)
-    return {"force_promote": force, "force_reason": reason or None, "compute_pool": pool,
-            "pool_overridden": pool != spec.compute.pool}
+
+def _pool_problems(spec: ModelSpec, catalogue: Catalogue, pool: str) -> list[str]:
+    if pool == spec.compute.pool:
+        return []
+    allowed = allowed_pools(catalogue, spec.compute.pool, spec.compute.gpus)
+    if pool in allowed:
+        return []
+    why = pool_problems(catalogue, pool, spec.compute.gpus)
+    if not why:
+        why = [f"pool '{pool}' draws from Airflow pool '{catalogue.pools[pool].airflow_pool}', but this "
+               f"model's train task holds slots of '{catalogue.pools[spec.compute.pool].airflow_pool}'"]
+    return [f"compute_pool: {why[0].split(': ', 1)[-1]}; this model may use {allowed}"]

@@ -39,13 +39,16 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 def _params(spec: ModelSpec, catalogue: Catalogue | None) -> dict[str, Param]:
     params = {}
     for name, default in spec.trainer.hyperparameters.items():
-        # A typed field where the default tells the type; otherwise (null, list, mapping) free JSON.
+        # A typed field where the default tells the type; otherwise (null, list, mapping) free JSON. Typed
+        # fields take null too: the UI marks a non-null type as required, and NaN or 1e400 in a conf arrive
+        # as null, which check_request explains rather than Airflow failing the task on its own.
         kind = _JSON_TYPES.get(type(default))
-        typing = {"type": kind} if kind else {}
+        typing = {"type": ["null", kind]} if kind else {}
         bounds = spec.trainer.hyperparameter_ranges.get(name)
         if bounds is not None:
             typing.update({k: v for k, v in (("minimum", bounds.min), ("maximum", bounds.max)) if v is not None})
-        limits = f", between {bounds.min} and {bounds.max}" if bounds is not None else ""
+        limits = "".join(f", {word} {value:g}" for word, value in (("at least", bounds.min), ("at most", bounds.max))
+                         if value is not None) if bounds is not None else ""
         params[f"hp_{name}"] = Param(
             default, **typing, title=f"Hyperparameter: {name}",
             description=f"Override trainer.hyperparameters.{name} for this run (spec default: {default!r}{limits}).",
@@ -66,7 +69,8 @@ def _params(spec: ModelSpec, catalogue: Catalogue | None) -> dict[str, Param]:
         section="Promotion",
     )
     params["force_reason"] = Param(
-        "", type="string", title="Reason for forcing", description="Written to the audit log.", section="Promotion",
+        None, type=["null", "string"], title="Reason for forcing",
+        description="Only with Force promote: written to the audit log.", section="Promotion",
     )
     return params
 

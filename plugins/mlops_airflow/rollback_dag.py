@@ -28,7 +28,7 @@ def build_rollback_dag(spec: ModelSpec, tags: list[str]) -> DAG:
                 f"`python -m mlops.registry audit {spec.name}` or the fleet page."),
         params={
             "to_version": Param(
-                "", type="string", pattern=r"^(v?[0-9]+)?$", title="Target version",
+                None, type=["null", "string"], pattern=r"^(v?[0-9]+)?$", title="Target version",
                 description=f"The registered version to make {p.alias} again, e.g. 3. Empty: the version that "
                             f"holds the `{p.previous_alias}` alias (the champion before the current one)."),
             "reason": Param(

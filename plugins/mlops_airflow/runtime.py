@@ -39,6 +39,13 @@ def run_context(context, upstream: dict | None = None) -> RunContext:
     )
 
 
+def trigger_conf(context) -> dict:
+    """What the trigger sent (the DAG run's conf): unlike `params`, no defaults merged in, so a key that
+    names no field can be told apart."""
+    dag_run = context.get("dag_run")
+    return dict(getattr(dag_run, "conf", None) or {})
+
+
 def hyperparameter_overrides(params, hyperparameters: dict) -> dict:
     """Trigger-form values that differ from the spec (typed params named `hp_<name>`)."""
     out = {}

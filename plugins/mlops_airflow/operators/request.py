@@ -8,9 +8,10 @@ from mlops.spec import ModelSpec
 
 
 class CheckRequestOperator(BaseOperator):
-    """The training run's first task: checks the trigger form's rules across fields (force needs a reason,
-    a pool the model may use) and fails at once, listing every problem, before any data is read or any
-    model trained. Returns the effective request."""
+    """The training run's first task: checks that the spec's trainer references import, that the trigger's
+    conf names only the form's fields and carries a number wherever one is needed, and the form's rules
+    across fields (force needs a reason, a pool the model may use). Fails at once, without a retry and
+    listing every problem, before any data is read or any model trained. Returns the effective request."""
 
     ui_color = "#f0f0f0"
 
@@ -23,10 +24,11 @@ class CheckRequestOperator(BaseOperator):
         from mlops.compute import load_catalogue, catalogue_path
         from mlops.run_request import RunRequestError, training_request
         from mlops.settings import get_settings
+        from mlops_airflow.runtime import trigger_conf
 
         catalogue = self.catalogue or load_catalogue(catalogue_path(get_settings().compute_dir))
         try:
-            request = training_request(self.spec, catalogue, dict(context["params"]))
+            request = training_request(self.spec, catalogue, dict(context["params"]), conf=trigger_conf(context))
         except RunRequestError as exc:
             raise AirflowFailException(str(exc)) from None
         if request["force_promote"]:
