@@ -161,3 +161,80 @@ def test_the_plugin_loads_alone_and_cheaply():
     lines = out.stdout.strip().splitlines()
     assert lines[-2] == "['Data Docs', 'MLflow run', 'Model version'] /mlops /mlops/fleet True"
     assert lines[-1] == "[]", lines[-1]
+
+
+def _csp(response) -> dict[str, str]:
+    """The Content-Security-Policy header as directive -> value."""
+    policy = response.headers.get("content-security-policy", "")
+    return {d.split()[0]: " ".join(d.split()[1:]) for d in policy.split(";") if d.strip()}
+
+
+def _a_validation_page(trained_home) -> str:
+    docs = trained_home / "reports" / "churn" / "data_docs"
+    page = min((docs / "validations").rglob("*.html"))
+    return page.relative_to(docs).as_posix()
+
+
+def test_data_docs_are_sandboxed_and_load_nothing_from_other_sites(trained, fleet_server):
+    """A value in the data ends up in the Data Docs HTML: the page may not run anything with the user's
+    authority (CSP sandbox, no scripts), nor pull scripts or styles from public CDNs."""
+    import re
+
+    url, _ = trained
+    admin = bearer(token(url, "admin"))
+    for path in ("index.html", _a_validation_page(fleet_server["home"])):
+        r = requests.get(f"{url}/mlops/data-docs/churn/{path}", headers=admin, timeout=30)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), (path, r.status_code)
+        csp = _csp(r)
+        assert "sandbox" in csp and "allow-scripts" not in csp["sandbox"] and "allow-same-origin" not in csp["sandbox"]
+        assert csp["default-src"] == "'none'" and "script-src" not in csp, csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        html = r.text
+        assert "churn" in html and "<style" in html  # still a readable page, with a local stylesheet
+        third_party = re.findall(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//[^>]*>"""
+                                 r"""|url\(\s*["']?\s*(?:https?:)?//[^)]*\)""", html, re.I)
+        assert third_party == [], (path, third_party[:3])
+        assert "<script" not in html.lower(), path
+    static = requests.get(f"{url}/mlops/data-docs/churn/static/images/favicon.ico", headers=admin, timeout=30)
+    assert static.status_code == 200 and "sandbox" in _csp(static)
+    assert static.headers["x-content-type-options"] == "nosniff"
+
+
+def test_fleet_pages_and_api_have_a_strict_policy(trained):
+    """No script may run on the platform's own pages; the one inline stylesheet is allowed by its hash."""
+    import base64
+    import hashlib
+    import re
+
+    url, _ = trained
+    admin = token(url, "admin")
+    page = requests.get(f"{url}/mlops/fleet", cookies={"_token": admin}, timeout=60)
+    login = requests.get(f"{url}/mlops/fleet", timeout=30)
+    assert (page.status_code, login.status_code) == (200, 401)
+    for r in (page, login):
+        csp = _csp(r)
+        assert csp["default-src"] == "'none'" and "script-src" not in csp, csp
+        assert "unsafe-inline" not in r.headers["content-security-policy"]
+        assert r.headers["x-content-type-options"] == "nosniff"
+        (style,) = re.findall(r"<style>(.*?)</style>", r.text, re.S)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert csp["style-src"] == f"'sha256-{digest}'", csp
+    api = requests.get(f"{url}/mlops/api/models", headers=bearer(admin), timeout=60)
+    assert _csp(api)["default-src"] == "'none'" and api.headers["x-content-type-options"] == "nosniff"
+
+
+def test_long_paths_and_names_are_404_without_echo(trained):
+    url, _ = trained
+    admin = bearer(token(url, "admin"))
+    long_name = "n" * 20_000
+    for path in (f"/mlops/data-docs/churn/{'a' * 300}", f"/mlops/data-docs/churn/{'a' * 300}/index.html",
+                 f"/mlops/data-docs/churn/validations/{'b' * 256}.html", f"/mlops/data-docs/churn/{'c/' * 3000}x",
+                 f"/mlops/data-docs/{long_name}/index.html", f"/mlops/api/models/{long_name}", f"/mlops/{long_name}"):
+        r = requests.get(f"{url}{path}", headers=admin, timeout=30)
+        assert r.status_code == 404, (path[:80], r.status_code, r.text[:200])
+        assert len(r.content) < 300 and "n" * 100 not in r.text and "a" * 100 not in r.text, r.text[:200]
+    short = requests.get(f"{url}/mlops/api/models/nope", headers=admin, timeout=30)
+    assert short.status_code == 404 and "nope" in short.json()["detail"]  # a short name is still named
+    # Not logged in: the login page links back to the fleet page, not to whatever path was asked for.
+    r = requests.get(f"{url}/mlops/data-docs/churn/{long_name}/fleet", timeout=30)
+    assert r.status_code == 401 and len(r.content) < 2000 and "n" * 100 not in r.text

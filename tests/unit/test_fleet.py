@@ -142,3 +142,31 @@ def test_a_drift_check_of_an_earlier_champion_says_so():
     alarm = {"status": "alarm", "day": "2026-01-18", "champion_version": "1", "mlflow_run_url": None}
     assert "champion is v3 now" in _drift(alarm, {"version": "3"})
     assert "now" not in _drift(alarm, {"version": "1"}) and "ALARM" in _drift(alarm, None)
+
+
+def test_data_docs_pages_are_served_without_scripts_or_other_sites():
+    from mlops_airflow.fleet.data_docs import STYLE, offline_page
+
+    page = ("<html><head><link rel=stylesheet href='https://cdn.example/b.css'><script src=//cdn.example/j.js>"
+            "</script><style>.logo{background:url('https://cdn.example/l.png')}</style></head><body>"
+            "<img src=\"https://cdn.example/logo.png\" alt=logo><p>store: 5 unexpected values</p>"
+            "<scr<script>x</script>ipt>window.pwned=1</scr<script></script>ipt><script>inline()</script>"
+            "<a href='https://greatexpectations.io'>GX</a></body></html>")
+    out = offline_page(page)
+    assert "<script" not in out.lower() and "cdn.example" not in out, out
+    assert "<p>store: 5 unexpected values</p>" in out and "https://greatexpectations.io" in out  # a link stays
+    assert out.index(STYLE) < out.index("</head>")
+
+
+def test_data_docs_paths_too_long_for_the_filesystem_are_not_files(tmp_path):
+    from mlops_airflow.fleet.app import _shown, _site_file
+
+    (tmp_path / "validations").mkdir()
+    (tmp_path / "validations" / "a.html").write_text("x")
+    assert _site_file(tmp_path, "validations/a.html") == tmp_path / "validations" / "a.html"
+    for relative in ("a" * 300, "validations/" + "b" * 256 + ".html", "c/" * 3000 + "x", "validations",
+                     "../" + tmp_path.name + "/validations/a.html/..", "é" * 200):
+        assert _site_file(tmp_path, relative) is None, relative[:40]
+    assert _shown("churn") == "'churn'"
+    shown = _shown("n" * 20_000)
+    assert len(shown) < 100 and "20000 characters" in shown

@@ -6,6 +6,8 @@
     GET /mlops/data-docs/{model}/{path}     the model's GX Data Docs site (validation pages, index)
 
 All of them require an Airflow login (see auth.py); models are filtered by read access to their DAG.
+Every response carries a Content-Security-Policy: no script runs on any of them (see data_docs.py for why
+Data Docs are sandboxed), and no response echoes more than a short prefix of what was asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from mlops_airflow.fleet.auth import NotAuthenticated, current_user, login_url, readable_dag_ids
 
 NO_STORE = {"Cache-Control": "no-store"}
+# For what sets no policy of its own (JSON, errors): nothing to load, run or frame.
+DEFAULT_HEADERS = {"Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'none'; "
+                                              "frame-ancestors 'none'",
+                   "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+# A file name or a path longer than the filesystem allows is a 404, not an OSError.
+MAX_SEGMENT_BYTES, MAX_PATH_BYTES = 255, 1024
+NAME_SHOWN = 64  # characters of a requested name an error message repeats
+
+
+def _shown(name: str) -> str:
+    """A requested name, quoted, as an error message may repeat it: bounded."""
+    return repr(name) if len(name) <= NAME_SHOWN else f"{name[:NAME_SHOWN]!r}... ({len(name)} characters)"
 
 
 def _airflow_base() -> str:
@@ -78,15 +92,23 @@ def create_app() -> FastAPI:
     app = FastAPI(title="mlops fleet", description="Every model's champion, validation and drift status.",
                   docs_url=None, redoc_url=None, openapi_url=None)
 
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for key, value in DEFAULT_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
     @app.exception_handler(NotAuthenticated)
     async def _unauthenticated(request: Request, exc: NotAuthenticated):
         headers = {"WWW-Authenticate": "Bearer", **NO_STORE}
-        if request.url.path.rstrip("/").endswith("/fleet"):
-            from mlops_airflow.fleet.render import unauthenticated_page
+        prefix = request.scope.get("root_path", "")
+        if request.url.path.removeprefix(prefix).rstrip("/") == "/fleet":
+            from mlops_airflow.fleet.render import POLICY, unauthenticated_page
 
-            next_url = str(request.url.path)
-            return HTMLResponse(unauthenticated_page(exc.detail, login_url(next_url)), status_code=401,
-                                headers=headers)
+            # Back to the fleet page after the login, whatever the request's path was.
+            return HTMLResponse(unauthenticated_page(exc.detail, login_url(f"{prefix}/fleet")), status_code=401,
+                                headers={**headers, "Content-Security-Policy": POLICY})
         return JSONResponse({"detail": exc.detail}, status_code=401, headers=headers)
 
     @app.get("/api/models")
@@ -100,20 +122,22 @@ def create_app() -> FastAPI:
         from mlops.settings import get_settings
 
         if name not in model_names(get_settings()):
-            raise HTTPException(404, f"no model named {name!r}")
+            raise HTTPException(404, f"no model named {_shown(name)}")
         models = gather(user, only=name)
         if not models:
-            raise HTTPException(403, f"you may not read the DAGs of model {name!r}")
+            raise HTTPException(403, f"you may not read the DAGs of model {_shown(name)}")
         return JSONResponse(models[0], headers=NO_STORE)
 
     @app.get("/fleet", response_class=HTMLResponse)
     def fleet_page(user=Depends(current_user)):
         from mlops.settings import get_settings
+        from mlops_airflow.fleet.render import POLICY
         from mlops_airflow.fleet.render import fleet_page as render
 
         models = gather(user)
         return HTMLResponse(render(models, user_name=_user_name(user), airflow_base=_airflow_base(),
-                                   mlflow_ui=get_settings().mlflow_ui_url), headers=NO_STORE)
+                                   mlflow_ui=get_settings().mlflow_ui_url),
+                            headers={**NO_STORE, "Content-Security-Policy": POLICY})
 
     @app.get("/", include_in_schema=False)
     def root():
@@ -123,19 +147,39 @@ def create_app() -> FastAPI:
     def data_docs(model: str, path: str, user=Depends(current_user)):
         from mlops.fleet import data_docs_dir, model_names
         from mlops.settings import get_settings
+        from mlops_airflow.fleet import data_docs as docs
 
         settings = get_settings()
         if model not in model_names(settings):
             raise HTTPException(404, "not found")
         if f"{model}__train" not in readable_dag_ids(user, {f"{model}__train"}):
-            raise HTTPException(403, f"you may not read the DAGs of model {model!r}")
+            raise HTTPException(403, f"you may not read the DAGs of model {_shown(model)}")
         base = data_docs_dir(settings, model).resolve()
-        target = _inside(base, path or "index.html")
-        if target is None or not target.is_file():
+        relative = path or "index.html"
+        target = _site_file(base, relative)
+        if target is None:
             raise HTTPException(404, "not found")
-        return FileResponse(target, headers=NO_STORE)
+        headers = {**NO_STORE, "Content-Security-Policy": docs.POLICY}
+        if target == base / "index.html":
+            return HTMLResponse(docs.index_page(base, model), headers=headers)
+        if target.suffix.lower() in (".html", ".htm"):
+            return HTMLResponse(docs.offline_page(target.read_text(encoding="utf-8", errors="replace")),
+                                headers=headers)
+        return FileResponse(target, headers=headers)
 
     return app
+
+
+def _site_file(base: Path, relative: str) -> Path | None:
+    """The file `relative` names under `base`, or None: outside the site, too long a name, or no file."""
+    if len(relative.encode()) > MAX_PATH_BYTES or any(len(part.encode()) > MAX_SEGMENT_BYTES
+                                                       for part in relative.split("/")):
+        return None
+    try:
+        target = _inside(base, relative)
+        return target if target is not None and target.is_file() else None
+    except OSError:  # e.g. ENAMETOOLONG, ELOOP: nothing that can be served
+        return None
 
 
 def _inside(base: Path, relative: str) -> Path | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 
 STYLE = """
@@ -16,6 +18,16 @@ font-size:12px;font-weight:600}.ok{background:#e3f4e6;color:#1f6b2d}.bad{backgro
 .warn{background:#fff3dc;color:#8a5a00}.none{background:#eef1f6;color:#5a6478}a{color:#1f5fbf}
 code{font-size:12px;background:#f1f3f7;padding:0 3px;border-radius:3px}
 """
+
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+# No script at all; the one inline stylesheet by its hash. The Airflow UI may show the page in its frame.
+POLICY = (f"default-src 'none'; style-src 'sha256-{_sha256(STYLE)}'; base-uri 'none'; form-action 'none'; "
+          "frame-ancestors 'self'")
 
 
 def _e(value) -> str:
