@@ -9,7 +9,9 @@ its workers consume), and distinct Celery hostnames, pid files and log-server po
 
 Both workers run on this one machine, so each one reports a hostname of its own to Airflow
 (`[core] hostname_callable` -> `worker_hostname`, which returns MLOPS_TEST_CELERY_WORKER): the task
-instance's `hostname` then says which worker ran it, as it would with one worker per machine.
+instance's `hostname` then says which worker ran it, as it would with one worker per machine. Each worker
+also has a lock folder of its own (MLOPS_LOCK_DIR), as on its own machine's disk: the promotion file lock
+orders nothing across workers, so whatever keeps two workers apart is Airflow's doing.
 """
 
 from __future__ import annotations
@@ -98,6 +100,10 @@ class CeleryDeployment(Deployment):
         """The Celery hostname and the Airflow task-instance hostname of one worker."""
         return f"{worker}-{self.queue.rsplit('-', 1)[1]}"
 
+    def lock_dir(self, worker: str) -> Path:
+        """The worker's own MLOPS_LOCK_DIR (see the module docstring)."""
+        return self.root / "locks" / worker
+
     def env(self) -> dict[str, str]:
         env = {
             **super().env(),
@@ -119,6 +125,7 @@ class CeleryDeployment(Deployment):
         env = self.env()
         env.update({
             WORKER_ENV: self.worker_name(worker),
+            "MLOPS_LOCK_DIR": str(self.lock_dir(worker)),
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "celery_deployment.worker_hostname",
             "PYTHONPATH": os.pathsep.join([env["PYTHONPATH"], str(SERVICES)]),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),

@@ -8,6 +8,11 @@ tasks compete for 2 slots while 4 worker slots are free. From the train task ins
 dates, the number of GPU tasks running at once never exceeds 2 and does reach 2 (the cap is what held
 the others back, not a lack of parallelism); every run succeeds, and both workers ran tasks.
 
+Then, on the same deployment, a rollback of one of those models triggered while its next (forced) promotion
+runs waits for it: both tasks take the model's one-slot promotion pool, and each worker has a lock folder
+of its own (celery_deployment), so nothing but the pool keeps them apart. They run one after the other,
+promote first, and both succeed.
+
 This deployment is its own (not the session's LocalExecutor one): its own database, Redis database and
 Celery queue, all removed afterwards. Without PostgreSQL or Redis the test skips with the reason, except
 under CI=true, where it fails.
@@ -30,7 +35,7 @@ from airflow_deployment import (REPORT, create_database, database_exists, drop_d
                                 require)
 from celery_deployment import CeleryDeployment, flush_redis_db, redis_problem, take_redis_db
 from helpers import MODELS
-from waiting import wait_for_run
+from waiting import TERMINAL, wait_for, wait_for_run
 
 pytestmark = pytest.mark.services
 
@@ -38,6 +43,11 @@ GPU_SLOTS = 2
 MODELS_ON_GPU = [f"gpu_{letter}" for letter in "abcd"]  # 2x the slots
 DATA = (date(2026, 1, 1), date(2026, 1, 16))
 LOGICAL_DATE = "2026-01-15T00:00:00Z"
+SERIALISED_MODEL = MODELS_ON_GPU[0]
+SECOND_LOGICAL_DATE = "2026-01-14T00:00:00Z"  # another window of the same data: a second version
+# How long the rollback may take to start while the promote is held: on this machine a task the scheduler
+# may queue is running within a few seconds.
+ROLLBACK_HOLD_S = 10
 AIRFLOW_POOL = "mlops-gpu-celery-test"
 CATALOGUE = {
     "apiVersion": "mlops.airflow/v1",
@@ -226,6 +236,122 @@ def test_celery_workers_train_within_the_gpu_pool(celery_airflow):
                       f"+{(end - first).total_seconds():.1f}s")
     REPORT.append("  tasks per worker: " + ", ".join(f"{h}={len(t)}" for h, t in sorted(by_host.items())))
     print("\n".join(REPORT[-(len(trains) + 2):]))
+
+
+def _task_instance(api, dag_id: str, run_id: str, task_id: str) -> dict | None:
+    ti = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", expect=(200, 404))
+    return ti if "task_id" in ti else None
+
+
+def _state(api, dag_id: str, run_id: str, task_id: str) -> str | None:
+    return (_task_instance(api, dag_id, run_id, task_id) or {}).get("state")
+
+
+def _wait_until_running(api, dag_id: str, run_id: str, task_id: str, timeout: float) -> None:
+    def running():
+        if _state(api, dag_id, run_id, task_id) == "running":
+            return True
+        if api.run(dag_id, run_id)["state"] in TERMINAL:
+            raise AssertionError(f"{dag_id} {run_id} ended before {task_id} ran\n{api.failure_report(dag_id, run_id)}")
+        return False
+
+    wait_for(running, timeout, poll=1, what=f"{dag_id}.{task_id} to run")
+
+
+def _watch_while_held(api, dag_id: str, run_id: str, task_id: str, pool: str) -> tuple[list, list, float]:
+    """The task's states from when the scheduler has it until it leaves `scheduled` or ROLLBACK_HOLD_S pass,
+    the pool's (running, scheduled) slots meanwhile, and how long that was."""
+    wait_for(lambda: _state(api, dag_id, run_id, task_id) is not None, 120, poll=0.5,
+             what=f"{dag_id}.{task_id} to be scheduled")
+    states, slots = [], []
+    started = time.time()
+    while time.time() < started + ROLLBACK_HOLD_S:
+        state = _state(api, dag_id, run_id, task_id)
+        if not states or states[-1] != state:
+            states.append(state)
+        found = api.get(f"/api/v2/pools/{pool}", expect=(200, 404))
+        slots.append((found.get("running_slots"), found.get("scheduled_slots")))
+        if state != "scheduled":
+            break
+        time.sleep(0.5)
+    return states, slots, time.time() - started
+
+
+def _champion(deployment, model: str) -> str | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient(tracking_uri=deployment.tracking_uri).get_model_version_by_alias(model, "champion")
+                   .version)
+    except MlflowException:
+        return None
+
+
+def test_promote_and_rollback_of_one_model_take_turns_across_workers(celery_airflow):
+    """The model's promote is held inside its task (the test holds the model's file lock in both workers'
+    lock folders, as a slow registry would hold it), a rollback is triggered meanwhile: it stays scheduled
+    while the promote holds the model's promotion pool, runs once the promote is done, and both succeed."""
+    from filelock import FileLock
+
+    from mlops.audit import AuditLog
+    from mlops.locks import promotion_pool
+
+    deployment, model = celery_airflow, SERIALISED_MODEL
+    api = deployment.client()
+    train_dag, rollback_dag, pool = f"{model}__train", f"{model}__rollback", promotion_pool(model)
+    api.unpause(train_dag)
+    api.unpause(rollback_dag)
+    if _champion(deployment, model) is None:  # run on its own: first a champion to go back to
+        first = api.trigger(train_dag, LOGICAL_DATE)
+        assert wait_for_run(api, train_dag, first, timeout=600)["state"] == "success", api.failure_report(
+            train_dag, first)
+    before = _champion(deployment, model)
+    assert before is not None
+
+    gates = []
+    for worker in deployment.workers:
+        deployment.lock_dir(worker).mkdir(parents=True, exist_ok=True)
+        gates.append(FileLock(str(deployment.lock_dir(worker) / f"{model}.promotion.lock")))
+        gates[-1].acquire(timeout=10)
+    try:
+        promoting = api.trigger(train_dag, SECOND_LOGICAL_DATE, conf={
+            "force_promote": True, "force_reason": "a second version, to roll back from"})
+        _wait_until_running(api, train_dag, promoting, "promote", timeout=600)
+        rolling_back = api.trigger(rollback_dag, None, conf={"reason": "the forced version is wrong"})
+        states, slots, held = _watch_while_held(api, rollback_dag, rolling_back, "rollback", pool)
+    finally:
+        for gate in gates:
+            gate.release()
+    runs = {train_dag: promoting, rollback_dag: rolling_back}
+    finished = {d: wait_for_run(api, d, r, timeout=300, poll=2)["state"] for d, r in runs.items()}
+    promote = _task_instance(api, train_dag, promoting, "promote")
+    rollback = _task_instance(api, rollback_dag, rolling_back, "rollback")
+    intervals = {name: (_at(ti["start_date"]), _at(ti["end_date"])) for name, ti in
+                 (("promote", promote), ("rollback", rollback))}
+
+    assert intervals["promote"][1] <= intervals["rollback"][0], (
+        f"the rollback ran while the promote did: {intervals}; rollback states while the promote was held: "
+        f"{states}")
+    assert states == ["scheduled"], f"the rollback left `scheduled` while the promote held {pool}: {states}"
+    assert all(s == (1, 1) for s in slots), f"{pool} (running, scheduled) while held: {slots}"
+    failures = [api.failure_report(d, r) for d, r in runs.items() if finished[d] != "success"]
+    assert not failures, "\n\n".join(failures)
+    assert (promote["state"], rollback["state"]) == ("success", "success"), (promote, rollback)
+    assert (promote["pool"], rollback["pool"]) == (pool, pool)
+
+    records = AuditLog(str(deployment.audit_root), model).records()
+    forced = records[-2].to_version
+    assert [(r.action, r.to_version) for r in records[-2:]] == [("force_promote", forced), ("rollback", before)]
+    assert forced != before and _champion(deployment, model) == before
+
+    start = intervals["promote"][0]
+    REPORT.append(f"CeleryExecutor: {model} promote on {promote['hostname']} +0.0s .. "
+                  f"+{(intervals['promote'][1] - start).total_seconds():.1f}s, rollback (triggered meanwhile, "
+                  f"watched {held:.0f}s in {pool}) on {rollback['hostname']} "
+                  f"+{(intervals['rollback'][0] - start).total_seconds():.1f}s .. "
+                  f"+{(intervals['rollback'][1] - start).total_seconds():.1f}s")
+    print(REPORT[-1])
 
 
 def test_max_overlap_counts_what_runs_at_once():

@@ -3,9 +3,23 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from mlops.locks import promotion_pool
 from mlops.spec import ModelSpec
 from mlops_airflow.links import VERSION_LINKS
 from mlops_airflow.tracking_connection import with_mlflow_connection
+
+
+def promotion_pool_args(spec: ModelSpec, kwargs: dict) -> dict:
+    """The model's one-slot Airflow pool, which keeps its promote and rollback tasks apart on any number of
+    workers (the file lock only does on one host; see mlops.locks), and a task doc that says what to do
+    when the pool is missing: the scheduler then never queues the task and says so only in its own log."""
+    pool = promotion_pool(spec.name)
+    doc = (f"Runs in the Airflow pool `{pool}` (one slot): promotions and rollbacks of {spec.name} take turns, "
+           "whichever workers run them, so waiting in `scheduled` while another one runs is expected. Waiting "
+           "while none runs means the pool does not exist (the spec is newer than the last pool sync; the "
+           "scheduler's log says 'Tasks using non-existent pool'): run `python -m mlops_airflow.pools sync`, "
+           "or the `sync_pools` task of `mlops__maintenance`.")
+    return {"doc_md": doc, **kwargs, "pool": pool, "pool_slots": 1}
 
 
 class PromoteModelOperator(BaseOperator):
@@ -14,13 +28,13 @@ class PromoteModelOperator(BaseOperator):
 
     Succeeds (and updates the champion asset, waking scoring and monitoring) only when the alias moved;
     is skipped when nothing changed, including when another run promoted while this one decided (its
-    decision is stale: concurrent backfill runs do this)."""
+    decision is stale: concurrent backfill runs do this). Takes the model's promotion pool (one slot)."""
 
     ui_color = "#f3e8f8"
     operator_extra_links = VERSION_LINKS
 
     def __init__(self, *, spec: ModelSpec, evaluate_task_id: str = "evaluate", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**promotion_pool_args(spec, kwargs))
         self.spec = spec
         self.evaluate_task_id = evaluate_task_id
 

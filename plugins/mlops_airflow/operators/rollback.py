@@ -4,20 +4,21 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
+from mlops_airflow.operators.promote import promotion_pool_args
 from mlops_airflow.tracking_connection import with_mlflow_connection
 
 
 class RollbackOperator(BaseOperator):
-    """Points the champion alias back at a version (default: the previous champion) under the model's
-    promotion lock, so it never interleaves with a promotion, and appends an audit record naming the
-    user who triggered it and their reason. Succeeds (updating the champion asset) only when the alias
-    moved; skipped when the target already is the champion."""
+    """Points the champion alias back at a version (default: the previous champion) in the model's
+    promotion pool and under its promotion lock, so it never interleaves with a promotion on any worker,
+    and appends an audit record naming the user who triggered it and their reason. Succeeds (updating the
+    champion asset) only when the alias moved; skipped when the target already is the champion."""
 
     ui_color = "#fde8e8"
 
     def __init__(self, *, spec: ModelSpec, **kwargs):
         kwargs.setdefault("retries", 0)
-        super().__init__(**kwargs)
+        super().__init__(**promotion_pool_args(spec, kwargs))
         self.spec = spec
 
     @with_mlflow_connection
