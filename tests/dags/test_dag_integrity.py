@@ -157,3 +157,22 @@ def test_training_runs_on_its_schedule_or_when_the_monitor_asks():
     assert type(train.timetable).__name__ == "AssetOrTimeSchedule"
     assert requested.uri == "mlops://models/churn/retrain-requested"
     assert requested.uri in repr(train.timetable.asset_condition)
+
+
+def test_every_pool_a_task_takes_is_one_pools_sync_creates():
+    """A task whose pool does not exist is never queued (Airflow 3.3's scheduler leaves it scheduled and only
+    logs a warning), so a DAG may name only default_pool or a pool `python -m mlops_airflow.pools sync` makes;
+    the promote and rollback tasks of a model take its one-slot promotion pool, so they never run at once."""
+    from mlops.locks import promotion_pool
+    from mlops_airflow.pools import desired_pools
+
+    bag, synced = parse(), desired_pools()
+    missing = {f"{dag_id}.{task.task_id}": task.pool for dag_id, dag in bag.dags.items() for task in dag.tasks
+               if task.pool != "default_pool" and task.pool not in synced}
+    assert not missing, f"tasks in pools that `pools sync` does not create: {missing}"
+    for model in (p.stem for p in MODELS.glob("*.yaml")):
+        pool = promotion_pool(model)
+        assert synced[pool][0] == 1, synced[pool]
+        for dag_id, task_id in ((f"{model}__train", "promote"), (f"{model}__rollback", "rollback")):
+            task = bag.dags[dag_id].get_task(task_id)
+            assert (task.pool, task.pool_slots) == (pool, 1), f"{dag_id}.{task_id} is in {task.pool}"
