@@ -116,7 +116,7 @@ def run_check(spec: ModelSpec, settings: Settings, data_interval_end: datetime |
                    cooldown_days=m.cooldown_days, champion_window_last=champion.window_last_day)
     record = {"model": spec.name, "day": day.isoformat(), "run_label": run_label, "champion_version": champion.version,
               "champion_window_last_day": champion.window_last_day.isoformat() if champion.window_last_day else None,
-              "rows": len(frame), "drifted_columns": drifted,
+              "rows": len(frame), "drifted_columns": drifted, "ignored_columns": sorted(ignored),
               "ignored_columns_drifted": [r.column for r in results if r.drifted and r.column in ignored],
               "drift_verdict": drift_why, "bad": check.bad,
               "reasons": reasons, "quality": quality, "alarm": alarm.fire, "alarm_reasons": alarm.reasons,

@@ -51,16 +51,28 @@ def _column_chart(entry: dict, current: pd.Series) -> str:
     return _bars(labels, ref / max(ref.sum(), 1), cur / max(cur.sum(), 1))
 
 
+IGNORED_NOTE = "not counted: the spec's monitoring.columns says ignore"
+
+
+def _state(col: dict, ignored: set[str]) -> str:
+    """An ignored column is never 'drifted': the verdict leaves it out whatever its statistics say."""
+    if col["column"] in ignored:
+        return '<span style="color:#666">ignored</span>'
+    return '<b style="color:#b00020">drifted</b>' if col["drifted"] else "stable"
+
+
 def render_html(record: dict, profile: dict, frame: pd.DataFrame) -> str:
     verdict = "ALARM: retraining requested" if record["alarm"] else ("drift seen" if record["bad"] else "stable")
     colour = "#b00020" if record["alarm"] else ("#a86b00" if record["bad"] else "#1b7f3b")
+    ignored = set(record["ignored_columns"])
     rows = []
     for col in record["columns"]:
         entry = profile["columns"][col["column"]]
         figures = "<br>".join(f"{html.escape(k)}: {v:.4g}" if isinstance(v, float) else f"{html.escape(k)}: {html.escape(str(v))}"
                               for k, v in col["statistics"].items())
-        why = "<br>".join(html.escape(r) for r in col["reasons"] + col["notes"]) or "—"
-        state = '<b style="color:#b00020">drifted</b>' if col["drifted"] else "stable"
+        notes = ([IGNORED_NOTE] if col["column"] in ignored else []) + col["reasons"] + col["notes"]
+        why = "<br>".join(html.escape(r) for r in notes) or "—"
+        state = _state(col, ignored)
         rows.append(f"<tr><td><b>{html.escape(col['column'])}</b><br>{col['kind']}<br>{state}</td>"
                     f"<td>{_column_chart(entry, frame[col['column']])}</td><td>{figures}</td><td>{why}</td></tr>")
     quality = record["quality"]
