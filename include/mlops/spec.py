@@ -166,11 +166,41 @@ class Compute(_Strict):
         return value
 
 
+class DuplicateRows(_Strict):
+    severity: Literal["blocking", "warning"] = Field(
+        "warning", description="blocking stops the run when too many rows repeat; warning only reports them.")
+    key: list[str] | None = Field(
+        None, min_length=1, description="Columns that together identify a row (e.g. an id and a timestamp); "
+        "default: every column of dataset.features and the target.")
+    max_fraction: float = Field(
+        0.01, ge=0, le=1, description="Share of the window's rows that may share their key with another row: "
+        "identical rows also occur by chance in data without an identifying column. 0 tolerates none, 1 turns "
+        "the check off.")
+
+    @field_validator("key")
+    @classmethod
+    def _each_once(cls, key: list[str] | None) -> list[str] | None:
+        twice = sorted({c for c in key or [] if key.count(c) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}; list each column once")
+        return key
+
+    def key_columns(self, declared: list[str]) -> list[str]:
+        return list(self.key) if self.key else list(declared)
+
+    def key_problems(self, declared: list[str]) -> list[str]:
+        return [f"validation.duplicates.key: '{c}' is not a declared column ({', '.join(declared)}); fix the name "
+                "or declare it under dataset.features" for c in self.key or [] if c not in declared]
+
+
 class Validation(_Strict):
     suite: str | None = Field(None, description="Extra expectations: include/expectations/<suite>.yaml.")
     severity: Literal["blocking", "warning"] = Field(
         "blocking", description="Severity of the expectations derived from the dataset's columns."
     )
+    duplicates: DuplicateRows = Field(
+        DuplicateRows(), description="Rows that repeat in the training window (a partition landed twice, a "
+        "join that fanned out). Checked on every window.")
 
 
 class Holdout(_Strict):
@@ -448,6 +478,7 @@ def _semantic_problems(spec: ModelSpec, expectations_dir: Path | None, catalogue
     quality_metric = spec.monitoring.quality.metric
     if quality_metric is not None and quality_metric not in allowed:
         problems.append(f"monitoring.quality.metric: '{quality_metric}' is not a {ds.task} metric; use one of {allowed}")
+    problems += spec.validation.duplicates.key_problems(ds.columns)
     if spec.promotion.alias == spec.promotion.previous_alias:
         problems.append("promotion.previous_alias: must differ from promotion.alias")
     if spec.validation.suite and expectations_dir is not None:

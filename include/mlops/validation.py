@@ -2,28 +2,55 @@
 
 Two batches are checked for each training window:
 - `partitions`: one row per expected daily partition (present? rows? columns as the spec says?);
-- `rows`: every row of the window (nulls, ranges, types, allowed values, and the suite file's extras).
+- `rows`: every row of the window (nulls, ranges, types, allowed values, duplicate rows, and the suite
+  file's extras).
 Expectations derived from the spec's typed columns come first; `include/expectations/<suite>.yaml`
 adds model-specific ones. Each carries a severity: `blocking` stops the run, `warning` is reported.
+
+A row-level failure names the days its rows come from, with each day's rate. A failure that follows
+from another (a column missing from a partition is also seen as nulls; text in a float column cannot
+be range-checked) is folded under its cause: reported once, blocking if any of them blocks.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 
 from mlops.data import WindowData
 from mlops.spec import ModelSpec
 
+# GX names pandas' nullable dtypes by their class ("Int64Dtype"); "Int64" matches nothing there.
 _TYPE_LISTS = {
-    "int": ["int64", "int32", "int16", "int8", "Int64", "Int32", "int"],
-    "float": ["float64", "float32", "Float64", "float", "int64", "int32", "Int64", "int"],
-    "bool": ["bool", "boolean"],
+    "int": ["int64", "int32", "int16", "int8", "Int64Dtype", "Int32Dtype", "Int16Dtype", "Int8Dtype", "int"],
+    "float": ["float64", "float32", "Float64Dtype", "Float32Dtype", "float", "int64", "int32", "Int64Dtype",
+              "Int32Dtype", "int"],
+    "bool": ["bool", "BooleanDtype"],
 }
+# How a row that fails each expectation reads in a per-day count ("160 of 400 rows (40.0%) null").
+_ROW_WORDS = {
+    "expect_column_values_to_not_be_null": "null",
+    "expect_column_values_to_be_between": "out of range",
+    "expect_column_values_to_be_in_set": "not in the allowed values",
+    "expect_column_values_to_be_in_type_list": "of another type",
+    "expect_compound_columns_to_be_unique": "duplicated",
+    "expect_column_values_to_be_unique": "duplicated",
+}
+_NO_SAMPLE = {"expect_column_values_to_not_be_null", "expect_compound_columns_to_be_unique"}
+_TYPE_CHECK = "expect_column_values_to_be_in_type_list"
+_VALUE_CHECKS = {"expect_column_values_to_be_between", "expect_column_values_to_be_in_set"}
+_DAYS_SHOWN = 5  # a failure on more days shows its totals and the worst days
+# Every unexpected row's position, without the values: what counting failed rows per day needs.
+_ROW_POSITIONS = {"result_format": "COMPLETE", "exclude_unexpected_values": True,
+                  "return_unexpected_index_query": False}
 
 
 @dataclass(frozen=True)
@@ -36,12 +63,38 @@ class Check:
 
 
 @dataclass
+class DayCount:
+    day: str
+    unexpected: int
+    rows: int
+    percent: float
+
+
+@dataclass
 class Failure:
     check: str
     column: str | None
     severity: str
     description: str
     observed: str
+    batch: str = "rows"
+    days: list[DayCount] = field(default_factory=list)  # row-level failures: the days their rows come from
+    folded: list[Failure] = field(default_factory=list)  # failures that follow from this one
+
+    @property
+    def blocks(self) -> bool:
+        """A consequence that blocks still blocks when it is folded under a warning."""
+        return self.severity == "blocking" or any(f.blocks for f in self.folded)
+
+    @property
+    def kind(self) -> str:
+        """The short name a description ends with: "'x' has no nulls (nulls)" -> "nulls"."""
+        m = re.search(r"\(([^()]+)\)$", self.description)
+        return m.group(1) if m else self.check
+
+    @property
+    def day_set(self) -> set[str]:
+        return {d.day for d in self.days}
 
 
 @dataclass
@@ -49,23 +102,24 @@ class ValidationReport:
     model: str
     success: bool  # no blocking failure
     evaluated: int
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # each cause once, its consequences folded in
     result_path: str | None = None
     docs_path: str | None = None
     docs_pages: list[str] = field(default_factory=list)  # this validation's pages in the Data Docs site
 
     @property
     def blocking(self) -> list[Failure]:
-        return [f for f in self.failures if f.severity == "blocking"]
+        return [f for f in self.failures if f.blocks]
 
     @property
     def warnings(self) -> list[Failure]:
-        return [f for f in self.failures if f.severity != "blocking"]
+        return [f for f in self.failures if not f.blocks]
 
     def message(self) -> str:
+        folded = sum(len(f.folded) for f in self.blocking)
         head = (
             f"{self.model}: data validation failed: {len(self.blocking)} blocking expectation(s) of "
-            f"{self.evaluated} failed"
+            f"{self.evaluated} failed" + (f" ({folded} more follow from them, folded in)" if folded else "")
         )
         lines = [f"  - {f.description} [{f.check}" + (f" on '{f.column}'" if f.column else "") + f"]: {f.observed}"
                  for f in self.blocking]
@@ -104,12 +158,28 @@ def derived_checks(spec: ModelSpec) -> list[Check]:
     ]
     for name, feature in ds.features.items():
         checks.extend(_column_checks(name, feature.type, feature.min, feature.max, feature.values, feature.nullable, sev))
-    target_type = "int" if ds.task == "binary_classification" else "float"
-    checks.extend(_column_checks(ds.target, target_type, None, None, None, False, sev))
+    checks.extend(_column_checks(ds.target, _target_type(spec), None, None, None, False, sev))
     if ds.task == "binary_classification":
         checks.append(Check("rows", "expect_column_values_to_be_in_set", {"column": ds.target, "value_set": [0, 1]},
                             sev, f"the label '{ds.target}' is 0 or 1 (out-of-range label)"))
+    checks.append(_duplicates_check(spec))
     return checks
+
+
+def _duplicates_check(spec: ModelSpec) -> Check:
+    dup = spec.validation.duplicates
+    key = dup.key_columns(spec.dataset.columns)
+    on = "" if dup.key is None else f" on ({', '.join(key)})"
+    allowed = "no row repeats" if dup.max_fraction == 0 else f"at most {dup.max_fraction:.1%} of rows repeat"
+    # GX counts every row of a repeated key, the first one included: max_fraction is read the same way.
+    mostly = round(1 - dup.max_fraction, 12)
+    kind, kwargs = (("expect_compound_columns_to_be_unique", {"column_list": key}) if len(key) > 1 else
+                    ("expect_column_values_to_be_unique", {"column": key[0]}))  # GX's compound one needs two
+    return Check("rows", kind, {**kwargs, "mostly": mostly}, dup.severity, f"{allowed} another row{on} (duplicate rows)")
+
+
+def _target_type(spec: ModelSpec) -> str:
+    return "int" if spec.dataset.task == "binary_classification" else "float"
 
 
 def _column_checks(name, type_, lo, hi, values, nullable, sev) -> list[Check]:
@@ -165,6 +235,63 @@ def _observed(result: dict) -> str:
     return text
 
 
+def _rows_per_day(data: WindowData) -> dict[str, int]:
+    p = data.profile
+    return {r.day: int(r.rows) for r in p[p["rows"].fillna(0) > 0].itertuples()}
+
+
+def _day_counts(index: list, data: WindowData) -> list[DayCount]:
+    """The days the unexpected rows come from: GX gives row positions in the window, people want days."""
+    positions = np.asarray(index)
+    if not len(positions) or positions.dtype.kind not in "iu":  # positions, not labels of an index column
+        return []
+    days, counts = np.unique(data.row_day[positions], return_counts=True)
+    rows = _rows_per_day(data)
+    return [DayCount(str(d), int(n), rows[str(d)], round(100 * int(n) / rows[str(d)], 1))
+            for d, n in zip(days, counts)]
+
+
+def _per_day_text(check: str, days: list[DayCount], data: WindowData, sample: list) -> str:
+    """"2026-01-12: 160 of 400 rows (40.0%) null; other days 0"; on many days, the totals and the worst days."""
+    word = _ROW_WORDS.get(check, "unexpected")
+    present = _rows_per_day(data)
+
+    def one(c: DayCount, what: str = word) -> str:
+        return f"{c.day}: {c.unexpected} of {c.rows} rows ({c.percent:.1f}%) {what}".rstrip()
+
+    if len(days) > _DAYS_SHOWN:
+        total, rows = sum(c.unexpected for c in days), sum(present.values())
+        worst = sorted(days, key=lambda c: (-c.percent, c.day))[:_DAYS_SHOWN]
+        text = (f"{total} of {rows} rows ({100 * total / rows:.1f}%) {word}, on {len(days)} of {len(present)} "
+                "days; worst: " + "; ".join(one(c, "") for c in worst))
+    else:
+        text = "; ".join(one(c) for c in days) + ("; other days 0" if len(days) < len(present) else "")
+    if sample and check not in _NO_SAMPLE:
+        text += f"; e.g. {sample[:5]}"
+    return text
+
+
+def _days_text(days: list[str]) -> str:
+    """Consecutive days as one range: "2026-01-05..2026-01-09, 2026-01-12"."""
+    dates = sorted(np.datetime64(d, "D") for d in days)
+    runs: list[list] = []
+    for d in dates:
+        if runs and d - runs[-1][-1] == np.timedelta64(1, "D"):
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}..{r[-1]}" for r in runs)
+
+
+def _missing_days(profile: pd.DataFrame) -> dict[str, list[str]]:
+    """Each declared column missing from some partition, with those partitions' days."""
+    out: dict[str, list[str]] = {}
+    for r in profile[profile["missing_columns"] != ""].itertuples():
+        for column in r.missing_columns.split(","):
+            out.setdefault(column, []).append(r.day)
+    return out
+
+
 def _partition_explanations(data: WindowData, minimum_rows: int) -> dict[str, str]:
     """Which days failed each partition check: GX reports values, people want days."""
     p = data.profile
@@ -174,11 +301,97 @@ def _partition_explanations(data: WindowData, minimum_rows: int) -> dict[str, st
     small = p[p["exists"] & (p["rows"].fillna(0) < max(1, minimum_rows))]
     if len(small):
         out["rows"] = "; ".join(f"{r.day}: {int(r.rows)} rows" for r in small.itertuples())
-    for col in ("missing_columns", "unexpected_columns"):
-        bad = p[p[col] != ""]
-        if len(bad):
-            out[col] = "; ".join(f"{r.day}: {getattr(r, col)}" for r in bad.itertuples())
+    missing = _missing_days(p)
+    if missing:
+        out["missing_columns"] = "; ".join(f"'{c}' missing in {_days_text(days)}" for c, days in missing.items())
+    bad = p[p["unexpected_columns"] != ""]
+    if len(bad):
+        out["unexpected_columns"] = "; ".join(f"{r.day}: {r.unexpected_columns}" for r in bad.itertuples())
     return out
+
+
+def _as_declared_types(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """pandas keeps an int column with a null as float64 and a bool one as object: give GX the nullable
+    dtype instead, so the nulls are reported once, by the null check, not also as a wrong type."""
+    declared = {name: f.type for name, f in spec.dataset.features.items()}
+    declared[spec.dataset.target] = _target_type(spec)
+    changed = {}
+    for name, type_ in declared.items():
+        if name not in frame.columns or not frame[name].hasnans:
+            continue
+        column, values = frame[name], frame[name].dropna()
+        if (type_ == "int" and pd.api.types.is_float_dtype(column)
+                and ((values % 1 == 0) & (values.abs() < 2**53)).all()):
+            changed[name] = column.astype("Int64")
+        elif type_ == "bool" and column.dtype == object and values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+            changed[name] = column.astype("boolean")
+    return frame.assign(**changed) if changed else frame
+
+
+def _cause(f: Failure, gap: Failure | None, missing: dict[str, list[str]],
+           wrong_type: dict[str, Failure]) -> Failure | None:
+    """The failure this one follows from, if any; only rows failures follow from others."""
+    if f.batch != "rows" or f.column is None:
+        return None
+    if gap is not None and f.column in missing and f.days and f.day_set <= set(missing[f.column]):
+        return gap  # the rows of a partition without the column are nulls in the window
+    typed = wrong_type.get(f.column)
+    if typed is not None and typed is not f and f.check in _VALUE_CHECKS:
+        # Values of the wrong type cannot be compared with a range or a set: the range check says so too.
+        if not f.days or f.day_set <= typed.day_set:
+            return typed
+    return None
+
+
+def _fold(failures: list[Failure], data: WindowData) -> list[Failure]:
+    """Fold every failure that follows from another under its root cause; the causes are returned."""
+    missing = _missing_days(data.profile)
+    gap = next((f for f in failures if f.batch == "partitions" and f.column == "missing_columns"), None)
+    wrong_type = {f.column: f for f in failures if f.check == _TYPE_CHECK and f.batch == "rows" and f.days}
+    cause_of = {id(f): _cause(f, gap, missing, wrong_type) for f in failures}
+    roots = []
+    for f in failures:
+        root = cause_of[id(f)]
+        while root is not None and cause_of[id(root)] is not None:
+            root = cause_of[id(root)]
+        (root.folded if root is not None else roots).append(f)
+    for root in roots:
+        if root.folded:
+            root.observed = _with_consequences(root, missing)
+    return sorted(roots, key=lambda f: f.batch != "partitions")  # a partition's problem is read first
+
+
+def _with_consequences(cause: Failure, missing: dict[str, list[str]]) -> str:
+    """"'tenure' missing in 2026-01-12 (also seen as its nulls)"."""
+    def kinds(column: str | None) -> str:
+        return "/".join(dict.fromkeys(f.kind for f in cause.folded if f.column == column))
+
+    if cause.batch == "partitions" and cause.column == "missing_columns":
+        return "; ".join(f"'{c}' missing in {_days_text(days)}"
+                         + (f" (also seen as its {kinds(c)})" if kinds(c) else "") for c, days in missing.items())
+    return f"{cause.observed} (also seen as its {kinds(cause.column)})"
+
+
+def _unexpected_positions(definition, frame: pd.DataFrame, expectations: list) -> dict[int, list]:
+    """Every unexpected row of these failed row-level expectations, by their meta index.
+
+    The checkpoint's result keeps 20 of them (its Data Docs stay small); asking for all of them there
+    would carry every value through GX's stores and pages. This second pass asks for positions only.
+    """
+    import great_expectations as gx
+
+    if not expectations:
+        return {}
+    suite = gx.ExpectationSuite(name="unexpected_rows", expectations=expectations)
+    result = definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format=_ROW_POSITIONS)
+    return {r.expectation_config.meta["index"]: (r.result or {}).get("unexpected_index_list") or []
+            for r in result.results}
+
+
+def _skipped(kwargs: dict, frame: pd.DataFrame) -> bool:
+    """A column missing from every partition is reported by the partition checks; GX would only raise here."""
+    columns = [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list") or [])
+    return any(c not in frame.columns for c in columns)
 
 
 def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label: str,
@@ -210,7 +423,7 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
         },
     )
     source = ctx.data_sources.add_pandas(f"{spec.name}")
-    frames = {"rows": data.frame, "partitions": data.profile.drop(columns=["uri"])}
+    frames = {"rows": _as_declared_types(data.frame, spec), "partitions": data.profile.drop(columns=["uri"])}
     failures: list[Failure] = []
     evaluated = 0
     raw_results = {}
@@ -224,8 +437,7 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
         suite = ctx.suites.add(gx.ExpectationSuite(name=f"{spec.name}.{batch}"))
         for i, c in enumerate(batch_checks):
             kwargs = c.kwargs
-            if "column" in kwargs and kwargs["column"] not in frame.columns:
-                # A missing column is reported by the partition checks; GX would only raise here.
+            if _skipped(kwargs, frame):
                 continue
             suite.add_expectation(_gx_class(c.type)(**kwargs, meta={"index": i, "severity": c.severity,
                                                                       "description": c.description}))
@@ -238,24 +450,33 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
         ))
         result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
         raw_results[batch] = result.to_json_dict()
+        failed_rows = [] if batch != "rows" else [
+            copy.copy(r.expectation_config.to_domain_obj()) for r in result.results
+            if not r.success and "partial_unexpected_index_list" in (r.result or {})]
+        positions = _unexpected_positions(definition, frame, failed_rows)
         for r in result.results:
             evaluated += 1
             if r.success:
                 continue
             meta = r.expectation_config.meta or {}
             column = r.expectation_config.kwargs.get("column")
-            observed = _observed(r.result or {})
+            check = r.expectation_config.type
+            outcome = r.result or {}
+            days = _day_counts(positions.get(meta.get("index"), []), data)
+            observed = (_per_day_text(check, days, data, outcome.get("partial_unexpected_list") or [])
+                        if days else _observed(outcome))
             if r.exception_info and r.exception_info.get("raised_exception"):
                 observed = f"could not evaluate: {r.exception_info.get('exception_message')}"
             if batch == "partitions" and column in explanations:
                 observed = explanations[column]
-            failures.append(Failure(r.expectation_config.type, column, meta.get("severity", "blocking"),
-                                    meta.get("description", r.expectation_config.type), observed))
+            failures.append(Failure(check, column, meta.get("severity", "blocking"), meta.get("description", check),
+                                    observed, batch, days))
 
-    report = ValidationReport(spec.name, success=not any(f.severity == "blocking" for f in failures),
-                              evaluated=evaluated, failures=failures)
+    causes = _fold(failures, data)
+    report = ValidationReport(spec.name, success=not any(f.blocks for f in causes), evaluated=evaluated,
+                              failures=causes)
     result_file = out_dir / "validation.json"
-    result_file.write_text(json.dumps({"summary": report.summary(), "failures": [asdict(f) for f in failures],
+    result_file.write_text(json.dumps({"summary": report.summary(), "failures": [asdict(f) for f in causes],
                                        "gx_results": raw_results}, indent=1, default=str))
     report.result_path = str(result_file)
     index = docs_dir / "index.html"
