@@ -175,7 +175,8 @@ def _duplicates_check(spec: ModelSpec) -> Check:
     mostly = round(1 - dup.max_fraction, 12)
     kind, kwargs = (("expect_compound_columns_to_be_unique", {"column_list": key}) if len(key) > 1 else
                     ("expect_column_values_to_be_unique", {"column": key[0]}))  # GX's compound one needs two
-    return Check("rows", kind, {**kwargs, "mostly": mostly}, dup.severity, f"{allowed} another row{on} (duplicate rows)")
+    return Check("rows", kind, {**kwargs, "mostly": mostly}, dup.severity,
+                 f"{allowed} another row{on} (duplicate rows)")
 
 
 def _target_type(spec: ModelSpec) -> str:
