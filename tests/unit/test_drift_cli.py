@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,3 +74,35 @@ def test_module_entry_point(files):
                           "--current", str(files / "drifted.parquet"), "--fail-on-drift"],
                          capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert out.returncode == 1 and "overall: DRIFT in" in out.stdout
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """Module names from `python -X importtime` output ("import time: self | cumulative | name")."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")
+            and "|" in line} - {"package"}
+
+
+def test_the_cli_computes_asymptotic_p_values_without_importing_scipy(tmp_path):
+    """scipy.stats costs most of a second to import; on samples past the exact p-value's size the CLI gets
+    the same p-values without it (tests/unit/test_drift_kolmogorov.py holds them to scipy)."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(11)
+    n, m = 12_000, 11_000  # past stats.EXACT_KS_MAX_N: the Kolmogorov distribution's p-value
+    reference = pd.DataFrame({"x": rng.normal(size=n), "y": rng.gamma(2, 2, n), "s": rng.choice(list("abc"), n)})
+    current = pd.DataFrame({"x": rng.normal(0.01, 1, m), "y": rng.gamma(2, 2, m) + 0.05,
+                            "s": rng.choice(list("abc"), m)})
+    reference.to_parquet(tmp_path / "ref.parquet")
+    current.to_parquet(tmp_path / "cur.parquet")
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlops.drift", "--reference",
+                          str(tmp_path / "ref.parquet"), "--current", str(tmp_path / "cur.parquet"), "--format", "json"],
+                         capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    modules = imported_modules(out.stderr)
+    assert "mlops.drift.stats" in modules  # the import log is read right
+    assert not {name for name in modules if name == "scipy" or name.startswith("scipy.")}
+    report = json.loads(out.stdout)
+    for name in ("x", "y"):
+        ours = next(c for c in report["columns"] if c["column"] == name)["statistics"]
+        expected = sps.ks_2samp(reference[name], current[name])
+        assert 1e-6 < expected.pvalue and ours["ks_pvalue"] == pytest.approx(expected.pvalue, rel=1e-5, abs=1e-7)

@@ -12,7 +12,7 @@ tests/unit/test_drift_profile.py):
   categories; beyond, the tail is compared as one pooled category (its members are not told apart).
 * KS statistic: the reference CDF is read off the quantile grid, so |D_profile - D_exact| <= 1/K + 1/n;
   the p-value is the limiting Kolmogorov distribution's at sqrt(n_eff) * D_profile, whatever the sizes:
-  it only serves the verdict's significance check, and the finite-n computations cost up to a second.
+  it only serves the verdict's significance check, and D itself is approximate here.
 * Wasserstein: the same CDF error integrated over the reference's range, so
   |W_profile - W_exact| <= (1/K + 1/n) * R before normalising by the stored standard deviation.
 """
