@@ -1,12 +1,15 @@
 """Why a training pod failed, in words a model author can act on, and whether retrying can help.
 
 Works on the pod as the Kubernetes API returns it (a plain dict, camelCase keys), so it is tested without
-a cluster and used by both cluster backends.
+a cluster and used by both cluster backends. A trainer that exited non-zero is judged by its exit code,
+as the local backend judges it (mlops.failures).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from mlops.failures import from_exit_code
 
 # Waiting reasons of a container whose image cannot be pulled: retrying will not fix the reference.
 _IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -21,6 +24,18 @@ class PodFailure:
 
 def _containers(pod: dict) -> list[dict]:
     return (pod.get("status") or {}).get("containerStatuses") or []
+
+
+def _trainer_exit(name: str, container: str, terminated: dict, log_tail: list[str]) -> PodFailure:
+    """The trainer's exit code says whether a retry can help (mlops.failures, as on the local backend);
+    its MLOPS_FAILURE line, or else the container's termination message, says why."""
+    code = terminated["exitCode"]
+    message = terminated.get("message", "")
+    failure = from_exit_code(code, log_tail or message.splitlines())
+    tail = "\n".join(log_tail[-20:]) or message
+    return PodFailure("exit_code", f"container '{container}' of pod {name} exited with code {code} ({failure.kind}): "
+                      f"{failure.reason}. {failure.verdict}. Last lines:\n{tail}",
+                      failure.retryable)
 
 
 def classify(pod: dict, *, pool: str, container: str = "base", log_tail: list[str] | None = None) -> PodFailure:
@@ -52,9 +67,7 @@ def classify(pod: dict, *, pool: str, container: str = "base", log_tail: list[st
             return PodFailure("oom_killed", f"container '{container}' of pod {name} was OOMKilled at its memory limit "
                               f"{limits.get('memory', '?')}; raise compute.memory in the spec (pool '{pool}')", False)
         if terminated.get("exitCode") not in (None, 0):
-            tail = "\n".join((log_tail or [])[-20:]) or terminated.get("message", "")
-            return PodFailure("exit_code", f"container '{container}' of pod {name} exited with code "
-                              f"{terminated['exitCode']}. Last lines:\n{tail}", False)
+            return _trainer_exit(name, container, terminated, log_tail or [])
 
     if status.get("phase") == "Pending":
         for cond in status.get("conditions") or []:

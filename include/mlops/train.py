@@ -283,7 +283,7 @@ def _requirements() -> list[str]:
     return out
 
 
-def _main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlops.train", description="Train one model on its window.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--spec", type=Path, help="path to the model spec YAML")
@@ -299,14 +299,28 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--expected-fingerprint", help="fail if the window's content differs from this")
     p.add_argument("--params-json", default="{}", help="hyperparameter overrides as a JSON object")
     p.add_argument("--result-path", default=os.environ.get("MLOPS_RESULT_PATH", DEFAULT_RESULT_PATH))
-    a = p.parse_args(argv)
+    return p
+
+
+def _main(argv: list[str]) -> int:
+    """0 with the result written; on failure the exit code and last log line of mlops.failures, which
+    tell the operator (local or pod) whether to retry."""
+    a = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # MLflow's hints about dataset sources and integer schemas are noise in a trainer's log.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
-    spec = load_spec(a.spec) if a.spec else parse_spec(json.loads(a.spec_json))
-    ctx = RunContext(a.dag_id, a.run_id, a.logical_date, a.data_interval_start, a.data_interval_end, a.try_number,
-                     a.window_last_day, a.window_anchor, a.expected_fingerprint)
-    result = run_training(spec, ctx, json.loads(a.params_json))
+    try:
+        spec = load_spec(a.spec) if a.spec else parse_spec(json.loads(a.spec_json))
+        ctx = RunContext(a.dag_id, a.run_id, a.logical_date, a.data_interval_start, a.data_interval_end,
+                         a.try_number, a.window_last_day, a.window_anchor, a.expected_fingerprint)
+        result = run_training(spec, ctx, json.loads(a.params_json))
+    except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes as a bare crash
+        from mlops import failures
+
+        failure = failures.classify(exc)
+        log.error("training failed (%s). %s.", failure.kind, failure.verdict, exc_info=True)
+        failures.report(failure)
+        return failure.exit_code
     out = Path(a.result_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result))

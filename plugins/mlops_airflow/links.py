@@ -9,8 +9,8 @@
 In Airflow 3 a task's links are computed by the worker when the task ends (success or failure) and stored
 as XComs (`_link_<class name>`); the API server only reads those back. So `get_link` runs next to the task,
 with the real operator and the task's own settings (`MLOPS_MLFLOW_UI_URL`, `MLOPS_REPORTS_DIR`). It reads the
-task's return value and returns "" when there is nothing to link to. Imported at DAG-parse time by the
-operators: nothing heavy here.
+task's return value (only once the task succeeded: a failed or deferred task has none) and returns "" when
+there is nothing to link to. Imported at DAG-parse time by the operators: nothing heavy here.
 """
 
 from __future__ import annotations
@@ -26,12 +26,22 @@ FLEET_PREFIX = "/mlops"  # where plugin.py mounts the fleet app
 
 
 def _return_value(ti_key) -> Any:
+    if not _succeeded(ti_key):
+        return None
     try:
         from airflow.sdk.execution_time.xcom import XCom  # the configured XCom backend
 
         return XCom.get_value(ti_key=ti_key, key="return_value")
     except Exception:  # noqa: BLE001 - no XCom, or no way to reach it: no link rather than a broken task end
         return None
+
+
+def _succeeded(ti_key) -> bool:
+    """Whether the task that ends now succeeded. Links are computed at every end, failed or deferred too,
+    when there is no return value to read; asking for it anyway makes the task SDK log an error
+    ("XCom not found") in the log of every failed task. A key without a state is looked up as before."""
+    state = getattr(ti_key, "state", None)
+    return state is None or str(getattr(state, "value", state)) == "success"
 
 
 def _model_name(operator, value: Any) -> str | None:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+import churn_variants
 from k8s_e2e import emulated_cluster, platform_pods, task_instances, training_dag, write_spec
 from mlops import tracking
 
@@ -59,16 +60,34 @@ def test_image_pull_error_fails_at_once_without_retry(tmp_path, monkeypatch, pla
     assert "cannot pull its image (ImagePullBackOff" in out and "check trainer.image or MLOPS_TRAINER_IMAGE" in out
 
 
-def test_crashing_trainer_fails_at_once_with_its_last_log_lines(tmp_path, monkeypatch, platform, airflow_db, capfd):
-    write_spec(tmp_path, monkeypatch, retries=2, retry_delay_seconds=1)
+def test_trainer_failing_for_good_is_not_retried_and_says_why(tmp_path, monkeypatch, platform, airflow_db, capfd):
+    # A hyperparameter scikit-learn rejects: the trainer exits with the permanent code inside the pod.
+    churn_variants.rejected_hyperparameter(tmp_path, monkeypatch, retries=2, retry_delay_seconds=1)
     with emulated_cluster(tmp_path, monkeypatch, platform) as cluster:
-        # A hyperparameter scikit-learn rejects: the trainer process exits non-zero inside the pod.
-        dr = training_dag().test(logical_date=D15, run_conf={"hp_C": -1.0})
+        dr = training_dag().test(logical_date=D15)
         tis = task_instances("churn__train", dr.run_id)
         assert tis["train"] == ("failed", 1) and tis["promote"][0] == "upstream_failed", tis
         assert platform_pods(cluster) == []
     out = capfd.readouterr().out
-    assert "exited with code 1. Last lines:" in out
-    reason = out[out.index("exited with code 1. Last lines:"):]
+    assert "exited with code 65 (authoring): AuthoringError: trainers.churn:train raised InvalidParameterError" in out
+    reason = out[out.index("exited with code 65"):]
+    assert "Not retried: a retry cannot fix this" in reason and "Last lines:" in reason
     assert "'C' parameter of LogisticRegression must be" in reason
+    assert "XCom not found" not in out  # the failed task has no result, and nothing looks for one
     assert tracking.version_by_alias(platform, "churn", "champion") is None
+
+
+def test_transient_trainer_failure_in_the_pod_is_retried_and_the_retry_trains(tmp_path, monkeypatch, platform,
+                                                                               airflow_db, capfd):
+    # The first try's trainer hits a connection reset (as with a tracking server briefly down) and exits
+    # with the transient code; the second trains.
+    marker = churn_variants.failing_once(tmp_path, monkeypatch, retries=1, retry_delay_seconds=1)
+    with emulated_cluster(tmp_path, monkeypatch, platform) as cluster:
+        dr = training_dag().test(logical_date=D15)
+        tis = task_instances("churn__train", dr.run_id)
+        assert tis["train"] == ("success", 2) and tis["promote"][0] == "success", tis
+        assert platform_pods(cluster) == []
+    assert marker.exists()
+    out = capfd.readouterr().out
+    assert "exited with code 75 (network)" in out and "Connection reset by peer" in out
+    assert "Retried while tries are left" in out

@@ -5,6 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+import churn_variants
 from helpers import ROOT
 from mlops import synthetic, tracking
 from mlops.audit import AuditLog
@@ -13,11 +14,15 @@ D14 = datetime(2026, 1, 14, tzinfo=timezone.utc)
 D15 = datetime(2026, 1, 15, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def bag(airflow_db, platform):
+def dag_bag():
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+@pytest.fixture
+def bag(airflow_db, platform):
+    return dag_bag()
 
 
 def run(bag, dag_id, logical_date, conf=None):
@@ -26,12 +31,17 @@ def run(bag, dag_id, logical_date, conf=None):
 
 
 def task_states(dag_id, run_id):
+    return {task: state for task, (state, _) in task_tries(dag_id, run_id).items()}
+
+
+def task_tries(dag_id, run_id):
+    """task_id -> (state, try_number)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
     with create_session() as s:
         tis = s.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
-        return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in tis}
+        return {ti.task_id: (str(getattr(ti.state, "value", ti.state)), ti.try_number) for ti in tis}
 
 
 def completed(states, promoted):
@@ -185,3 +195,31 @@ def test_bad_data_stops_the_run_and_leaves_the_champion(kind, champion_then_bad_
     assert len(AuditLog(platform.audit_root, "churn").records()) == 1
     # The data stays as it was: validation reads, never rewrites.
     assert bad_partition.read_bytes() == bad_bytes
+
+
+def test_hyperparameter_the_library_rejects_fails_train_at_once_without_a_retry(tmp_path, monkeypatch, airflow_db,
+                                                                                 platform, capfd):
+    """scikit-learn refuses C=-5 (a spec's default with no range, so nothing stops it before training): no
+    retry can change that, so train fails on its first try, saying why."""
+    churn_variants.rejected_hyperparameter(tmp_path, monkeypatch)
+    dr, _ = run(dag_bag(), "churn__train", D15)
+    tries = task_tries("churn__train", dr.run_id)
+    assert tries["train"] == ("failed", 1) and tries["evaluate"][0] == "upstream_failed", tries
+    log = capfd.readouterr().out
+    assert "exited with code 65" in log and "Not retried: a retry cannot fix this" in log, log[-3000:]
+    assert "'C' parameter of LogisticRegression must be" in log
+    # The failed task has no result, and nothing of the platform's looks for one.
+    assert "XCom not found" not in log, log[log.find("XCom not found") - 2000:][:3000]
+    assert tracking.version_by_alias(platform, "churn", "champion") is None
+
+
+def test_transient_trainer_failure_is_retried_and_the_retry_trains(tmp_path, monkeypatch, airflow_db, platform,
+                                                                    capfd):
+    marker = churn_variants.failing_once(tmp_path, monkeypatch, retries=1, retry_delay_seconds=1)
+    dr, _ = run(dag_bag(), "churn__train", D15)
+    tries = task_tries("churn__train", dr.run_id)
+    assert tries["train"] == ("success", 2) and tries["promote"][0] == "success", tries
+    assert marker.exists()
+    log = capfd.readouterr().out
+    assert "exited with code 75 (network)" in log and "Retried while tries are left" in log, log[-3000:]
+    assert "Connection reset by peer" in log

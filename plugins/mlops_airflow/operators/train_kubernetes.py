@@ -115,7 +115,8 @@ class _TrainingPodMixin:
 
     def cleanup(self, pod, remote_pod, xcom_result=None, context=None) -> None:
         """The provider's cleanup (events, pod deletion), with its generic failure replaced by the reason:
-        retried when a retry can fix it (unschedulable, evicted, preempted), failed at once otherwise.
+        retried when a retry can fix it (unschedulable, evicted, preempted, a trainer that exited with
+        mlops.failures' transient code), failed at once otherwise.
         The reason and the trainer's last lines are read first: the provider deletes the pod."""
         from airflow.providers.cncf.kubernetes.utils.container import container_is_succeeded
         from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.links import TRAIN_LINKS
@@ -82,8 +82,17 @@ class LocalTrainOperator(BaseOperator):
                                    f"{self.spec.compute.timeout_minutes}; raise it in the spec or shrink the window")
         reader.join(timeout=10)
         if code != 0:
-            last = "\n".join(tail)
-            raise AirflowException(f"{self.spec.name}: the trainer exited with code {code}. Last lines:\n{last}")
+            raise self._failure(code, list(tail))
+
+    def _failure(self, code: int, tail: list[str]) -> AirflowException:
+        """The trainer's own verdict (mlops.failures, the same the pod's exit code gets): retried only
+        when a retry can help."""
+        from mlops.failures import from_exit_code
+
+        failure = from_exit_code(code, tail)
+        message = (f"{self.spec.name}: the trainer exited with code {code} ({failure.kind}): {failure.reason}. "
+                   f"{failure.verdict}.\nLast lines:\n" + "\n".join(tail))
+        return AirflowFailException(message) if failure.permanent else AirflowException(message)
 
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
