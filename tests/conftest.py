@@ -39,6 +39,9 @@ os.environ.update(
 )
 (SESSION_HOME / "airflow").mkdir(parents=True, exist_ok=True)
 
+# The session's Airflow deployment for tests marked `services`, in tests/services and tests/ui alike.
+pytest_plugins = ["services_session"]
+
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_HOME, ignore_errors=True)

@@ -59,11 +59,11 @@ def test_every_dag_has_owner_tags_retries_and_docs():
 def test_trigger_form_has_typed_params():
     dag = parse().dags["churn__train"]
     params = dag.params
-    assert params["hp_C"] == 1.0 and params.get_param("hp_C").schema["type"] == "number"
+    assert params["hp_C"] == 1.0 and params.get_param("hp_C").schema["type"] == ["null", "number"]
     assert params.get_param("force_promote").schema["type"] == "boolean"
     assert "force_reason" in params
     schema = params.get_param("hp_max_iter").schema
-    assert (schema["type"], schema["minimum"], schema["maximum"]) == ("integer", 10, 10000)
+    assert (schema["type"], schema["minimum"], schema["maximum"]) == (["null", "integer"], 10, 10000)
     pool = params.get_param("compute_pool")
     assert pool.value == "cpu" and "l4" in pool.schema["enum"] and "may use cpu:" in pool.description
 

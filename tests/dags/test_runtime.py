@@ -89,3 +89,27 @@ def _validated(params, overrides):
     for key, value in overrides.items():
         params[key] = value
     return params.validate()
+
+
+def _check_request(spec, conf):
+    """The check_request task on a run's context: the form's defaults with the conf over them, and the conf."""
+    from mlops.compute import catalogue_path, load_catalogue
+    from mlops_airflow.factory import _params
+    from mlops_airflow.operators.request import CheckRequestOperator
+
+    catalogue = load_catalogue(catalogue_path(ROOT / "include" / "compute"))
+    params = {**{name: param.value for name, param in _params(spec, catalogue).items()}, **conf}
+    context = {"params": params, "dag_run": SimpleNamespace(conf=conf)}
+    return CheckRequestOperator(task_id="check_request", spec=spec, catalogue=catalogue).execute(context)
+
+
+def test_check_request_fails_at_once_on_the_run_conf_and_the_trainer_references():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    spec = load_example("churn")
+    assert _check_request(spec, {"hp_C": 0.5})["force_promote"] is False
+    typo = spec.model_copy(update={"trainer": spec.trainer.model_copy(update={"function": "trainers.churn:trian"})})
+    with pytest.raises(AirflowFailException) as err:  # not retried: a retry cannot fix either
+        _check_request(typo, {"hp_c": 5})
+    message = str(err.value)
+    assert "did you mean 'trainers.churn:train'?" in message and "did you mean 'hp_C'?" in message, message

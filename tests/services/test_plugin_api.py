@@ -7,6 +7,8 @@ import jwt
 import pytest
 import requests
 
+from services_session import SERVICE_MODELS
+
 pytestmark = pytest.mark.services
 
 
@@ -25,7 +27,7 @@ def test_fleet_api_needs_a_token_signed_by_the_deployment(airflow):
     answer = requests.get(models, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert answer.status_code == 200, answer.text
     names = {m["model"] for m in answer.json()["models"]}
-    assert names == {"churn", "churn_backfill", "demand", "churn_pod"}, answer.json()
+    assert names == set(SERVICE_MODELS), answer.json()
 
     page = requests.get(f"{airflow.url}/mlops/fleet", headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert page.status_code == 200 and "churn_backfill" in page.text

@@ -1,5 +1,7 @@
-"""One real Airflow deployment (api-server, scheduler, dag-processor, triggerer on PostgreSQL) for the
-whole services suite, started once; the tests drive it through the REST API v2.
+"""One real Airflow deployment (api-server, scheduler, dag-processor, triggerer on PostgreSQL) for every
+test marked `services`, started once per session; the tests drive it through the REST API v2 (and the
+trigger-form test in tests/ui through the browser). A plugin (tests/conftest.py loads it), not a
+conftest: its fixtures must reach tests outside this folder, and a second deployment would cost minutes.
 
 Its models are copies of the example specs, written for this deployment so that the scheduler never
 starts a run on its own: every DAG starts paused until a test unpauses it, and once unpaused it has no
@@ -51,9 +53,12 @@ SERVICE_MODELS = {
     "demand": ("demand", UNSCHEDULED),  # retrained when its monitor asks, as a watched model is deployed
     "churn_pod": ("churn", {**UNSCHEDULED,
                             "compute": {"backend": "kubernetes", "pool": "cpu", "cpu": "1", "memory": "2Gi"}}),
+    "churn_form": ("churn", UNSCHEDULED),  # triggered from its forms in the browser (tests/ui)
 }
-# Test modules in the order they run: the longest chain first, the shutdown last, anything else between.
-ORDER = ["test_monitor_retrains.py", "test_backfill.py", "test_kubernetes_deferral.py", "test_training_run.py"]
+# Test modules in the order they run: the browser's forms first (their runs are started one after another
+# while every other test's runs go on), then the longest chain, the shutdown last, anything else between.
+ORDER = ["test_trigger_forms.py", "test_monitor_retrains.py", "test_backfill.py", "test_kubernetes_deferral.py",
+         "test_training_run.py"]
 LAST = ["test_shutdown.py"]
 TIMINGS: dict[str, float] = {}
 _STATE: dict = {"failed": False}
@@ -198,18 +203,20 @@ def started(request, airflow, api) -> dict[str, dict]:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest chain first; the shutdown test stops the shared deployment, so it runs last."""
+    """The longest chain first; the shutdown test stops the shared deployment, so it runs last. The tests
+    marked `services` outside this folder join the block where the first one is, so the deployment is up
+    for them and stopped before the rest of the session."""
     def rank(item):
         name = item.path.name
         if name in ORDER:
             return ORDER.index(name)
         return len(ORDER) + 1 + LAST.index(name) if name in LAST else len(ORDER)
 
-    services = [i for i in items if "tests/services/" in str(i.path)]
+    services = [i for i in items if i.get_closest_marker("services")]
     if services:
-        positions = [items.index(i) for i in services]
-        for position, item in zip(positions, sorted(services, key=rank)):
-            items[position] = item
+        first = items.index(services[0])
+        others = [i for i in items if not i.get_closest_marker("services")]
+        items[:] = others[:first] + sorted(services, key=rank) + others[first:]
 
 
 @pytest.hookimpl(hookwrapper=True)
