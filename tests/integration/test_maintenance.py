@@ -102,6 +102,20 @@ def test_maintenance_skips_when_every_model_trains_locally(airflow_db, monkeypat
     assert task_instances(DAG_ID, dr.run_id) == {"sync_pools": ("skipped", 1), "reap_orphan_pods": ("skipped", 1)}
 
 
+def test_promotion_pools_are_synced_when_every_model_trains_locally(api_url, airflow_db, monkeypatch):
+    """Local training still promotes: a deployment with the API connection gets each model's promotion pool."""
+    from airflow.models.pool import Pool
+
+    from mlops.locks import promotion_pool
+
+    monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "local")
+    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_AIRFLOW_API", connection_json(api_url))
+    day = datetime(2026, 2, 4, tzinfo=timezone.utc)
+    dr = training_dag(DAG_ID).test(logical_date=day, run_after=day)
+    assert task_instances(DAG_ID, dr.run_id) == {"sync_pools": ("success", 1), "reap_orphan_pods": ("skipped", 1)}
+    assert Pool.get_pool(promotion_pool("churn")).slots == 1
+
+
 def test_reaper_reaches_a_gke_cluster_with_google_credentials(api_url, tmp_path, monkeypatch, platform):
     from k8s_e2e import gke_cluster
 

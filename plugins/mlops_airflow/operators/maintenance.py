@@ -13,8 +13,19 @@ def _skip_without_cluster(cluster_backends: list[str]) -> None:
                                    "nothing to maintain")
 
 
+def _connection_defined(conn_id: str) -> bool:
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - the SDK raises its own not-found type
+        return False
+    return True
+
+
 class SyncAirflowPoolsOperator(BaseOperator):
-    """Create or update the catalogue's Airflow pools, so no training task waits on a pool that is missing."""
+    """Create or update the catalogue's Airflow pools and each model's promotion pool, so no task waits on a
+    pool that is missing."""
 
     template_fields = ("dry_run",)
     ui_color = "#f0f0e0"
@@ -27,7 +38,11 @@ class SyncAirflowPoolsOperator(BaseOperator):
         from mlops_airflow.airflow_api import AirflowApi
         from mlops_airflow.pools import plan_changes
 
-        _skip_without_cluster(self.cluster_backends)
+        if not self.cluster_backends and not _connection_defined(self.api_conn_id):
+            # Promotion pools matter on every backend, but a laptop has no API connection: its pools come
+            # from `make pools` (and the chart's init container in a deployment).
+            raise AirflowSkipException(f"every model trains locally and the connection '{self.api_conn_id}' is not "
+                                       "defined; pools are synced by `python -m mlops_airflow.pools sync`")
         api = AirflowApi.from_connection(self.api_conn_id)
 
         def current(name):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -7,6 +9,8 @@ from mlops.locks import promotion_pool
 from mlops.spec import ModelSpec
 from mlops_airflow.links import VERSION_LINKS
 from mlops_airflow.tracking_connection import with_mlflow_connection
+
+PROMOTION_TIMEOUT = timedelta(minutes=15)
 
 
 def promotion_pool_args(spec: ModelSpec, kwargs: dict) -> dict:
@@ -19,7 +23,9 @@ def promotion_pool_args(spec: ModelSpec, kwargs: dict) -> dict:
            "while none runs means the pool does not exist (the spec is newer than the last pool sync; the "
            "scheduler's log says 'Tasks using non-existent pool'): run `python -m mlops_airflow.pools sync`, "
            "or the `sync_pools` task of `mlops__maintenance`.")
-    return {"doc_md": doc, **kwargs, "pool": pool, "pool_slots": 1}
+    # A promotion moves two aliases and writes one record: minutes at most. One that hangs must not keep the
+    # model's pool, and so every later promotion and rollback, waiting forever.
+    return {"doc_md": doc, "execution_timeout": PROMOTION_TIMEOUT, **kwargs, "pool": pool, "pool_slots": 1}
 
 
 class PromoteModelOperator(BaseOperator):
