@@ -154,8 +154,8 @@ class Compute(_Strict):
     memory: str | None = Field(None, description="Memory request and limit of the pod; defaults to the pool's.")
     timeout_minutes: int = Field(60, ge=1)
     retries: int = Field(1, ge=0, le=10, description="Retries of the train step; only failures a retry can fix "
-                         "(eviction, preemption, no node yet) are retried. On a spot pool the last one runs on "
-                         "the pool's on-demand fallback.")
+                         "(eviction, preemption, no node yet, a tracking server or bucket briefly down) are "
+                         "retried. On a spot pool the last one runs on the pool's on-demand fallback.")
     retry_delay_seconds: int = Field(60, ge=1, le=3600, description="Wait before a retry of the train step.")
 
     @field_validator("memory")
