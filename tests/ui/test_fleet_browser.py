@@ -3,37 +3,9 @@ ChromeDriver) logs in through Airflow's login page, opens the page, and the test
 screen. A screenshot is saved (MLOPS_UI_SCREENSHOT, default: the test's tmp folder)."""
 
 import os
-import shutil
 from pathlib import Path
 
-import pytest
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-if not (CHROMIUM and CHROMEDRIVER):
-    reason = "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"CI runs the browser test: {reason}")
-    pytest.skip(reason, allow_module_level=True)
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1500,1000", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+# The `browser` fixture (Debian's Chromium, skipped or failed under CI when missing) is in conftest.py.
 
 
 def _wait(driver, condition, timeout=60):
