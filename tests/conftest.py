@@ -40,7 +40,7 @@ os.environ.update(
 (SESSION_HOME / "airflow").mkdir(parents=True, exist_ok=True)
 
 # The session's Airflow deployment for tests marked `services`, in tests/services and tests/ui alike.
-pytest_plugins = ["services_session"]
+pytest_plugins = ["services_session", "browser_session"]
 
 
 def pytest_sessionfinish(session, exitstatus):

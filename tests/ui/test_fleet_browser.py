@@ -5,7 +5,7 @@ screen. A screenshot is saved (MLOPS_UI_SCREENSHOT, default: the test's tmp fold
 import os
 from pathlib import Path
 
-# The `browser` fixture (Debian's Chromium, skipped or failed under CI when missing) is in conftest.py.
+# The `browser` fixture (Debian's Chromium, skipped or failed under CI when missing) is in tests/browser_session.py.
 
 
 def _wait(driver, condition, timeout=60):

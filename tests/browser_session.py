@@ -1,5 +1,6 @@
-"""What the browser tests share: headless Chromium (Debian's package, driven through its ChromeDriver) and
-logging in through Airflow's login page, as a person does."""
+"""What the browser tests (tests/ui) share: headless Chromium (Debian's package, driven through its
+ChromeDriver) and logging in through Airflow's login page, as a person does. A plugin of tests/conftest.py, not
+a conftest of its own: two conftest modules would shadow each other's names when both folders run together."""
 
 from __future__ import annotations
 
