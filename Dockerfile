@@ -22,9 +22,11 @@ RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu 
     && pip install --no-cache-dir -r /opt/mlops/requirements.txt -c /opt/mlops/constraints.txt
 COPY --chown=airflow:0 pyproject.toml /opt/mlops/
 COPY --chown=airflow:0 include /opt/mlops/include
+# The Airflow plugin and provider is the package mlops_airflow, installed with the core (entry points in
+# pyproject.toml); Airflow's plugins folder (/opt/airflow/plugins) stays empty.
+COPY --chown=airflow:0 plugins /opt/mlops/plugins
 RUN pip install --no-cache-dir --no-deps /opt/mlops
 COPY --chown=airflow:0 dags /opt/airflow/dags
-COPY --chown=airflow:0 plugins /opt/airflow/plugins
 
 # ---------------------------------------------------------------- trainer
 FROM ${CUDA_IMAGE} AS trainer

@@ -8,10 +8,11 @@ BIN := $(VENV)/bin
 export MLOPS_HOME := $(CURDIR)/.local
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+# The plugin is the installed package mlops_airflow (entry points in pyproject.toml); Airflow's plugins folder
+# stays empty, so it never imports the package's files a second time as top-level modules.
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/.local/airflow/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.local/airflow/airflow.db
-export PYTHONPATH := $(CURDIR)/plugins
 # The machines are offline: telemetry calls would only hang.
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 export SCARF_ANALYTICS := false

@@ -3,6 +3,6 @@
 Only the factory is called here: parsing reads the YAML specs and imports nothing heavy.
 """
 
-from mlops_airflow.factory import build_dags
+from mlops_airflow.builders.factory import build_dags
 
 globals().update(build_dags())

@@ -26,7 +26,7 @@ os.environ.update(
         "MLOPS_HOME": str(SESSION_HOME / "platform"),
         "AIRFLOW_HOME": str(SESSION_HOME / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(SESSION_HOME / "airflow" / "plugins"),  # empty: the plugin is installed
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{SESSION_HOME / 'airflow' / 'airflow.db'}",
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
@@ -34,7 +34,6 @@ os.environ.update(
         "DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "GX_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "plugins"), os.environ.get("PYTHONPATH")])),
     }
 )
 (SESSION_HOME / "airflow").mkdir(parents=True, exist_ok=True)
@@ -106,7 +105,7 @@ def fleet_server(airflow_db, tmp_path_factory, sample_data_root):
             logical_date=datetime(2026, 1, 15, tzinfo=timezone.utc))
         env = {"AIRFLOW__CORE__AUTH_MANAGER": "dag_rule_auth_manager.DagRuleAuthManager",
                "MLOPS_TEST_DAG_ACCESS": json.dumps(FLEET_ACCESS), "AIRFLOW__API_AUTH__JWT_SECRET": FLEET_JWT_SECRET,
-               "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ['PYTHONPATH']}"}
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
         with airflow_api_server(home.parent / "api", users=FLEET_USERS, env=env) as url:
             yield {"url": url, "run_id": dr.run_id, "users": FLEET_USERS, "home": home}
     finally:

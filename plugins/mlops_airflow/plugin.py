@@ -1,23 +1,16 @@
 """The platform's Airflow plugin: operator extra links, the fleet app (page + JSON API + Data Docs) at
 /mlops, and a "Model fleet" entry in the Airflow navigation.
 
-The plugin manager imports this file (as a top-level module) in every Airflow process, tasks included, so
-it stays light: the FastAPI app is built on its first request, in the API server only.
+Airflow finds it through the package's `airflow.plugins` entry point (pyproject.toml) and imports it in every
+Airflow process, tasks included, so it stays light: the FastAPI app is built on its first request, in the
+API server only.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from airflow.plugins_manager import AirflowPlugin
 
-# Loaded by file path as module "plugin": make sure the package next to it is importable.
-_PLUGINS_DIR = str(Path(__file__).resolve().parents[1])
-if _PLUGINS_DIR not in sys.path:
-    sys.path.append(_PLUGINS_DIR)
-
-from mlops_airflow.links import ALL_LINKS, FLEET_PREFIX  # noqa: E402
+from mlops_airflow.links import ALL_LINKS, FLEET_PREFIX
 
 
 class LazyFleetApp:

@@ -41,15 +41,15 @@ def _unfilled_required_fields(dag) -> list[str]:
 
 
 def _companions(spec):
-    from mlops_airflow.maintenance import build_maintenance_dag
-    from mlops_airflow.rollback_dag import build_rollback_dag
+    from mlops_airflow.builders.maintenance import build_maintenance_dag
+    from mlops_airflow.builders.rollback_dag import build_rollback_dag
 
     return build_rollback_dag(spec, spec.tags), build_maintenance_dag([spec])
 
 
 def _training_dag(name):
     from mlops.compute import catalogue_path, load_catalogue
-    from mlops_airflow.factory import build_training_dag
+    from mlops_airflow.builders.factory import build_training_dag
 
     catalogue = load_catalogue(catalogue_path(ROOT / "include" / "compute"))
     return build_training_dag(load_example(name), MODELS / f"{name}.yaml", catalogue)
@@ -94,7 +94,7 @@ def _validated(params, overrides):
 def _check_request(spec, conf):
     """The check_request task on a run's context: the form's defaults with the conf over them, and the conf."""
     from mlops.compute import catalogue_path, load_catalogue
-    from mlops_airflow.factory import _params
+    from mlops_airflow.builders.factory import _params
     from mlops_airflow.operators.request import CheckRequestOperator
 
     catalogue = load_catalogue(catalogue_path(ROOT / "include" / "compute"))

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops_airflow.tracking_connection import (TrackingConnectionError, environment_for, tracking_connection,
+from mlops_airflow.hooks.mlflow import (TrackingConnectionError, environment_for, tracking_connection,
                                                with_mlflow_connection)
 
 

@@ -155,7 +155,7 @@ def test_the_plugin_loads_alone_and_cheaply():
             "print(sorted(l.name for l in p.operator_extra_links), p.fastapi_apps[0]['url_prefix'],"
             " p.external_views[0]['href'], str(p.source).endswith('mlops_airflow/plugin.py'))\n"
             "print(sorted(m for m in ('mlflow', 'fastapi', 'pandas', 'great_expectations', 'sklearn',"
-            " 'mlops_airflow.fleet.app', 'mlops_airflow.factory') if m in sys.modules))\n")
+            " 'mlops_airflow.fleet.app', 'mlops_airflow.builders.factory') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()

@@ -170,7 +170,7 @@ def fake_context(result, params=None):
 
 
 def test_rollback_mail_for_the_rollback_dag(inbox):
-    from mlops_airflow.notify import ModelEventNotifier
+    from mlops_airflow.notifications.notifier import ModelEventNotifier
 
     result = {"outcome": "rolled_back", "champion": "1", "previous": "2", "audit_id": "abc123",
               "message": "churn: champion rolled back v2 -> v1", "reason": "v2 mis-scores new stores",
@@ -185,10 +185,10 @@ def test_rollback_mail_for_the_rollback_dag(inbox):
 
 
 def test_a_notification_that_cannot_be_sent_is_logged_not_raised(inbox, monkeypatch, caplog):
-    from mlops_airflow.notify import ModelEventNotifier
+    from mlops_airflow.notifications.notifier import ModelEventNotifier
 
     context = fake_context({"champion": "1", "previous": "2"})
-    caplog.set_level(logging.WARNING, logger="mlops_airflow.notify")
+    caplog.set_level(logging.WARNING, logger="mlops_airflow.notifications.notifier")
     ModelEventNotifier(model="churn", event="rolled_back", to=[ONCALL], smtp_conn_id="smtp_nowhere")(context)
     assert "there is no Airflow connection 'smtp_nowhere'; define it (e.g. AIRFLOW_CONN_SMTP_NOWHERE" in caplog.text
 

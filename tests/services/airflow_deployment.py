@@ -254,11 +254,10 @@ class Deployment:
         return {
             **base,
             **TELEMETRY_OFF,
-            "PYTHONPATH": str(ROOT / "plugins"),
             "PYTHONUNBUFFERED": "1",
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.airflow_home / "plugins"),  # empty: the plugin is installed
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",

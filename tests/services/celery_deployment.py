@@ -127,7 +127,7 @@ class CeleryDeployment(Deployment):
             WORKER_ENV: self.worker_name(worker),
             "MLOPS_LOCK_DIR": str(self.lock_dir(worker)),
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "celery_deployment.worker_hostname",
-            "PYTHONPATH": os.pathsep.join([env["PYTHONPATH"], str(SERVICES)]),
+            "PYTHONPATH": os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(SERVICES)])),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         })
         return env

@@ -338,11 +338,16 @@ def test_pools_are_synced_at_start_up_with_the_real_command(values):
     env = {e["name"]: e for e in sync["env"]}
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"] == {
         "name": values["data"]["metadataSecretName"], "key": "connection"}
-    # The plugins folder is where the Dockerfile puts plugins/ in the Airflow image.
-    assert f"COPY --chown=airflow:0 plugins {env['PYTHONPATH']['value']}" in (ROOT / "Dockerfile").read_text()
-    # The command exists and takes exactly this form.
+    # The package is installed in the Airflow image (plugins/ copied into the project before `pip install`),
+    # so the command needs no PYTHONPATH.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "PYTHONPATH" not in env
+    assert dockerfile.index("COPY --chown=airflow:0 plugins /opt/mlops/plugins") < \
+        dockerfile.index("RUN pip install --no-cache-dir --no-deps /opt/mlops")
+    # The command exists and takes exactly this form, from the installed package.
     out = subprocess.run([sys.executable, "-m", "mlops_airflow.pools", "sync", "--help"], capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")}, timeout=120)
+                         text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd="/",
+                         timeout=120)
     assert out.returncode == 0 and "--dry-run" in out.stdout, out.stderr
     # The auth passwords are copied before, from the volume the chart adds to every Airflow pod.
     names = [c["name"] for c in values["scheduler"]["extraInitContainers"]]

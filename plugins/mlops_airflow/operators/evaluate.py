@@ -5,7 +5,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.links import VERSION_LINKS
-from mlops_airflow.tracking_connection import with_mlflow_connection
+from mlops_airflow.hooks.mlflow import with_mlflow_connection
 
 
 class EvaluateModelOperator(BaseOperator):

@@ -35,7 +35,7 @@ class SyncAirflowPoolsOperator(BaseOperator):
         self.cluster_backends, self.api_conn_id, self.dry_run = list(cluster_backends), api_conn_id, dry_run
 
     def execute(self, context) -> list[str]:
-        from mlops_airflow.airflow_api import AirflowApi
+        from mlops_airflow.hooks.airflow_api import AirflowApi
         from mlops_airflow.pools import plan_changes
 
         if not self.cluster_backends and not _connection_defined(self.api_conn_id):
@@ -83,7 +83,7 @@ class ReapOrphanPodsOperator(BaseOperator):
 
         from mlops.orphans import MANAGED_SELECTOR, TaskKey, find_orphans
         from mlops.settings import ClusterSettings
-        from mlops_airflow.airflow_api import AirflowApi
+        from mlops_airflow.hooks.airflow_api import AirflowApi
 
         _skip_without_cluster(self.cluster_backends)
         cluster = ClusterSettings.from_env()

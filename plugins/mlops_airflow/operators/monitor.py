@@ -4,7 +4,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
-from mlops_airflow.tracking_connection import with_mlflow_connection
+from mlops_airflow.hooks.mlflow import with_mlflow_connection
 
 
 class MonitorOperator(BaseOperator):

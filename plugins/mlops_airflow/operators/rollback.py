@@ -5,7 +5,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.operators.promote import promotion_pool_args
-from mlops_airflow.tracking_connection import with_mlflow_connection
+from mlops_airflow.hooks.mlflow import with_mlflow_connection
 
 
 class RollbackOperator(BaseOperator):

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.links import TRAIN_LINKS
-from mlops_airflow.tracking_connection import with_mlflow_connection
+from mlops_airflow.hooks.mlflow import with_mlflow_connection
 
 # What a process needs to start at all, and the credentials a pod gets from its Secret and workload
 # identity; everything else comes from trainer_environment, as in a pod.

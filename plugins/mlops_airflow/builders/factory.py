@@ -18,11 +18,11 @@ from mlops.compute import Catalogue, allowed_pools, catalogue_path, effective_ba
 from mlops.settings import get_settings
 from mlops.spec import ModelSpec, SpecError, load_spec, scan_models_dir
 from mlops_airflow.assets import champion_asset, retrain_asset
-from mlops_airflow.broken import broken_spec_dag
-from mlops_airflow.champion_dags import build_monitor_dag, build_score_dag
-from mlops_airflow import notify
-from mlops_airflow.maintenance import build_maintenance_dag
-from mlops_airflow.rollback_dag import build_rollback_dag
+from mlops_airflow.builders.broken import broken_spec_dag
+from mlops_airflow.builders.champion_dags import build_monitor_dag, build_score_dag
+from mlops_airflow.builders.maintenance import build_maintenance_dag
+from mlops_airflow.builders.rollback_dag import build_rollback_dag
+from mlops_airflow.notifications import notifier as notify
 from mlops_airflow.operators import (
     EvaluateModelOperator,
     LocalTrainOperator,

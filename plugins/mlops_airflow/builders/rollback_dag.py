@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from airflow.sdk import DAG, Param
 
 from mlops.spec import ModelSpec
-from mlops_airflow import notify
 from mlops_airflow.assets import champion_asset
+from mlops_airflow.notifications import notifier as notify
 from mlops_airflow.operators.rollback import RollbackOperator
 
 

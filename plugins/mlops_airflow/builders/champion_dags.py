@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import DAG
 
 from mlops.spec import ModelSpec
-from mlops_airflow import notify
 from mlops_airflow.assets import predictions_asset, retrain_asset
+from mlops_airflow.notifications import notifier as notify
 from mlops_airflow.operators import MonitorOperator, RequestRetrainingOperator, ScoreOperator, ValidateDataOperator
 
 
