@@ -27,8 +27,23 @@ def get_provider_info() -> dict:
             "mlops_airflow.operators.promote", "mlops_airflow.operators.rollback", "mlops_airflow.operators.score",
             "mlops_airflow.operators.train_local", "mlops_airflow.operators.train_kubernetes",
             "mlops_airflow.operators.train_gke", "mlops_airflow.operators.validate"]}],
-        "connection-types": [{"connection-type": "mlflow", "hook-class-name": "mlops_airflow.hooks.mlflow.MlflowHook",
-                              "hook-name": "MLflow tracking server"}],
+        "connection-types": [{
+            "connection-type": "mlflow", "hook-class-name": "mlops_airflow.hooks.mlflow.MlflowHook",
+            "hook-name": "MLflow tracking server",
+            # The connection form (Airflow 3 reads it from here, without importing the hook).
+            "conn-fields": {
+                "insecure_tls": {"label": "Skip TLS verification", "schema": {"type": ["boolean", "null"],
+                                                                              "default": False}},
+                "ca_bundle": {"label": "CA bundle path", "schema": {"type": ["string", "null"]},
+                              "description": "a PEM file that signs the server's certificate"},
+            },
+            "ui-field-behaviour": {
+                "hidden-fields": ["extra"],
+                "relabeling": {"host": "Host or URL", "schema": "Path prefix", "login": "Username (basic auth)",
+                               "password": "Password, or a token without a username"},
+                "placeholders": {"host": "https://mlflow.example.com", "port": "5000", "schema": "/tracking"},
+            },
+        }],
         "extra-links": ["mlops_airflow.links.MlflowRunLink", "mlops_airflow.links.ModelVersionLink",
                         "mlops_airflow.links.DataDocsLink"],
         "notifications": ["mlops_airflow.notifications.notifier.ModelEventNotifier"],

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops_airflow.hooks.mlflow import (TrackingConnectionError, environment_for, tracking_connection,
-                                               with_mlflow_connection)
+from mlops_airflow.hooks.mlflow import (MlflowHook, TrackingConnectionError, environment_for, tracking_connection,
+                                       with_mlflow_connection)
 
 
 def conn(**kw):
@@ -102,3 +102,31 @@ def test_other_errors_pass_through(monkeypatch):
     with pytest.raises(ZeroDivisionError):
         with tracking_connection():
             1 / 0
+
+
+def test_an_mlflow_connection_takes_the_scheme_from_its_host_and_prefixed_form_fields():
+    assert environment_for(conn(conn_type="mlflow", host="mlflow.internal", port=5000), "c") == {
+        "MLFLOW_TRACKING_URI": "http://mlflow.internal:5000"}
+    env = environment_for(conn(conn_type="mlflow", host="https://mlflow.internal",
+                               extra={"extra__mlflow__insecure_tls": True}), "c")
+    assert env == {"MLFLOW_TRACKING_URI": "https://mlflow.internal", "MLFLOW_TRACKING_INSECURE_TLS": "true"}
+
+
+def test_the_hook_hands_the_task_its_target_client_and_child_environment(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_MLFLOW", json.dumps(
+        {"conn_type": "mlflow", "host": "127.0.0.1", "port": 5999, "login": "platform", "password": "pw-123"}))
+    hook = MlflowHook()
+    assert (hook.conn_type, hook.mlflow_conn_id) == ("mlflow", "mlops_mlflow")
+    target = hook.get_target()
+    assert target.environment["MLFLOW_TRACKING_PASSWORD"] == "pw-123" and "pw-123" not in repr(target)
+    assert hook.get_conn().tracking_uri == "http://127.0.0.1:5999"
+
+    class Op:
+        log = None
+        tracking = None
+
+        @with_mlflow_connection
+        def execute(self, context):
+            return self.tracking.environment["MLFLOW_TRACKING_USERNAME"]
+
+    assert Op().execute({}) == "platform"

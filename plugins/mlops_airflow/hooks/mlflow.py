@@ -1,15 +1,17 @@
-"""The MLflow tracking server and its credentials, from an Airflow connection.
+"""`MlflowHook`: the MLflow tracking server and its credentials, from an Airflow connection.
 
 The connection `mlops_mlflow` (`MLOPS_MLFLOW_CONN_ID` names another) gives the tracking URI and the
-credentials: conn_type http or https, host (a full URL is accepted too), port, schema (a path prefix, for a
-server behind a static prefix), login + password (MLflow basic auth) or a password alone (a bearer token),
-and in `extra` optionally `insecure_tls: true` or `ca_bundle: /path/to/ca.pem`. Without that connection
-nothing changes: `MLFLOW_TRACKING_URI` from the environment, else the local SQLite store.
+credentials: conn_type `mlflow` (the form this package declares), or http / https; host (a full URL is
+accepted too; a bare host of an `mlflow` connection means http), port, schema (a path prefix, for a server
+behind a static prefix), login + password (MLflow basic auth) or a password alone (a bearer token), and in
+`extra` optionally `insecure_tls: true` or `ca_bundle: /path/to/ca.pem`. Without that connection nothing
+changes: `MLFLOW_TRACKING_URI` from the environment, else the local SQLite store.
 
-MLflow reads its credentials from the environment at each request, so the task sets them in its own
-process for the duration of `execute` only (the local trainer subprocess inherits them, as a pod gets
-them from its Secret) and restores what was there before. The secrets are registered with Airflow's
-secrets masker, never logged, never returned, never written to MLflow.
+The hook hands a task what it needs explicitly: `get_conn()` a client bound to the server, `session()` the
+TrackingTarget whose `environment` the local trainer subprocess is given (a pod gets the same from its
+Secret). MLflow itself reads credentials only from the process environment at each request, so within
+`session()` they are set in the task's own process and restored afterwards. The secrets are registered with
+Airflow's secrets masker, never logged, never returned, never written to MLflow.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
+
+from airflow.sdk import BaseHook
 
 DEFAULT_CONN_ID = "mlops_mlflow"
 CONN_ID_ENV = "MLOPS_MLFLOW_CONN_ID"
@@ -27,6 +31,7 @@ CONN_ID_ENV = "MLOPS_MLFLOW_CONN_ID"
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
                 "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
 AUTH_ERRORS = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403}
+CONN_TYPES = ("mlflow", "http", "https")
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,8 @@ class TrackingTarget:
     source: str  # "connection `mlops_mlflow`", "MLFLOW_TRACKING_URI", "the local store"
     conn_id: str | None = None
     user: str | None = None
+    # MLflow's variables for a process that talks to this server (secrets included: for a child's env only).
+    environment: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def describe(self) -> str:
         who = f" as {self.user}" if self.user else ""
@@ -50,6 +57,7 @@ class TrackingTarget:
 
 
 def conn_id() -> str:
+    """The MLflow connection's id: the one place it is read."""
     return os.environ.get(CONN_ID_ENV, "").strip() or DEFAULT_CONN_ID
 
 
@@ -62,8 +70,8 @@ def environment_for(conn, name: str) -> dict[str, str]:
     conn_type = (conn.conn_type or "").strip().lower()
     host = (conn.host or "").strip()
     problems = []
-    if conn_type not in ("http", "https"):
-        problems.append(f"conn_type is {conn.conn_type!r}; use http or https")
+    if conn_type not in CONN_TYPES:
+        problems.append(f"conn_type is {conn.conn_type!r}; use mlflow, http or https")
     if not host:
         problems.append("host is empty; set it to the tracking server's host name (or its URL)")
     if problems:
@@ -73,7 +81,7 @@ def environment_for(conn, name: str) -> dict[str, str]:
         scheme, netloc, path = parts.scheme, parts.hostname or "", parts.path
         port = conn.port or parts.port
     else:
-        scheme, netloc, path = conn_type, host, ""
+        scheme, netloc, path = "http" if conn_type == "mlflow" else conn_type, host, ""
         port = conn.port
     if port:
         netloc = f"{netloc}:{int(port)}"
@@ -88,7 +96,7 @@ def environment_for(conn, name: str) -> dict[str, str]:
     elif conn.login:
         raise TrackingConnectionError(f"MLflow connection `{name}`: login {conn.login!r} has no password; set the "
                                       "password (basic auth), or clear the login and put a token in the password")
-    extra = conn.extra_dejson or {}
+    extra = {k.removeprefix("extra__mlflow__"): v for k, v in (conn.extra_dejson or {}).items()}
     if _truthy(extra.get("insecure_tls", False)):
         env["MLFLOW_TRACKING_INSECURE_TLS"] = "true"
     if extra.get("ca_bundle"):
@@ -128,24 +136,31 @@ def auth_failure_message(exc: BaseException, target: TrackingTarget | None) -> s
             "before that cannot help, so the task is not retried.")
 
 
-@contextmanager
-def tracking_connection(logger: logging.Logger | None = None):
-    """Applies the MLflow connection to this process for the block; yields the TrackingTarget.
+class MlflowHook(BaseHook):
+    """The MLflow tracking server of an Airflow connection (default `mlops_mlflow`), for tasks."""
 
-    MLflow's refusal of the credentials inside the block becomes an AirflowFailException that says which
-    connection and what to fix (retrying cannot help until someone changes the connection)."""
-    from airflow.sdk.exceptions import AirflowFailException
-    from airflow.sdk.log import mask_secret
+    conn_name_attr = "mlflow_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "mlflow"
+    hook_name = "MLflow tracking server"
 
-    logger = logger or log
-    name = conn_id()
-    conn = _lookup(name)
-    saved = {k: os.environ.get(k) for k in TRACKING_ENV}
-    if conn is None:
-        uri = os.environ.get("MLFLOW_TRACKING_URI")
-        target = TrackingTarget(uri, "MLFLOW_TRACKING_URI") if uri else None
-        env = None
-    else:
+    def __init__(self, mlflow_conn_id: str | None = None, logger: logging.Logger | None = None):
+        super().__init__(logger_name=None)
+        self.mlflow_conn_id = mlflow_conn_id or conn_id()
+        self._logger = logger or log
+
+    def get_target(self) -> TrackingTarget | None:
+        """Where tracking goes: the connection, else `MLFLOW_TRACKING_URI`; None leaves the local store.
+        An unusable connection fails the task at once (retrying cannot fix it)."""
+        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.log import mask_secret
+
+        name = self.mlflow_conn_id
+        conn = _lookup(name)
+        if conn is None:
+            uri = os.environ.get("MLFLOW_TRACKING_URI")
+            inherited = {k: os.environ[k] for k in TRACKING_ENV if os.environ.get(k)}
+            return TrackingTarget(uri, "MLFLOW_TRACKING_URI", environment=inherited) if uri else None
         try:
             env = environment_for(conn, name)
         except TrackingConnectionError as exc:
@@ -153,35 +168,61 @@ def tracking_connection(logger: logging.Logger | None = None):
         for key in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
             if env.get(key):
                 mask_secret(env[key], key)
-        target = TrackingTarget(env["MLFLOW_TRACKING_URI"], f"Airflow connection `{name}`", name,
-                                env.get("MLFLOW_TRACKING_USERNAME"))
-        for key in TRACKING_ENV:
-            os.environ.pop(key, None)
-        os.environ.update(env)
-        logger.info("MLflow tracking: %s", target.describe())
-    try:
-        yield target
-    except Exception as exc:
-        message = auth_failure_message(exc, target)
-        if message is None:
-            raise
-        raise AirflowFailException(message) from None
-    finally:
-        if env is not None:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        return TrackingTarget(env["MLFLOW_TRACKING_URI"], f"Airflow connection `{name}`", name,
+                              env.get("MLFLOW_TRACKING_USERNAME"), environment=env)
+
+    def get_conn(self):
+        """An MlflowClient bound to the connection's server (credentials as `session()` applies them)."""
+        from mlflow import MlflowClient
+
+        target = self.get_target()
+        return MlflowClient(tracking_uri=target.uri if target else None)
+
+    @contextmanager
+    def session(self):
+        """The connection applies to this process for the block; yields the TrackingTarget (or None).
+
+        MLflow's refusal of the credentials inside the block becomes an AirflowFailException that says which
+        connection and what to fix (retrying cannot help until someone changes the connection)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        target = self.get_target()
+        applied = target is not None and target.conn_id is not None
+        saved = {k: os.environ.get(k) for k in TRACKING_ENV}
+        if applied:
+            for key in TRACKING_ENV:
+                os.environ.pop(key, None)
+            os.environ.update(target.environment)
+            self._logger.info("MLflow tracking: %s", target.describe())
+        try:
+            yield target
+        except Exception as exc:
+            message = auth_failure_message(exc, target)
+            if message is None:
+                raise
+            raise AirflowFailException(message) from None
+        finally:
+            if applied:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
+def tracking_connection(logger: logging.Logger | None = None):
+    """`MlflowHook().session()` for a block of code outside an operator."""
+    return MlflowHook(logger=logger).session()
 
 
 def with_mlflow_connection(execute):
-    """Decorates an operator's `execute`: the MLflow connection applies while it runs."""
+    """Runs an operator's `execute` in its MlflowHook session; the target is `self.tracking` meanwhile."""
     import functools
 
     @functools.wraps(execute)
     def wrapper(self, context, *args, **kwargs):
-        with tracking_connection(self.log):
+        with MlflowHook(logger=self.log).session() as target:
+            self.tracking = target
             return execute(self, context, *args, **kwargs)
 
     return wrapper

@@ -23,9 +23,7 @@ _PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV"
                    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",  # a workstation's GPU, for local training
                    "MLOPS_GIT_SHA", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT",
                    # where gs:// is served (a GCS emulator in tests) and gcsfs's bucket-type probing; no secrets
-                   "STORAGE_EMULATOR_HOST", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT",
-                   "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
-                   "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
+                   "STORAGE_EMULATOR_HOST", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT")
 
 
 class LocalTrainOperator(BaseOperator):
@@ -41,6 +39,7 @@ class LocalTrainOperator(BaseOperator):
         self.spec = spec
         self.validate_task_id = validate_task_id
         self._proc: subprocess.Popen | None = None
+        self.tracking = None  # the MlflowHook's TrackingTarget while execute runs
 
     @with_mlflow_connection
     def execute(self, context):
@@ -56,6 +55,8 @@ class LocalTrainOperator(BaseOperator):
             args = build_arguments(self.spec, run_context(context, upstream), overrides, str(result_path))
             env = {k: os.environ[k] for k in _PROCESS_BASICS if k in os.environ}
             env.update(trainer_environment(settings))
+            if self.tracking is not None:  # the MlflowHook's server and credentials, given explicitly
+                env.update(self.tracking.environment)
             env.setdefault("MLOPS_PROJECT_ROOT", str(settings.project_root))
             self._run([sys.executable, "-m", "mlops.train", *args], env)
             result = json.loads(result_path.read_text())
