@@ -202,7 +202,7 @@ def test_a_notification_that_cannot_be_sent_is_logged_not_raised(inbox, monkeypa
 
 def test_callbacks_follow_the_spec():
     from helpers import load_example
-    from mlops_airflow import notify
+    from mlops_airflow.notifications import notifier as notify
 
     spec = load_example("churn")
     (notifier,) = notify.callbacks(spec, "promoted")
