@@ -42,7 +42,8 @@ class TrackingConnectionError(ValueError):
 
 @dataclass(frozen=True)
 class TrackingTarget:
-    """Where tracking goes and where that was decided; never holds a secret."""
+    """Where tracking goes and where that was decided. Its repr shows no secret; `environment` holds them,
+    for a child process's environment only (never logged, returned or written to MLflow)."""
 
     uri: str
     source: str  # "connection `mlops_mlflow`", "MLFLOW_TRACKING_URI", "the local store"
@@ -172,7 +173,8 @@ class MlflowHook(BaseHook):
                               env.get("MLFLOW_TRACKING_USERNAME"), environment=env)
 
     def get_conn(self):
-        """An MlflowClient bound to the connection's server (credentials as `session()` applies them)."""
+        """An MlflowClient bound to the connection's server; it authenticates inside `session()`, where MLflow
+        finds the credentials."""
         from mlflow import MlflowClient
 
         target = self.get_target()
