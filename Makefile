@@ -51,12 +51,12 @@ test: install  ## the test suite (CI runs this); "no tests collected" is a failu
 test-fast: install  ## the unit and DAG tests only (the inner loop)
 	$(BIN)/python -m pytest $(FAST_LANE)
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed  ## the runtime and the test and lint tools (requirements-dev.txt) into .venv
 
-$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
-	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
