@@ -94,6 +94,7 @@ def watch(bag, spec, settings, runs: RunLog, failures: list[str]) -> list[str]:
     """Score and monitor the model day by day; when the monitor asks for retraining, start the training
     run from the queued asset event as the scheduler would. Returns the story, one line per step."""
     from mlops import tracking
+
     from tools.asset_runs import run_existing, start_asset_triggered_run
 
     story = []
@@ -157,6 +158,19 @@ def run_dag(runs: RunLog, model: str, dag, logical_date: datetime):
     return finished[0], state
 
 
+def train_all(bag, specs, dates: list[date], runs: RunLog, failures: list[str], timings: dict[str, list]) -> None:
+    """Every model's training DAG for every date, collecting the failed runs and the time per task."""
+    for spec in specs:
+        dag = bag.dags[spec.dag_id]
+        for d in dates:
+            logical = datetime.combine(d, datetime.min.time(), tzinfo=timezone.utc)
+            dr, state = run_dag(runs, spec.name, dag, logical)
+            for task, secs in task_durations(spec.dag_id, dr.run_id).items():
+                timings[task].append(secs)
+            if state != "success":
+                failures.append(f"{spec.dag_id} {d}")
+
+
 def log_dir(home: Path) -> Path:
     return home / "logs" / "demo" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
@@ -189,8 +203,8 @@ def main(argv: list[str]) -> int:
     ensure_sample_data(settings, specs, max(dates[-1], DATA_LAST) if watched else dates[-1],
                        dataset_of(watched) if watched else None)
 
-    total = len(specs) * len(dates) + (2 * len(WATCH_DAYS) + 1 if watched else 0)
-    runs = RunLog(total, log_dir(settings.home), a.verbose, model_width=max((len(s.name) for s in specs), default=0))
+    planned = len(specs) * len(dates) + (2 * len(WATCH_DAYS) + 1 if watched else 0)
+    runs = RunLog(planned, log_dir(settings.home), a.verbose, model_width=max((len(s.name) for s in specs), default=0))
     if not a.verbose:
         print(f"Task logs: {runs.log_dir}/ (one file per DAG run; --verbose prints them here)")
     with runs.setup():
@@ -203,15 +217,7 @@ def main(argv: list[str]) -> int:
 
     failures, timings = [], defaultdict(list)
     total_started = time.perf_counter()
-    for spec in specs:
-        dag = bag.dags[spec.dag_id]
-        for d in dates:
-            logical = datetime.combine(d, datetime.min.time(), tzinfo=timezone.utc)
-            dr, state = run_dag(runs, spec.name, dag, logical)
-            for task, secs in task_durations(spec.dag_id, dr.run_id).items():
-                timings[task].append(secs)
-            if state != "success":
-                failures.append(f"{spec.dag_id} {d}")
+    train_all(bag, specs, dates, runs, failures, timings)
     story = []
     if watched is not None:
         watch_started = time.perf_counter()

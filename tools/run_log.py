@@ -24,13 +24,20 @@ def output_to(path: Path) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
+    streams = sys.stdout, sys.stderr
     try:
-        with open(path, "ab") as log:
+        with open(path, "ab") as log, open(log.fileno(), "w", buffering=1, closefd=False) as text:
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
+            # Where sys.stdout is not descriptor 1 (a stream put in its place) it is swapped too; where it is,
+            # it stays, as logging handlers made during the run keep what they were given.
+            if not (_on_fd(sys.stdout, 1) and _on_fd(sys.stderr, 2)):
+                sys.stdout = sys.stderr = text
             try:
                 yield
             finally:
+                text.flush()
+                sys.stdout, sys.stderr = streams
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os.dup2(saved[0], 1)
@@ -38,6 +45,13 @@ def output_to(path: Path) -> Iterator[None]:
     finally:
         os.close(saved[0])
         os.close(saved[1])
+
+
+def _on_fd(stream, fd: int) -> bool:
+    try:
+        return stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 class RunLog:
@@ -49,7 +63,8 @@ class RunLog:
     def __init__(self, total: int, log_dir: Path, verbose: bool, model_width: int = 0):
         self.total, self.log_dir, self.verbose, self.model_width = total, log_dir, verbose, model_width
         self.done = 0
-        log_dir.mkdir(parents=True, exist_ok=True)
+        if not verbose:
+            log_dir.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
     def setup(self, name: str = "setup") -> Iterator[None]:
@@ -69,16 +84,23 @@ class RunLog:
         if not self.verbose:
             print(head, end="", flush=True)  # a terminal shows which run is going while it goes
         started = time.perf_counter()
-        if self.verbose:
-            state = start()
-        else:
-            with output_to(path):
+        try:
+            if self.verbose:
                 state = start()
+            else:
+                with output_to(path):
+                    state = start()
+        except BaseException as exc:  # the line ends, and says where the traceback is, before it propagates
+            self._report(head, f"error ({type(exc).__name__})", time.perf_counter() - started, path)
+            raise
         seconds = time.perf_counter() - started
-        print(("" if not self.verbose else head) + f"{state} in {seconds:.1f}s", flush=True)
-        if state not in ("success",) and not state.startswith("not started") and not self.verbose:
-            print(_tail(path), flush=True)
+        self._report(head, state, seconds, path)
         return state, seconds
+
+    def _report(self, head: str, state: str, seconds: float, path: Path) -> None:
+        print(("" if not self.verbose else head) + f"{state} in {seconds:.1f}s", flush=True)
+        if state != "success" and not state.startswith("not started") and not self.verbose:
+            print(_tail(path), flush=True)
 
 
 def _safe(label: str) -> str:

@@ -6,10 +6,9 @@ import os
 import re
 import subprocess
 import sys
-
 from pathlib import Path
 
-from helpers import MODELS, ROOT
+from helpers import ROOT
 
 NAMES = ["churn", "demand"]  # the CPU models; demand_nn asks for a GPU pool and is left out
 
