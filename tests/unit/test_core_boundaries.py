@@ -94,3 +94,12 @@ def test_no_import_cycle_even_through_imports_inside_functions():
         if module not in state:
             visit(module, [module])
     assert not cycles, cycles
+
+
+def test_every_core_package_is_installed_with_the_distribution():
+    """pip installs only the packages pyproject.toml lists: a subpackage left out is missing in the images."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {_module_name(p) for p in INCLUDE.rglob("__init__.py")}
+    assert packages <= listed, f"add {sorted(packages - listed)} to [tool.setuptools] packages in pyproject.toml"
