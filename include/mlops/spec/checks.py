@@ -110,10 +110,12 @@ def _evaluation_metrics(s: Any, ctx: _Context) -> list[str]:
     allowed = metrics_for(task)
     problems = []
     if ev.primary_metric not in allowed:
-        problems.append(f"evaluation.primary_metric: '{ev.primary_metric}' is not a {task} metric; use one of {allowed}")
+        problems.append(f"evaluation.primary_metric: '{ev.primary_metric}' is not a {task} metric; "
+                        f"use one of {allowed}")
     for i, g in enumerate(ev.guardrails):
         if g.metric not in allowed:
-            problems.append(f"evaluation.guardrails.{i}.metric: '{g.metric}' is not a {task} metric; use one of {allowed}")
+            problems.append(f"evaluation.guardrails.{i}.metric: '{g.metric}' is not a {task} metric; "
+                            f"use one of {allowed}")
     return problems
 
 

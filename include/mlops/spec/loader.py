@@ -21,7 +21,8 @@ MAX_SPEC_BYTES = 256 * 1024
 def parse_spec(data: Any, path: str | Path = "<spec>", expectations_dir: Path | None = None,
                catalogue: Catalogue | None = None) -> ModelSpec:
     if not isinstance(data, dict):
-        raise SpecError(path, ["(top level): the file must hold a mapping of fields; see `python -m mlops.spec schema`"])
+        raise SpecError(path, ["(top level): the file must hold a mapping of fields; "
+                               "see `python -m mlops.spec schema`"])
     spec, problems = check(data, path, expectations_dir, catalogue)
     if problems or spec is None:
         raise SpecError(path, problems)
