@@ -39,7 +39,7 @@ _LINE = re.compile(rf"{LINE_PREFIX} (permanent|transient) (\w+): (.*)$")
 # The platform's own errors that a retry cannot fix (module, class name).
 _PERMANENT_CLASSES = {
     ("mlops.authoring", "AuthoringError"): "authoring",
-    ("mlops.spec", "SpecError"): "spec",
+    ("mlops.spec.errors", "SpecError"): "spec",
     ("mlops.compute", "CatalogueError"): "spec",
     ("mlops.run_request", "RunRequestError"): "request",
     ("mlops.data", "DataError"): "data",

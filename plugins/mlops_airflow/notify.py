@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
-from mlops.spec import NOTIFICATION_EVENTS, ModelSpec
+from mlops.spec import NOTIFICATION_EVENTS, ModelSpec, asset_uri, dag_id
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,8 @@ def _drift_alarm(model: str, context) -> tuple[str, list[str]]:
     extra = _own_return(context)
     day, version = extra.get("day", "?"), extra.get("champion_version")
     body = [f"{model}: the monitor fired the drift alarm for {day} (champion {_v(version)}) and asked for "
-            f"retraining: the event on mlops://models/{model}/retrain-requested starts {model}__train on the newest "
-            "complete window (unless that DAG is paused).", "", "What was bad:"]
+            f"retraining: the event on {asset_uri(model, 'retrain-requested')} starts {dag_id(model, 'train')} on the "
+            "newest complete window (unless that DAG is paused).", "", "What was bad:"]
     body += [f"  - {r}" for r in extra.get("reasons") or ["(not recorded)"]]
     body += ["", "Why the alarm fired:", *[f"  - {r}" for r in extra.get("alarm") or ["(not recorded)"]]]
     if extra.get("monitor_run_id"):
