@@ -50,7 +50,9 @@ class TrackingTarget:
 
 
 def conn_id() -> str:
-    return os.environ.get(CONN_ID_ENV, "").strip() or DEFAULT_CONN_ID
+    from mlops.settings import get_settings
+
+    return get_settings().tracking.conn_id
 
 
 def _truthy(value) -> bool:
