@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pydantic import TypeAdapter, ValidationError
 
 from mlops.settings.errors import SettingsError, describe
-from mlops.settings.model import VARIABLES, ClusterSettings, ComputeBackend, PlatformSettings, environ_subset
+from mlops.settings.model import VARIABLES, ClusterSettings, ComputeBackend, PlatformSettings, environ_subset, read
 
 Settings = PlatformSettings
 
@@ -26,9 +26,7 @@ _last: tuple[tuple[object, ...], PlatformSettings] | None = None
 def load(environ: Mapping[str, str] | None = None) -> PlatformSettings:
     """The settings from `environ` (default: the process environment), every bad variable in one error."""
     try:
-        if environ is None:
-            return PlatformSettings()
-        return PlatformSettings.model_validate({"environ": {k: v for k, v in environ.items() if k in VARIABLES}})
+        return read(environ)
     except ValidationError as exc:
         raise SettingsError(describe(exc, environ if environ is not None else os.environ)) from None
 

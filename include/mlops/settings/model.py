@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -226,12 +227,25 @@ class _EnvironmentSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {"environ": environ_subset()}
+        return {"environ": environ_subset(_environ.get())}
 
 
-def environ_subset() -> dict[str, str]:
-    environ = os.environ
+# What the environment source reads: the process environment, or the mapping `load` was given.
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("mlops_settings_environ", default=None)
+
+
+def environ_subset(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The declared variables set in `environ` (default: the process environment)."""
+    environ = os.environ if environ is None else environ
     return {name: environ[name] for name in VARIABLES if name in environ}
+
+
+def read(environ: Mapping[str, str] | None = None) -> PlatformSettings:
+    token = _environ.set(environ)
+    try:
+        return PlatformSettings()
+    finally:
+        _environ.reset(token)
 
 
 class PlatformSettings(BaseSettings):
@@ -260,7 +274,7 @@ class PlatformSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _sections(cls, data: Any) -> Any:
-        # `environ` holds variables by name (from the environment, or `from_environ`); each section picks its own.
+        # `environ` holds the variables by name, as the environment source found them; each section picks its own.
         if isinstance(data, Mapping) and "environ" in data:
             env = _derive(data["environ"])
             return {**{name: env for name in SECTIONS}, **{k: v for k, v in data.items() if k != "environ"}}
