@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mlops.settings import ComputeBackend, get_settings
 
 BACKENDS = get_args(ComputeBackend)
-BACKEND_OVERRIDE_ENV = "MLOPS_COMPUTE_BACKEND"
 
 
 class CatalogueError(ValueError):

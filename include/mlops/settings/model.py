@@ -81,7 +81,10 @@ class Tracking(Section):
     conn_id: str = setting("MLOPS_MLFLOW_CONN_ID", "The Airflow connection with the tracking server and its "
                            "credentials", "mlops_mlflow")
 
-    _unset = field_validator("conn_id", mode="before")(lambda v: _blank_is_unset(v) or "mlops_mlflow")
+    @field_validator("conn_id", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        return _blank_is_unset(value) or cls.model_fields["conn_id"].default
 
 
 class Trainer(Section):
@@ -352,18 +355,62 @@ class ClusterSettings:
 
         return get_settings().cluster
 
-    namespace = property(lambda self: self.kubernetes.namespace)
-    trainer_image = property(lambda self: self.kubernetes.trainer_image)
-    kubernetes_conn_id = property(lambda self: self.kubernetes.conn_id)
-    service_account = property(lambda self: self.kubernetes.service_account)
-    tracking_secret = property(lambda self: self.kubernetes.tracking_secret)
-    image_pull_policy = property(lambda self: self.kubernetes.image_pull_policy)
-    gcp_conn_id = property(lambda self: self.gke.gcp_conn_id)
-    gke_project = property(lambda self: self.gke.project)
-    gke_location = property(lambda self: self.gke.location)
-    gke_cluster = property(lambda self: self.gke.cluster)
-    schedule_timeout_s = property(lambda self: self.pods.schedule_timeout_s)
-    startup_timeout_s = property(lambda self: self.pods.startup_timeout_s)
-    pod_data_root = property(lambda self: self.pods.data_root)
-    pod_artifact_root = property(lambda self: self.pods.artifact_root)
-    keep_failed_pods = property(lambda self: self.pods.keep_failed_pods)
+    @property
+    def namespace(self) -> str:
+        return self.kubernetes.namespace
+
+    @property
+    def trainer_image(self) -> str:
+        return self.kubernetes.trainer_image
+
+    @property
+    def kubernetes_conn_id(self) -> str:
+        return self.kubernetes.conn_id
+
+    @property
+    def service_account(self) -> str | None:
+        return self.kubernetes.service_account
+
+    @property
+    def tracking_secret(self) -> str:
+        return self.kubernetes.tracking_secret
+
+    @property
+    def image_pull_policy(self) -> str:
+        return self.kubernetes.image_pull_policy
+
+    @property
+    def gcp_conn_id(self) -> str:
+        return self.gke.gcp_conn_id
+
+    @property
+    def gke_project(self) -> str | None:
+        return self.gke.project
+
+    @property
+    def gke_location(self) -> str | None:
+        return self.gke.location
+
+    @property
+    def gke_cluster(self) -> str | None:
+        return self.gke.cluster
+
+    @property
+    def schedule_timeout_s(self) -> int:
+        return self.pods.schedule_timeout_s
+
+    @property
+    def startup_timeout_s(self) -> int:
+        return self.pods.startup_timeout_s
+
+    @property
+    def pod_data_root(self) -> str | None:
+        return self.pods.data_root
+
+    @property
+    def pod_artifact_root(self) -> str | None:
+        return self.pods.artifact_root
+
+    @property
+    def keep_failed_pods(self) -> bool:
+        return self.pods.keep_failed_pods
