@@ -19,7 +19,7 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo run airflow test test-fast install airflow-db ui lint bench-parse bench-demo bench-drift schema pools clean
+.PHONY: demo run airflow test test-fast install airflow-db ui lint bench-parse bench-demo bench-drift schema docs pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table (VERBOSE=1: task logs on the console)
 	$(BIN)/python -m tools.demo $(if $(VERBOSE),--verbose)
@@ -73,6 +73,9 @@ lint: install  ## Dockerfile and spec checks
 
 schema: install  ## JSON Schema of the model spec, for editors
 	$(BIN)/python -m mlops.spec schema --output include/models/model-spec.schema.json
+
+docs: install  ## README's variable tables, generated from the platform settings (mlops.settings)
+	$(BIN)/python -m mlops.settings docs --write README.md
 
 pools: airflow-db  ## create or update the Airflow pools named in include/compute/pools.yaml
 	$(BIN)/python -m mlops_airflow.pools sync

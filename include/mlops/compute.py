@@ -8,9 +8,8 @@ time, so only pydantic and PyYAML are imported here.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -18,8 +17,9 @@ from pydantic import Field, ValidationError, model_validator
 from mlops.documents import Strict, read_yaml
 from mlops.problems import ProblemsError
 
-BACKENDS = ("local", "kubernetes", "gke")
-BACKEND_OVERRIDE_ENV = "MLOPS_COMPUTE_BACKEND"
+from mlops.settings import ComputeBackend, get_settings
+
+BACKENDS = get_args(ComputeBackend)
 
 
 class CatalogueError(ProblemsError):
@@ -120,12 +120,7 @@ def catalogue_path(compute_dir: Path) -> Path:
 def effective_backend(spec_backend: str) -> str:
     """MLOPS_COMPUTE_BACKEND, when set, overrides every spec's backend: the same DAGs run on a laptop
     and on a cluster without editing specs."""
-    override = os.environ.get(BACKEND_OVERRIDE_ENV, "").strip()
-    if not override:
-        return spec_backend
-    if override not in BACKENDS:
-        raise ValueError(f"{BACKEND_OVERRIDE_ENV}={override!r} is not one of {BACKENDS}; fix or unset it")
-    return override
+    return get_settings().compute.backend or spec_backend  # a bad value fails in the settings, named
 
 
 def pool_problems(catalogue: Catalogue, pool_name: str, gpus: int) -> list[str]:

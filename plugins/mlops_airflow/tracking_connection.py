@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_CONN_ID = "mlops_mlflow"
-CONN_ID_ENV = "MLOPS_MLFLOW_CONN_ID"
 # Everything MLflow reads about the tracking server from the environment; set from the connection, and
 # cleared when the connection does not give it (a stale token must not ride along with a new password).
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
@@ -50,7 +49,9 @@ class TrackingTarget:
 
 
 def conn_id() -> str:
-    return os.environ.get(CONN_ID_ENV, "").strip() or DEFAULT_CONN_ID
+    from mlops.settings import get_settings
+
+    return get_settings().tracking.conn_id
 
 
 def _truthy(value) -> bool:
