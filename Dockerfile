@@ -15,6 +15,7 @@ ENV MLOPS_PROJECT_ROOT=/opt/mlops \
     DO_NOT_TRACK=true \
     MLFLOW_DISABLE_TELEMETRY=true \
     GX_ANALYTICS_ENABLED=false
+# The runtime only: the test and lint tools (requirements-dev.txt) stay out of the image.
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/mlops/
 # Workers only train on the CPU (local backend); GPU training runs in the trainer image. The CPU build of
 # torch keeps this image small, and satisfies requirements.txt's torch==2.13.0.

@@ -20,14 +20,14 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo run airflow test test-fast install airflow-db ui lint bench-parse bench-demo bench-drift schema pools clean
+.PHONY: demo run airflow test test-fast install airflow-db ui lint bench-parse bench-demo bench-drift schema docs pools clean
 
-demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table
-	$(BIN)/python -m mlops_airflow.demo
+demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table (VERBOSE=1: task logs on the console)
+	$(BIN)/python -m tools.demo $(if $(VERBOSE),--verbose)
 
 run: airflow-db  ## one model's training DAG for one logical date: make run MODEL=churn DATE=2026-01-15
 	@test -n "$(MODEL)" -a -n "$(DATE)" || { echo "usage: make run MODEL=<model> DATE=<YYYY-MM-DD> (models: $$(ls include/models | sed -n 's/\.yaml$$//p' | tr '\n' ' '))" >&2; exit 2; }
-	$(BIN)/python -m mlops_airflow.demo --models $(MODEL) --dates $(DATE) --watch ''
+	$(BIN)/python -m tools.demo --models $(MODEL) --dates $(DATE) --watch '' $(if $(VERBOSE),--verbose)
 
 airflow: airflow-db  ## any Airflow command on the project's settings: make airflow ARGS="dags test churn__train 2026-01-15"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow $(ARGS)
@@ -52,12 +52,12 @@ test: install  ## the test suite (CI runs this); "no tests collected" is a failu
 test-fast: install  ## the unit and DAG tests only (the inner loop)
 	$(BIN)/python -m pytest $(FAST_LANE)
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed  ## the runtime and the test and lint tools (requirements-dev.txt) into .venv
 
-$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
-	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -74,6 +74,9 @@ lint: install  ## Dockerfile and spec checks
 
 schema: install  ## JSON Schema of the model spec, for editors
 	$(BIN)/python -m mlops.spec schema --output include/models/model-spec.schema.json
+
+docs: install  ## README's variable tables, generated from the platform settings (mlops.settings)
+	$(BIN)/python -m mlops.settings docs --write README.md
 
 pools: airflow-db  ## create or update the Airflow pools named in include/compute/pools.yaml
 	$(BIN)/python -m mlops_airflow.pools sync

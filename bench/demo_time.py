@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_demo(env: dict) -> tuple[float, str]:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "mlops_airflow.demo"], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "tools.demo"], env=env, capture_output=True, text=True,
+                         cwd=ROOT)
     elapsed = time.perf_counter() - started
     if out.returncode != 0:
         print(out.stdout[-4000:], out.stderr[-4000:], sep="\n")

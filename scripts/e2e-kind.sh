@@ -70,7 +70,7 @@ export MLOPS_POD_DATA_ROOT="http://$HOST_IP:$DATA_PORT" MLFLOW_TRACKING_URI="htt
 export MLOPS_TRAINER_IMAGE=$TRAINER_IMAGE MLOPS_K8S_NAMESPACE=mlops
 export AIRFLOW_CONN_KUBERNETES_DEFAULT="{\"conn_type\": \"kubernetes\", \"extra\": {\"namespace\": \"mlops\", \"kube_config_path\": \"${KUBECONFIG:-$HOME/.kube/config}\"}}"
 mkdir -p "$AIRFLOW_HOME" && "$BIN/airflow" db migrate > "$WORK/db-migrate.log" 2>&1
-"$BIN/python" -m mlops_airflow.demo --models churn --dates 2026-01-15
+"$BIN/python" -m tools.demo --models churn --dates 2026-01-15 --verbose
 
 echo "--- no pod of this platform is left behind"
 left=$(kubectl -n mlops get pods -l app.kubernetes.io/managed-by=mlops-airflow -o name)

@@ -8,36 +8,36 @@ time, so only pydantic and PyYAML are imported here.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-BACKENDS = ("local", "kubernetes", "gke")
-BACKEND_OVERRIDE_ENV = "MLOPS_COMPUTE_BACKEND"
+from mlops.documents import Strict, read_yaml
+from mlops.problems import ProblemsError
+
+from mlops.settings import ComputeBackend, get_settings
+
+BACKENDS = get_args(ComputeBackend)
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ProblemsError):
+    """Every problem of the pool catalogue file."""
+
     def __init__(self, path: str | Path, problems: list[str]):
-        self.path, self.problems = str(path), problems
-        super().__init__(f"{path}: {len(problems)} problem(s) in the pool catalogue:\n"
-                         + "\n".join(f"  - {p}" for p in problems))
+        self.path = str(path)
+        super().__init__(f"{path}: {len(problems)} problem(s) in the pool catalogue", problems)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Toleration(_Strict):
+class Toleration(Strict):
     key: str
     operator: Literal["Equal", "Exists"] = "Equal"
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
 
 
-class Pool(_Strict):
+class Pool(Strict):
     description: str = ""
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
@@ -60,7 +60,7 @@ class Pool(_Strict):
         return self
 
 
-class Catalogue(_Strict):
+class Catalogue(Strict):
     apiVersion: Literal["mlops.airflow/v1"]
     pools: dict[str, Pool]
 
@@ -101,8 +101,6 @@ class Catalogue(_Strict):
 def load_catalogue(path: str | Path) -> Catalogue:
     path = Path(path)
     try:
-        from mlops.spec import read_yaml
-
         data = read_yaml(path.read_text())
     except OSError as exc:
         raise CatalogueError(path, [f"cannot read it ({exc.strerror})"]) from None
@@ -122,12 +120,7 @@ def catalogue_path(compute_dir: Path) -> Path:
 def effective_backend(spec_backend: str) -> str:
     """MLOPS_COMPUTE_BACKEND, when set, overrides every spec's backend: the same DAGs run on a laptop
     and on a cluster without editing specs."""
-    override = os.environ.get(BACKEND_OVERRIDE_ENV, "").strip()
-    if not override:
-        return spec_backend
-    if override not in BACKENDS:
-        raise ValueError(f"{BACKEND_OVERRIDE_ENV}={override!r} is not one of {BACKENDS}; fix or unset it")
-    return override
+    return get_settings().compute.backend or spec_backend  # a bad value fails in the settings, named
 
 
 def pool_problems(catalogue: Catalogue, pool_name: str, gpus: int) -> list[str]:

@@ -32,14 +32,13 @@ TRANSIENT_EXIT_CODE = 75
 LINE_PREFIX = "MLOPS_FAILURE"
 # Kubernetes shows this file's content as the terminated container's message (terminationMessagePath).
 TERMINATION_LOG_ENV = "MLOPS_TERMINATION_LOG"
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 _MAX_REASON = 800
 _LINE = re.compile(rf"{LINE_PREFIX} (permanent|transient) (\w+): (.*)$")
 
 # The platform's own errors that a retry cannot fix (module, class name).
 _PERMANENT_CLASSES = {
     ("mlops.authoring", "AuthoringError"): "authoring",
-    ("mlops.spec", "SpecError"): "spec",
+    ("mlops.spec.errors", "SpecError"): "spec",
     ("mlops.compute", "CatalogueError"): "spec",
     ("mlops.run_request", "RunRequestError"): "request",
     ("mlops.data", "DataError"): "data",
@@ -204,6 +203,8 @@ def report(failure: Failure) -> None:
     On stderr, after the traceback logged there: a log collector merges stdout and stderr in no fixed
     order, so only the same stream keeps the line last, where the operator reads the log's tail."""
     print(failure.line(), file=sys.stderr, flush=True)
-    termination_log = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    from mlops.settings import get_settings
+
+    termination_log = get_settings().trainer.termination_log
     if termination_log.is_file() and os.access(termination_log, os.W_OK):
         termination_log.write_text(failure.line()[:4000])  # the kubelet keeps at most 4096 bytes

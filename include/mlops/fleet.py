@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from mlops.settings import Settings
-from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
+from mlops.spec import ModelSpec, SpecError, dag_id, load_spec, spec_paths
 
 DATA_DOCS = "data_docs"  # <reports_dir>/<model>/data_docs: the model's GX Data Docs site
 VALIDATION_FILE = "validation.json"  # <reports_dir>/<model>/<run label>/validation.json
@@ -205,7 +205,7 @@ def broken_status(path: Path, error: str) -> dict:
     name = path.stem
     return {"model": name, "description": None, "owner": None, "tags": [], "schedule": None, "task": None,
             "backend": None, "primary_metric": None,
-            "dag_ids": {"train": f"{name}__train", "score": None, "monitor": None},
+            "dag_ids": {"train": dag_id(name, "train"), "score": None, "monitor": None},
             "mlflow_model_url": "", "mlflow_experiment_url": "", "champion": None, "previous_champion": None,
             "last_audit": None, "last_validation": None, "last_drift": None, "error": error}
 

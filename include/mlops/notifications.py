@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from mlops.spec import asset_uri, dag_id
+
 SUBJECT_PREFIX = "[mlops]"
 
 
@@ -88,8 +90,8 @@ def drift_alarm(model: str, task: TaskRef, extra: dict) -> Message:
     """`extra`: the retraining request's return value (the asset event's extra)."""
     day, version = extra.get("day", "?"), extra.get("champion_version")
     body = [f"{model}: the monitor fired the drift alarm for {day} (champion {_v(version)}) and asked for "
-            f"retraining: the event on mlops://models/{model}/retrain-requested starts {model}__train on the newest "
-            "complete window (unless that DAG is paused).", "", "What was bad:"]
+            f"retraining: the event on {asset_uri(model, 'retrain-requested')} starts {dag_id(model, 'train')} on the "
+            "newest complete window (unless that DAG is paused).", "", "What was bad:"]
     body += [f"  - {r}" for r in extra.get("reasons") or ["(not recorded)"]]
     body += ["", "Why the alarm fired:", *[f"  - {r}" for r in extra.get("alarm") or ["(not recorded)"]]]
     if extra.get("monitor_run_id"):

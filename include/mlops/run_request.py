@@ -11,18 +11,21 @@ from __future__ import annotations
 import difflib
 import math
 
+from mlops.authoring import reference_problems
 from mlops.compute import Catalogue, allowed_pools, pool_problems
+from mlops.problems import ProblemsError
 from mlops.spec import ModelSpec
 
 REQUEST_FIELDS = ("compute_pool", "force_promote", "force_reason")
 HYPERPARAMETER_PREFIX = "hp_"
 
 
-class RunRequestError(ValueError):
+class RunRequestError(ProblemsError):
+    """Every problem of one training run's request."""
+
     def __init__(self, model: str, problems: list[str]):
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{model}: this run's request cannot be carried out; nothing was changed:\n{lines}")
+        self.model = model
+        super().__init__(f"{model}: this run's request cannot be carried out; nothing was changed", problems)
 
 
 def form_fields(spec: ModelSpec) -> list[str]:
@@ -35,8 +38,6 @@ def training_request(spec: ModelSpec, catalogue: Catalogue, params: dict, conf: 
 
     `params` are the run's values (the form's defaults with the conf over them); `conf` is what the trigger
     sent, where a key no field has would otherwise be ignored without a word."""
-    from mlops.authoring import reference_problems  # imports the author's modules: at run time only
-
     force = bool(params.get("force_promote") or False)
     reason = str(params.get("force_reason") or "").strip()
     pool = str(params.get("compute_pool") or spec.compute.pool)

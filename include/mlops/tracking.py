@@ -95,7 +95,7 @@ def experiment_id(settings: Settings, model: str) -> str:
     # A tracking server keeps its own artifact store unless told otherwise; a local store needs a location
     # (else MLflow writes ./mlruns under whatever the working directory is).
     server = settings.tracking_uri.startswith(("http://", "https://"))
-    location = None if server and "MLOPS_ARTIFACT_ROOT" not in os.environ else \
+    location = None if server and settings.storage.artifact_root is None else \
         f"{settings.artifact_root.rstrip('/')}/{model}"
     try:
         return c.create_experiment(name, artifact_location=location)

@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import warnings
@@ -77,7 +76,7 @@ def trainer_environment(settings: Settings) -> dict[str, str]:
         "MLOPS_TRAINER_PACKAGES": ",".join(settings.trainer_packages),
         "PYTHONUNBUFFERED": "1",
     }
-    if settings.tracking_uri.startswith(("http://", "https://")) and "MLOPS_ARTIFACT_ROOT" not in os.environ:
+    if settings.tracking_uri.startswith(("http://", "https://")) and settings.storage.artifact_root is None:
         # A tracking server keeps the artifacts in its own store (tracking.experiment_id); the default local
         # folder would put them where only this machine sees them.
         del env["MLOPS_ARTIFACT_ROOT"]
@@ -102,8 +101,8 @@ def code_version(spec: ModelSpec) -> str:
 
 
 def git_sha(settings: Settings) -> str:
-    if os.environ.get("MLOPS_GIT_SHA"):
-        return os.environ["MLOPS_GIT_SHA"]
+    if settings.trainer.git_sha:
+        return settings.trainer.git_sha
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=settings.project_root, capture_output=True,
                              text=True, timeout=5)
@@ -175,7 +174,7 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None
         tracking.SPEC_HASH: spec_hash,
         tracking.CODE_VERSION: code,
         tracking.GIT_SHA: git_sha(settings),
-        tracking.IMAGE_DIGEST: os.environ.get("MLOPS_IMAGE_DIGEST", "local"),
+        tracking.IMAGE_DIGEST: settings.trainer.image_digest,
         tracking.CACHE_KEY: key,
     }
     import mlflow
@@ -298,7 +297,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window-anchor", help="how that window was chosen (recorded as a tag)")
     p.add_argument("--expected-fingerprint", help="fail if the window's content differs from this")
     p.add_argument("--params-json", default="{}", help="hyperparameter overrides as a JSON object")
-    p.add_argument("--result-path", default=os.environ.get("MLOPS_RESULT_PATH", DEFAULT_RESULT_PATH))
+    p.add_argument("--result-path", default=get_settings().trainer.result_path)
     return p
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -413,6 +414,9 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
     import time
 
     started = time.time()
+    # GX logs each context's fluent datasource config at INFO ("Loading 'datasources' ->" and "[]"): noise
+    # in every task log that no user can act on. Its warnings and errors still come through.
+    logging.getLogger("great_expectations.datasource.fluent.config").setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     ctx.add_data_docs_site(

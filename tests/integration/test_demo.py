@@ -1,21 +1,39 @@
 """The README's main job, as a user runs it: the demo twice on a fresh store. The second run must
-train nothing, create no model version and write no audit record."""
+train nothing, create no model version and write no audit record. The console gets one line per DAG run;
+the task logs go to files under $MLOPS_HOME/logs/."""
 
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
-from helpers import MODELS, ROOT
+from helpers import ROOT
 
 NAMES = ["churn", "demand"]  # the CPU models; demand_nn asks for a GPU pool and is left out
 
 
 def run_demo(env):
-    out = subprocess.run([sys.executable, "-m", "mlops_airflow.demo"], env=env, capture_output=True, text=True,
+    """Returns the console output and the task logs it points at (every run's file, in run order)."""
+    out = subprocess.run([sys.executable, "-m", "tools.demo"], env=env, capture_output=True, text=True,
                          cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout
+    m = re.search(r"^Task logs: (\S+)/ ", out.stdout, re.M)
+    assert m, out.stdout[:2000]
+    logs = sorted(Path(m.group(1)).glob("*.log"))
+    assert Path(m.group(1)).is_relative_to(env["MLOPS_HOME"]) and len(logs) == RUNS + 1  # + loading the DAGs
+    return out.stdout, "\n".join(p.read_text() for p in logs)
+
+
+# Per model two training runs; the watched model: score and monitor for four days, then its retraining.
+RUNS = 2 * len(NAMES) + 2 * 4 + 1
+
+
+def assert_one_line_per_run(stdout):
+    progress = re.findall(rf"^\[\s*(\d+)/{RUNS}\] ({'|'.join(NAMES)})\s+(\S+) (\S+): (.+) in [\d.]+s$", stdout, re.M)
+    assert [int(p[0]) for p in progress] == list(range(1, RUNS + 1)), stdout
+    assert "[info" not in stdout and "[warning" not in stdout and "great_expectations" not in stdout
+    assert len(stdout.splitlines()) < 60, stdout
 
 
 def champions(stdout):
@@ -34,7 +52,8 @@ def model_versions(home):
 def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
     env = {**os.environ, "MLOPS_HOME": str(tmp_path / "home")}
     env.pop("MLOPS_DATA_ROOT", None)
-    first = run_demo(env)
+    first, first_logs = run_demo(env)
+    assert_one_line_per_run(first)
     for dag_id in (f"{name}__train" for name in NAMES):
         for day in ("2026-01-14", "2026-01-15"):
             assert f"{dag_id} {day}: success" in first
@@ -52,14 +71,16 @@ def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
     assert re.search(r"retraining run asset_triggered__\S+ \(started from the queued asset event\): success; "
                      r"champion v1 -> v3", story)
     assert rows["demand"][1] == "v3" and rows["demand"][4].endswith("..2026-01-27")
-    assert first.count("trained: models:/") == 2 * len(NAMES) + 1
+    assert first_logs.count("trained: models:/") == 2 * len(NAMES) + 1
+    assert "Loading 'datasources'" not in first_logs  # GX's config dump is silenced where GX logs it
     audit_files = sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json"))
     versions_before = model_versions(tmp_path / "home")
     assert versions_before == {"churn": ["1", "2"], "demand": ["1", "2", "3"]}
 
-    second = run_demo(env)
+    second, second_logs = run_demo(env)
+    assert_one_line_per_run(second)
     assert champions(second) == rows
     assert "no retraining requested" in second  # the new champion's cooldown
-    assert second.count("cache hit, reused") == 2 * len(NAMES) and "trained: models:/" not in second
+    assert second_logs.count("cache hit, reused") == 2 * len(NAMES) and "trained: models:/" not in second_logs
     assert model_versions(tmp_path / "home") == versions_before
     assert sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json")) == audit_files

@@ -1,7 +1,14 @@
 """Training pod requests as the provider builds them (`build_pod_request_obj`), for every pool in the
-catalogue and both cluster backends, each validated against the Kubernetes API schema."""
+catalogue and both cluster backends, each validated against the Kubernetes API schema.
+
+The `kubernetes` backend's operator reads a kubeconfig and sends nothing; the `gke` backend's is the real
+GKETrainOperator (GKEStartPodOperator) against an emulated GKE control plane (tests/k8s_e2e.gke_cluster): its
+hook looks the cluster up (the one patched Google call) and talks to the endpoint and CA that lookup names,
+signed in with the Google connection's service account at the emulated OAuth endpoint."""
 
 import json
+import os
+from types import SimpleNamespace
 
 import kubernetes_validate
 import pytest
@@ -10,7 +17,6 @@ from kubernetes.client import ApiClient
 
 from helpers import MODELS, ROOT
 from mlops.compute import load_catalogue
-from mlops.settings import ClusterSettings
 from mlops.spec import parse_spec
 
 CATALOGUE = load_catalogue(ROOT / "include" / "compute" / "pools.yaml")
@@ -40,33 +46,70 @@ def manifest(operator, context=None) -> dict:
     return ApiClient().sanitize_for_serialization(operator.build_pod_request_obj(context))
 
 
+@pytest.fixture(scope="module")
+def emulated_gke(tmp_path_factory):
+    """One emulated GKE control plane for the module, with the settings and Google connection that point
+    at it set only while a test that asks for `kpo_on` runs."""
+    from k8s_e2e import GKE, gke_cluster
+
+    unused = SimpleNamespace(tracking_uri="http://127.0.0.1:9")  # for the tracking Secret; no pod starts here
+    with pytest.MonkeyPatch.context() as patch, gke_cluster(tmp_path_factory.mktemp("gke"), patch, unused) as cluster:
+        settings = {**GKE, "MLOPS_COMPUTE_BACKEND": "gke",
+                    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": os.environ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"]}
+        patch.undo()  # the environment is set per test (kpo_on); the cluster lookup stays patched
+        yield cluster, settings
+
+
 @pytest.fixture
 def kpo(kubeconfig):
-    def build(spec, backend="kubernetes"):
-        return _operator(spec, backend, config_file=kubeconfig)
+    """The `kubernetes` backend's operator (kpo_on builds either backend's)."""
+    def build(spec):
+        return _operator(spec, "kubernetes", config_file=kubeconfig)
+
+    return build
+
+
+@pytest.fixture
+def kpo_on(request, kubeconfig, monkeypatch):
+    """The training operator of a backend, ready to build pods: `kubernetes` from a kubeconfig, `gke` the
+    real GKETrainOperator against the emulated GKE control plane."""
+    def build(spec, backend):
+        if backend == "kubernetes":
+            return _operator(spec, backend, config_file=kubeconfig)
+        cluster, settings = request.getfixturevalue("emulated_gke")
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)
+        build.cluster = cluster
+        return _operator(spec, backend)
 
     return build
 
 
 def _operator(spec, backend, **kwargs):
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from mlops_airflow.operators.train_gke import GKETrainOperator
+    from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator
 
-    from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator, pod_arguments
-
-    if backend == "kubernetes":
-        return KubernetesTrainOperator(task_id="train", spec=spec, catalogue=CATALOGUE, **kwargs)
-    # The GKE operator's hook asks Google for the cluster; the pod it builds is the same as this one.
-    return KubernetesPodOperator(task_id="train", **pod_arguments(spec, CATALOGUE, "gke", ClusterSettings.from_env()),
-                                 **kwargs)
+    operator = {"kubernetes": KubernetesTrainOperator, "gke": GKETrainOperator}[backend]
+    return operator(task_id="train", spec=spec, catalogue=CATALOGUE, **kwargs)
 
 
 @pytest.mark.parametrize("backend", ["kubernetes", "gke"])
 @pytest.mark.parametrize("pool_name", sorted(CATALOGUE.pools))
-def test_every_pool_gives_a_valid_pod(pool_name, backend, kpo):
+def test_every_pool_gives_a_valid_pod(pool_name, backend, kpo_on):
     pool = CATALOGUE.pools[pool_name]
     spec = spec_on(pool_name, pool.gpus_per_node)
-    pod = manifest(kpo(spec, backend))
+    operator = kpo_on(spec, backend)
+    assert type(operator).__name__ == {"kubernetes": "KubernetesTrainOperator", "gke": "GKETrainOperator"}[backend]
+    pod = manifest(operator)
     kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    assert pod["metadata"]["namespace"] == "mlops"
+    if backend == "gke":  # the cluster the pod is for is the one the settings name, as Google describes it
+        lookup = kpo_on.cluster.cluster_lookup.call_args.kwargs
+        assert (lookup["name"], lookup["project_id"]) == ("training", "emulated-project")
+        assert operator.hook.api_client.configuration.host == kpo_on.cluster.url
+    else:
+        assert pod["metadata"]["labels"]["airflow_kpo_in_cluster"] == "False"
 
     container = pod["spec"]["containers"][0]
     resources = container["resources"]
@@ -91,8 +134,20 @@ def test_every_pool_gives_a_valid_pod(pool_name, backend, kpo):
     assert "mlops-tracking" not in json.dumps(container.get("args", []))
 
 
-def test_operator_settings_a_platform_team_expects(kpo):
-    op = kpo(spec_on("l4-spot", 2))
+def test_the_gke_operator_signs_in_to_its_cluster_with_the_google_connection(kpo_on):
+    """Its own hook, not a kubeconfig: a Google access token for the connection's service account (from the
+    emulated OAuth endpoint), the only kind of token the emulated API server accepts besides its kubeconfig's."""
+    op = kpo_on(spec_on("cpu", 0), "gke")
+    assert op.hook.core_v1_client.list_namespaced_pod("mlops").items == []
+    cluster = kpo_on.cluster
+    account = "airflow@emulated-project.iam.gserviceaccount.com"
+    issued = {t["token"] for t in cluster.oauth.issued if t["iss"] == account}
+    assert issued and issued & cluster.tokens_seen
+
+
+@pytest.mark.parametrize("backend", ["kubernetes", "gke"])
+def test_operator_settings_a_platform_team_expects(kpo_on, backend):
+    op = kpo_on(spec_on("l4-spot", 2), backend)
     assert (op.pool, op.pool_slots) == ("mlops-gpu-l4", 2)
     assert op.deferrable is True
     assert str(op.on_finish_action.value) == "delete_pod"  # failed pods too, once their reason is logged
@@ -128,8 +183,9 @@ def render(op, try_number, params=None):
     return manifest(op, context)
 
 
-def test_arguments_are_rendered_from_the_run_like_the_local_backend(kpo):
-    op = kpo(spec_on("cpu", 0))
+@pytest.mark.parametrize("backend", ["kubernetes", "gke"])
+def test_arguments_are_rendered_from_the_run_like_the_local_backend(kpo_on, backend):
+    op = kpo_on(spec_on("cpu", 0), backend)
     pod = render(op, 1, {"hp_C": 0.5})
     args = pod["spec"]["containers"][0]["args"]
     flags = dict(zip(args[::2], args[1::2]))

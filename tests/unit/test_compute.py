@@ -55,3 +55,19 @@ def test_backend_override_from_the_environment(monkeypatch):
     monkeypatch.setenv("MLOPS_COMPUTE_BACKEND", "k8s")
     with pytest.raises(ValueError, match="MLOPS_COMPUTE_BACKEND='k8s' is not one of"):
         effective_backend("local")
+
+
+def test_specs_the_catalogue_and_run_requests_report_their_problems_alike():
+    from mlops.problems import ProblemsError
+    from mlops.run_request import RunRequestError
+
+    errors = [SpecError("churn.yaml", ["a: x", "b: y"]), CatalogueError("pools.yaml", ["a: x", "b: y"]),
+              RunRequestError("churn", ["a: x", "b: y"])]
+    for err in errors:
+        assert isinstance(err, ProblemsError) and isinstance(err, ValueError)
+        assert err.problems == ["a: x", "b: y"]
+        assert str(err) == f"{err.header}:\n  - a: x\n  - b: y"
+    assert [e.header for e in errors] == ["churn.yaml: 2 problem(s) in the model spec",
+                                          "pools.yaml: 2 problem(s) in the pool catalogue",
+                                          "churn: this run's request cannot be carried out; nothing was changed"]
+    assert (errors[0].path, errors[1].path, errors[2].model) == ("churn.yaml", "pools.yaml", "churn")

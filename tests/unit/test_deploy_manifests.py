@@ -64,11 +64,6 @@ def secret_env(values) -> dict[str, tuple[str, str]]:
     return {s["envName"]: (s["secretName"], s["secretKey"]) for s in values["secret"]}
 
 
-def code_source() -> str:
-    files = [*(ROOT / "include" / "mlops").rglob("*.py"), *(ROOT / "plugins" / "mlops_airflow").rglob("*.py")]
-    return "\n".join(p.read_text() for p in files)
-
-
 # ------------------------------------------------------------------------------------------- plain manifests
 
 def test_the_manifests_exist():
@@ -268,11 +263,15 @@ def test_telemetry_is_off(values, env):
 
 
 def test_every_platform_setting_in_values_is_one_the_code_reads(env):
-    source = code_source()
-    settings = [name for name in env if name.startswith("MLOPS_")]
+    from mlops.settings import VARIABLES, load
+
+    settings = {name: value for name, value in env.items() if name.startswith("MLOPS_")}
     assert settings
-    for name in settings:
-        assert f'"{name}"' in source, f"{name} is set in values.yaml but no code reads it"
+    unknown = sorted(set(settings) - set(VARIABLES))
+    assert not unknown, f"set in values.yaml but not a platform setting (mlops/settings/model.py): {unknown}"
+    deployed = load(settings)  # each value parses as its setting's type
+    assert deployed.compute.backend == settings["MLOPS_COMPUTE_BACKEND"]
+    assert deployed.data_root == settings["MLOPS_DATA_ROOT"]
 
 
 def test_the_platform_settings_for_the_gke_backend(values, env):
@@ -293,27 +292,23 @@ def test_the_platform_settings_for_the_gke_backend(values, env):
         assert env[name].startswith(mount["mountPath"]), name
 
 
-def test_connections_are_the_ones_the_code_uses(secret_env, env, monkeypatch):
-    from mlops.settings import ClusterSettings
+def test_connections_are_the_ones_the_code_uses(secret_env, env):
+    from mlops.settings import load
+    from mlops.spec import Notifications
 
     conn_ids = {name.removeprefix("AIRFLOW_CONN_").lower() for name in secret_env if name.startswith("AIRFLOW_CONN_")}
-    assert {"kubernetes_default", "google_cloud_default", "mlops_mlflow", "mlops_airflow_api",
-            "smtp_default"} == conn_ids
-    source = code_source()
-    for conn_id in ("kubernetes_default", "google_cloud_default", "mlops_airflow_api", "smtp_default"):
-        assert f'"{conn_id}"' in source, conn_id
+    # The code's defaults: the settings' connection fields and a spec's mail connection.
+    defaults = load({})
+    assert {defaults.kubernetes.conn_id, defaults.gke.gcp_conn_id, defaults.tracking.conn_id,
+            defaults.airflow_api.conn_id, Notifications.model_fields["smtp_conn_id"].default} == conn_ids == {
+        "kubernetes_default", "google_cloud_default", "mlops_mlflow", "mlops_airflow_api", "smtp_default"}
     # The connection ids the values pass are the ones the cluster settings read, and the code's defaults.
-    for name, value in env.items():
-        if name.startswith("MLOPS_"):
-            monkeypatch.setenv(name, value)
-    cluster = ClusterSettings.from_env()
+    cluster = load({name: value for name, value in env.items() if name.startswith("MLOPS_")}).cluster
     assert {cluster.kubernetes_conn_id, cluster.gcp_conn_id} <= conn_ids
     assert cluster.namespace == "mlops" and cluster.tracking_secret == "mlops-tracking"
     assert cluster.gke_project and cluster.gke_location and cluster.gke_cluster
-    for name in ("MLOPS_K8S_CONN_ID", "MLOPS_GCP_CONN_ID"):
-        monkeypatch.delenv(name)
-    defaults = ClusterSettings.from_env()
-    assert (defaults.kubernetes_conn_id, defaults.gcp_conn_id) == (cluster.kubernetes_conn_id, cluster.gcp_conn_id)
+    assert (defaults.cluster.kubernetes_conn_id, defaults.cluster.gcp_conn_id) == (
+        cluster.kubernetes_conn_id, cluster.gcp_conn_id)
     for name, (secret, key) in secret_env.items():
         if name.startswith("AIRFLOW_CONN_"):
             assert (secret, key) == ("airflow-connections", name)

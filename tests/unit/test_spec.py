@@ -214,3 +214,43 @@ def test_descriptions_and_files_are_bounded(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(SpecError, match=r"\(file\): [\d,]+ bytes; a spec is at most 262,144 bytes"):
         load_spec(path)
+
+
+def test_shape_and_cross_field_problems_are_reported_in_one_pass():
+    data = example_dict()
+    data["compute"]["memory"] = "lots"  # a shape error in one section
+    data["evaluation"]["primary_metric"] = "rmse"  # rules across the sections that are valid
+    data["dataset"]["features"]["churned"] = {"type": "int"}
+    data["promotion"] = {"alias": "champion", "previous_alias": "champion"}
+    with pytest.raises(SpecError) as err:
+        parse_spec(data, path="other.yaml")
+    fields = [p.split(":", 1)[0] for p in err.value.problems]
+    assert fields == ["compute.memory", "dataset.target", "evaluation.primary_metric", "promotion.previous_alias",
+                      "name"], err.value.problems
+
+
+def test_a_rule_is_skipped_when_a_section_it_reads_is_malformed():
+    data = example_dict()
+    data["dataset"]["task"] = "clustering"  # no task, so no metric can be judged against it
+    data["evaluation"]["primary_metric"] = "rmse"
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    assert [p.split(":", 1)[0] for p in err.value.problems] == ["dataset.task"]
+
+
+def test_the_spec_names_its_dags_assets_and_start():
+    from datetime import datetime, timezone
+
+    from mlops.spec import asset_uri, dag_id
+
+    spec = load_spec(MODELS / "churn.yaml")
+    assert (spec.dag_id, spec.score_dag_id, spec.monitor_dag_id, spec.rollback_dag_id) == (
+        "churn__train", "churn__score", "churn__monitor", "churn__rollback")
+    assert dag_id("churn", "train") == spec.dag_id
+    assert [spec.asset_uri(k) for k in ("champion", "predictions", "retrain-requested")] == [
+        "mlops://models/churn/champion", "mlops://models/churn/predictions", "mlops://models/churn/retrain-requested"]
+    assert asset_uri("churn", "champion") == spec.asset_uri("champion")
+    assert spec.start_datetime == datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc)
+    assert spec.start_datetime.tzinfo is timezone.utc and spec.start_datetime.hour == 0
+    with pytest.raises(ValueError, match="unknown DAG kind 'serve'"):
+        dag_id("churn", "serve")

@@ -9,6 +9,8 @@ from pathlib import Path
 from airflow.sdk import DAG, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from mlops.spec import dag_id
+
 BROKEN_TAG = "broken-spec"
 
 
@@ -32,7 +34,7 @@ def broken_dag_id(path: Path, owns_model: bool) -> str:
     replace another model's DAG, and two such files never share one."""
     path = Path(path)
     if owns_model:
-        return f"{path.stem}__train"
+        return dag_id(path.stem, "train")
     if re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", path.name):
         return f"broken_spec__{path.name}"
     return f"broken_spec__{hashlib.sha256(path.name.encode()).hexdigest()[:12]}"

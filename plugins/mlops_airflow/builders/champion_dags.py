@@ -7,7 +7,7 @@ training DAG is scheduled on, only when the alarm fires.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from airflow.sdk import DAG
 
@@ -17,15 +17,11 @@ from mlops_airflow.notifications import notifier as notify
 from mlops_airflow.operators import MonitorOperator, RequestRetrainingOperator, ScoreOperator, ValidateDataOperator
 
 
-def _start(spec: ModelSpec) -> datetime:
-    return datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc)
-
-
 def build_score_dag(spec: ModelSpec, tags: list[str]) -> DAG:
     with DAG(
         dag_id=spec.score_dag_id,
         description=f"Score the newest partition with the {spec.promotion.alias} of {spec.name}",
-        schedule=spec.scoring.schedule, start_date=_start(spec), catchup=False, max_active_runs=4,
+        schedule=spec.scoring.schedule, start_date=spec.start_datetime, catchup=False, max_active_runs=4,
         tags=["mlops", "scoring", *tags],
         doc_md=f"### {spec.name}: batch scoring\nThe `{spec.promotion.alias}` alias is resolved when the run "
                f"starts; predictions go to `{spec.scoring.output_uri}`.",
@@ -43,7 +39,7 @@ def build_monitor_dag(spec: ModelSpec, tags: list[str]) -> DAG:
     with DAG(
         dag_id=spec.monitor_dag_id,
         description=f"Drift and quality of the {spec.name} champion; asks for retraining when warranted",
-        schedule=m.schedule, start_date=_start(spec), catchup=False, max_active_runs=1,
+        schedule=m.schedule, start_date=spec.start_datetime, catchup=False, max_active_runs=1,
         tags=["mlops", "monitoring", *tags],
         doc_md=(f"### {spec.name}: monitoring\nvalidate_batch -> check -> request_retraining. Alarm: "
                 f"{m.persistence} bad checks of the last {m.window}, cooldown {m.cooldown_days} day(s); critical "

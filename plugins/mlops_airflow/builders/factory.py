@@ -9,7 +9,7 @@ broken file is visible in the UI and never takes the other models down with it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
@@ -130,7 +130,7 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
         dag_id=spec.dag_id,
         description=spec.description[:200] or f"Train and promote {spec.name}",
         schedule=_training_schedule(spec),
-        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc),
+        start_date=spec.start_datetime,
         catchup=False,
         max_active_runs=1,
         doc_md=_doc(spec, path),

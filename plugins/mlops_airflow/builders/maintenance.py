@@ -24,12 +24,11 @@ def cluster_backends(specs: list[ModelSpec]) -> list[str]:
 
 
 def build_maintenance_dag(specs: list[ModelSpec]) -> DAG:
-    import os
-
+    from mlops.settings import get_settings
     from mlops_airflow.operators.maintenance import ReapOrphanPodsOperator, SyncAirflowPoolsOperator
 
     backends = cluster_backends(specs)
-    api_conn_id = os.environ.get("MLOPS_AIRFLOW_API_CONN_ID", "mlops_airflow_api")
+    api_conn_id = get_settings().airflow_api.conn_id
     with DAG(
         dag_id=DAG_ID,
         description="Sync the Airflow pools from the compute catalogue; delete orphaned training pods",

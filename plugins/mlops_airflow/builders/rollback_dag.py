@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from airflow.sdk import DAG, Param
 
 from mlops.spec import ModelSpec
@@ -15,10 +13,10 @@ from mlops_airflow.operators.rollback import RollbackOperator
 def build_rollback_dag(spec: ModelSpec, tags: list[str]) -> DAG:
     p = spec.promotion
     with DAG(
-        dag_id=f"{spec.name}__rollback",
+        dag_id=spec.rollback_dag_id,
         description=f"Move the {p.alias} alias of {spec.name} back (default: to the {p.previous_alias})",
         schedule=None,
-        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc),
+        start_date=spec.start_datetime,
         catchup=False,
         max_active_runs=1,
         tags=["mlops", "rollback", *tags],

@@ -44,10 +44,11 @@ def _airflow_base() -> str:
 def _visible(user, settings) -> set[str]:
     """The model names (spec file stems) whose training DAG the user may read."""
     from mlops.fleet import model_names
+    from mlops.spec import dag_id
 
     names = model_names(settings)
-    allowed = readable_dag_ids(user, {f"{n}__train" for n in names})
-    return {n for n in names if f"{n}__train" in allowed}
+    allowed = readable_dag_ids(user, {dag_id(n, "train") for n in names})
+    return {n for n in names if dag_id(n, "train") in allowed}
 
 
 def _with_airflow(models: list[dict]) -> list[dict]:
@@ -147,12 +148,14 @@ def create_app() -> FastAPI:
     def data_docs(model: str, path: str, user=Depends(current_user)):
         from mlops.fleet import data_docs_dir, model_names
         from mlops.settings import get_settings
+        from mlops.spec import dag_id
         from mlops_airflow.fleet import data_docs as docs
 
         settings = get_settings()
         if model not in model_names(settings):
             raise HTTPException(404, "not found")
-        if f"{model}__train" not in readable_dag_ids(user, {f"{model}__train"}):
+        train = dag_id(model, "train")
+        if train not in readable_dag_ids(user, {train}):
             raise HTTPException(403, f"you may not read the DAGs of model {_shown(model)}")
         base = data_docs_dir(settings, model).resolve()
         relative = path or "index.html"

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit, urlunsplit
 from airflow.sdk import BaseHook
 
 DEFAULT_CONN_ID = "mlops_mlflow"
-CONN_ID_ENV = "MLOPS_MLFLOW_CONN_ID"
 # Everything MLflow reads about the tracking server from the environment; set from the connection, and
 # cleared when the connection does not give it (a stale token must not ride along with a new password).
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
@@ -58,8 +57,9 @@ class TrackingTarget:
 
 
 def conn_id() -> str:
-    """The MLflow connection's id: the one place it is read."""
-    return os.environ.get(CONN_ID_ENV, "").strip() or DEFAULT_CONN_ID
+    from mlops.settings import get_settings
+
+    return get_settings().tracking.conn_id
 
 
 def _truthy(value) -> bool:

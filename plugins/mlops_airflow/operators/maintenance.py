@@ -133,4 +133,6 @@ def _core_v1(cluster, backends: list[str]):
 
 def _truthy(value) -> bool:
     """Rendered params arrive as strings when templated."""
-    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
+    from mlops.settings import parse_bool
+
+    return parse_bool(value)

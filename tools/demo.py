@@ -3,12 +3,15 @@ then one model watched in production: scored and monitored day by day while its 
 monitor asks for retraining; the retraining run starts from the queued asset event, as the scheduler
 would start it, and promotes a new champion. Ends with a summary of the champions.
 
-    python -m mlops_airflow.demo [--dates 2026-01-14 2026-01-15] [--models churn demand] [--watch demand]
+    python -m tools.demo [--dates 2026-01-14 2026-01-15] [--models churn demand] [--watch demand] [--verbose]
 
 Runs go through `dag.test()` against the Airflow metadata DB (SQLite by default), the MLflow store and
 the local compute backend. Exit code 1 if any run failed. Running it again on the same dates, data,
 specs and code trains nothing: every train step is a cache hit, and the new champion's cooldown keeps
 the monitor quiet.
+
+The console gets one line per DAG run as it goes; each run's full task log is written to its own file under
+$MLOPS_HOME/logs/demo/<time>/ (the path is printed). --verbose streams the task logs to the console instead.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import sys
 import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from tools.run_log import RunLog
 
 DEFAULT_DATES = ["2026-01-14", "2026-01-15"]
 DATA_START = date(2025, 11, 15)
@@ -81,11 +87,15 @@ def unpause(dag_id: str) -> None:
         session.query(DagModel).filter(DagModel.dag_id == dag_id).update({DagModel.is_paused: False})
 
 
-def watch(bag, spec, settings, failures: list[str]) -> list[str]:
+NOTHING_QUEUED = "not started: no retraining requested"
+
+
+def watch(bag, spec, settings, runs: RunLog, failures: list[str]) -> list[str]:
     """Score and monitor the model day by day; when the monitor asks for retraining, start the training
     run from the queued asset event as the scheduler would. Returns the story, one line per step."""
     from mlops import tracking
-    from mlops_airflow.asset_runs import run_existing, start_asset_triggered_run
+
+    from tools.asset_runs import run_existing, start_asset_triggered_run
 
     story = []
     unpause(spec.dag_id)
@@ -93,8 +103,8 @@ def watch(bag, spec, settings, failures: list[str]) -> list[str]:
     for day in WATCH_DAYS:
         logical = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
         for dag_id in (spec.score_dag_id, spec.monitor_dag_id):
-            dr, seconds = run_dag(bag.dags[dag_id], logical)
-            if str(getattr(dr.state, "value", dr.state)) != "success":
+            dr, state = run_dag(runs, spec.name, bag.dags[dag_id], logical)
+            if state != "success":
                 failures.append(f"{dag_id} {day}")
         check = _xcom(spec.monitor_dag_id, dr.run_id, "check") or {}
         quality = check.get("quality", {})
@@ -103,11 +113,20 @@ def watch(bag, spec, settings, failures: list[str]) -> list[str]:
         story.append(f"{check.get('day', day)}: drifted {', '.join(check.get('drifted_columns') or []) or 'nothing'}; "
                      f"quality {q}; {'ALARM' if check.get('alarm') else 'no alarm'} "
                      f"({'; '.join(check.get('alarm_reasons', []))})")
-    run_id = start_asset_triggered_run(spec.dag_id)
-    if run_id is None:
+    started: list[str] = []
+
+    def retrain() -> str:
+        run_id = start_asset_triggered_run(spec.dag_id)
+        if run_id is None:
+            return NOTHING_QUEUED
+        started.append(run_id)
+        return run_existing(bag.dags[spec.dag_id], run_id)
+
+    state, _ = runs.run(spec.name, spec.dag_id, "asset-triggered", retrain)
+    if not started:
         story.append("no retraining requested")
         return story
-    state = run_existing(bag.dags[spec.dag_id], run_id)
+    run_id = started[0]
     if state != "success":
         failures.append(f"{spec.dag_id} {run_id}")
     after = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
@@ -127,25 +146,48 @@ def _xcom(dag_id: str, run_id: str, task_id: str):
         return XComModel.deserialize_value(row) if row is not None else None
 
 
-def run_dag(dag, logical_date: datetime):
-    started = time.perf_counter()
-    dr = dag.test(logical_date=logical_date)
-    return dr, time.perf_counter() - started
+def run_dag(runs: RunLog, model: str, dag, logical_date: datetime):
+    """One `dag.test()` run, with its line on the console; returns (the DAG run, its state)."""
+    finished = []
+
+    def start() -> str:
+        finished.append(dag.test(logical_date=logical_date))
+        return str(getattr(finished[0].state, "value", finished[0].state))
+
+    state, _ = runs.run(model, dag.dag_id, logical_date.date().isoformat(), start)
+    return finished[0], state
+
+
+def train_all(bag, specs, dates: list[date], runs: RunLog, failures: list[str], timings: dict[str, list]) -> None:
+    """Every model's training DAG for every date, collecting the failed runs and the time per task."""
+    for spec in specs:
+        dag = bag.dags[spec.dag_id]
+        for d in dates:
+            logical = datetime.combine(d, datetime.min.time(), tzinfo=timezone.utc)
+            dr, state = run_dag(runs, spec.name, dag, logical)
+            for task, secs in task_durations(spec.dag_id, dr.run_id).items():
+                timings[task].append(secs)
+            if state != "success":
+                failures.append(f"{spec.dag_id} {d}")
+
+
+def log_dir(home: Path) -> Path:
+    return home / "logs" / "demo" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m mlops_airflow.demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--dates", nargs="+", default=DEFAULT_DATES, help="logical dates (YYYY-MM-DD)")
     p.add_argument("--models", nargs="*", help="model names (default: every valid spec on a CPU pool)")
     p.add_argument("--watch", default=DEFAULT_WATCH, help="the model to score and monitor while its data drifts "
                    "('' for none)")
+    p.add_argument("--verbose", action="store_true", help="stream every task's log to the console as it runs "
+                   "(default: one line per DAG run, the logs in files)")
     a = p.parse_args(argv)
 
     from mlops import tracking
 
     tracking.switch_off_telemetry()
-    from airflow.dag_processing.dagbag import DagBag
-
     from mlops.registry import CHAMPION_HEADERS, champion_row, format_table, load_valid_specs
     from mlops.settings import get_settings
 
@@ -161,28 +203,25 @@ def main(argv: list[str]) -> int:
     ensure_sample_data(settings, specs, max(dates[-1], DATA_LAST) if watched else dates[-1],
                        dataset_of(watched) if watched else None)
 
-    bag = DagBag(dag_folder=str(settings.project_root / "dags"))
+    planned = len(specs) * len(dates) + (2 * len(WATCH_DAYS) + 1 if watched else 0)
+    runs = RunLog(planned, log_dir(settings.home), a.verbose, model_width=max((len(s.name) for s in specs), default=0))
+    if not a.verbose:
+        print(f"Task logs: {runs.log_dir}/ (one file per DAG run; --verbose prints them here)")
+    with runs.setup():
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(settings.project_root / "dags"))
     if bag.import_errors:
         print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
         return 1
 
     failures, timings = [], defaultdict(list)
     total_started = time.perf_counter()
-    for spec in specs:
-        dag = bag.dags[spec.dag_id]
-        for d in dates:
-            logical = datetime.combine(d, datetime.min.time(), tzinfo=timezone.utc)
-            dr, seconds = run_dag(dag, logical)
-            state = str(getattr(dr.state, "value", dr.state))
-            print(f"{spec.dag_id} {d}: {state} in {seconds:.1f}s")
-            for task, secs in task_durations(spec.dag_id, dr.run_id).items():
-                timings[task].append(secs)
-            if state != "success":
-                failures.append(f"{spec.dag_id} {d}")
+    train_all(bag, specs, dates, runs, failures, timings)
     story = []
     if watched is not None:
         watch_started = time.perf_counter()
-        story = watch(bag, watched, settings, failures)
+        story = watch(bag, watched, settings, runs, failures)
         timings["score + monitor + retrain (watched model)"].append(time.perf_counter() - watch_started)
     total = time.perf_counter() - total_started
 

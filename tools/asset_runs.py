@@ -1,15 +1,16 @@
 """Start and run an asset-triggered DAG run the way the scheduler does, for the laptop demo (which has no
 scheduler): the scheduler's own code creates the run from the queued asset events (consuming them and
-clearing the queue), then its tasks run in-process one after another, as `dag.test()` runs them."""
+clearing the queue), then its tasks run in-process one after another, as `dag.test()` runs them. The
+private Airflow calls this needs go through tools.airflow_private."""
 
 from __future__ import annotations
+
+from tools import airflow_private
 
 
 def start_asset_triggered_run(dag_id: str) -> str | None:
     """Create the run the scheduler would create from the queue; returns its run_id, or None if nothing
     is queued for the DAG (or the DAG is paused)."""
-    from airflow.jobs.job import Job
-    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
     from airflow.models.asset import AssetDagRunQueue
     from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
@@ -21,7 +22,7 @@ def start_asset_triggered_run(dag_id: str) -> str | None:
             return None
         dag_model = session.query(DagModel).filter(DagModel.dag_id == dag_id).one()
         before = {r.run_id for r in session.query(DagRun).filter(DagRun.dag_id == dag_id)}
-        SchedulerJobRunner(job=Job())._create_dag_runs_asset_triggered(dag_models=[dag_model], session=session)
+        airflow_private.create_asset_triggered_runs([dag_model], session)
         session.flush()
         created = [r for r in session.query(DagRun).filter(DagRun.dag_id == dag_id,
                                                              DagRun.run_type == DagRunType.ASSET_TRIGGERED)
@@ -33,7 +34,6 @@ def run_existing(dag, run_id: str) -> str:
     """Run the tasks of an existing DAG run in this process until it finishes; returns its state."""
     from airflow.models.dagrun import DagRun
     from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.sdk.definitions.dag import _run_task
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
 
@@ -56,5 +56,5 @@ def run_existing(dag, run_id: str) -> str:
 
                 time.sleep(1)  # retries waiting for their delay
             for ti in scheduled:
-                _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+                airflow_private.run_task_in_process(ti, dag.task_dict[ti.task_id])
         return str(getattr(dr.state, "value", dr.state))

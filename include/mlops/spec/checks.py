@@ -1,0 +1,187 @@
+"""Every check of a spec, in one pass: the shape of each section (pydantic), then the rules across
+sections, against the platform's trainer packages, the suite file and the pool catalogue.
+
+A rule runs when the sections it reads are valid on their own, so a spec with a shape error in one
+section and a cross-field error in others shows both."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Any, Callable
+
+from pydantic import TypeAdapter, ValidationError
+
+from mlops import settings
+from mlops.compute import Catalogue, pool_problems
+from mlops.metrics import metrics_for
+from mlops.spec.errors import shape_problems
+from mlops.spec.models import ModelSpec
+from mlops.spec.suite import suite_problems
+
+PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@continuous"}
+
+
+@dataclass(frozen=True)
+class _Context:
+    path: str | Path
+    expectations_dir: Path | None
+    catalogue: Catalogue | None
+
+
+def check(data: dict, path: str | Path = "<spec>", expectations_dir: Path | None = None,
+          catalogue: Catalogue | None = None) -> tuple[ModelSpec | None, list[str]]:
+    """The spec (None when its shape is wrong) and every problem with it."""
+    try:
+        spec = ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        shape, spec, sections = shape_problems(exc), None, valid_sections(data)
+    else:
+        shape, sections = [], spec
+    ctx = _Context(path, expectations_dir, catalogue)
+    rules = [problem for needs, rule in _RULES if all(hasattr(sections, n) for n in needs)
+             for problem in rule(sections, ctx)]
+    return spec, shape + rules
+
+
+def valid_sections(data: dict) -> SimpleNamespace:
+    """The top-level fields that are valid on their own (given or defaulted); the others are left out."""
+    valid = SimpleNamespace()
+    for name, field in ModelSpec.model_fields.items():
+        if name in data:
+            value = data[name]
+        elif field.is_required():
+            continue
+        else:
+            value = field.get_default(call_default_factory=True)
+        try:
+            setattr(valid, name, _adapter(name).validate_python(value))
+        except ValidationError:
+            continue
+    return valid
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(name: str) -> TypeAdapter:
+    field = ModelSpec.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, field])
+
+
+def valid_cron(expression: str) -> bool:
+    if len(expression.split()) not in (5, 6):
+        return False
+    try:
+        from croniter import croniter  # what Airflow's cron timetables use
+    except ImportError:  # the trainer image has no Airflow: the shape check is all it needs
+        return True
+    return bool(croniter.is_valid(expression))
+
+
+def in_packages(ref: str, packages: tuple[str, ...]) -> bool:
+    module = ref.partition(":")[0]
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _trainer_packages(s: Any, ctx: _Context) -> list[str]:
+    packages = settings.trainer_packages()
+    return [f"trainer.{field}: '{ref}' is outside the platform's trainer packages ({', '.join(packages)}); put the "
+            "function in a module of one of them, or add its package to MLOPS_TRAINER_PACKAGES"
+            for field, ref in (("function", s.trainer.function), ("predict", s.trainer.predict))
+            if ref and not in_packages(ref, packages)]
+
+
+def _pool(s: Any, ctx: _Context) -> list[str]:
+    if ctx.catalogue is None:
+        return []
+    return pool_problems(ctx.catalogue, s.compute.pool, s.compute.gpus)
+
+
+def _target(s: Any, ctx: _Context) -> list[str]:
+    ds = s.dataset
+    if ds.target in ds.features:
+        return [f"dataset.target: '{ds.target}' is also listed under dataset.features; remove it there"]
+    return []
+
+
+def _evaluation_metrics(s: Any, ctx: _Context) -> list[str]:
+    task, ev = s.dataset.task, s.evaluation
+    allowed = metrics_for(task)
+    problems = []
+    if ev.primary_metric not in allowed:
+        problems.append(f"evaluation.primary_metric: '{ev.primary_metric}' is not a {task} metric; "
+                        f"use one of {allowed}")
+    for i, g in enumerate(ev.guardrails):
+        if g.metric not in allowed:
+            problems.append(f"evaluation.guardrails.{i}.metric: '{g.metric}' is not a {task} metric; "
+                            f"use one of {allowed}")
+    return problems
+
+
+def _schedule(field_name: str, get: Callable[[Any], str | None]) -> Callable[[Any, _Context], list[str]]:
+    def rule(s: Any, ctx: _Context) -> list[str]:
+        schedule = get(s)
+        if schedule is None or schedule in PRESETS or valid_cron(schedule):
+            return []
+        return [f"{field_name}: '{schedule}' is neither a valid cron expression nor one of {sorted(PRESETS)}; "
+                "use e.g. '0 3 * * *' or null for manual runs only"]
+    return rule
+
+
+def _monitored_columns(s: Any, ctx: _Context) -> list[str]:
+    features = s.dataset.features
+    return [f"monitoring.columns.{column}: not a feature of dataset.features ({', '.join(features)}); fix the "
+            "name or remove it" for column in s.monitoring.columns if column not in features]
+
+
+def _quality_metric(s: Any, ctx: _Context) -> list[str]:
+    metric, task = s.monitoring.quality.metric, s.dataset.task
+    allowed = metrics_for(task)
+    if metric is not None and metric not in allowed:
+        return [f"monitoring.quality.metric: '{metric}' is not a {task} metric; use one of {allowed}"]
+    return []
+
+
+def _duplicate_key(s: Any, ctx: _Context) -> list[str]:
+    return s.validation.duplicates.key_problems(s.dataset.columns)
+
+
+def _aliases(s: Any, ctx: _Context) -> list[str]:
+    if s.promotion.alias == s.promotion.previous_alias:
+        return ["promotion.previous_alias: must differ from promotion.alias"]
+    return []
+
+
+def _suite(s: Any, ctx: _Context) -> list[str]:
+    if not s.validation.suite or ctx.expectations_dir is None:
+        return []
+    suite_file = ctx.expectations_dir / f"{s.validation.suite}.yaml"
+    if not suite_file.is_file():
+        return [f"validation.suite: no suite file {suite_file}; create it or remove validation.suite"]
+    return suite_problems(suite_file)
+
+
+def _file_name(s: Any, ctx: _Context) -> list[str]:
+    stem = Path(str(ctx.path)).stem
+    if ctx.path != "<spec>" and stem != s.name:
+        return [f"name: '{s.name}' differs from the file name '{stem}'; rename one of them"]
+    return []
+
+
+# (the sections a rule reads, the rule), in the order the problems are listed
+_RULES: list[tuple[tuple[str, ...], Callable[[Any, _Context], list[str]]]] = [
+    (("trainer",), _trainer_packages),
+    (("compute",), _pool),
+    (("dataset",), _target),
+    (("dataset", "evaluation"), _evaluation_metrics),
+    (("schedule",), _schedule("schedule", lambda s: s.schedule)),
+    (("scoring",), _schedule("scoring.schedule", lambda s: s.scoring.schedule)),
+    (("monitoring",), _schedule("monitoring.schedule", lambda s: s.monitoring.schedule)),
+    (("monitoring", "dataset"), _monitored_columns),
+    (("monitoring", "dataset"), _quality_metric),
+    (("validation", "dataset"), _duplicate_key),
+    (("promotion",), _aliases),
+    (("validation",), _suite),
+    (("name",), _file_name),
+]
