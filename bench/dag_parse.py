@@ -66,7 +66,8 @@ def _env(tree: Path, models_dir: Path | None, shards: int | None) -> dict:
     return env
 
 
-def measure(tree: Path, folder: Path, models_dir: Path | None, repeat: int, shards: int | None = None) -> tuple[float, int]:
+def measure(tree: Path, folder: Path, models_dir: Path | None, repeat: int,
+            shards: int | None = None) -> tuple[float, int]:
     times, count = [], 0
     for _ in range(repeat):
         out = subprocess.run([sys.executable, "-c", MEASURE, str(folder), str(tree)],
@@ -109,7 +110,8 @@ def export(rev: str, into: Path) -> Path:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--baseline", metavar="REV", help="the commit to compare with (default: the one before DAG sharding)")
+    p.add_argument("--baseline", metavar="REV",
+                   help="the commit to compare with (default: the one before DAG sharding)")
     p.add_argument("--shards", type=int, default=None, help="MLOPS_DAG_SHARDS for this tree (default: unset, 1)")
     a = p.parse_args()
     rev = a.baseline or default_baseline()
@@ -131,7 +133,8 @@ def main() -> int:
     print(f"{'specs':>6} {'DAGs':>5} {'parse s':>9} {'base s':>8} {'ratio':>7} {'vs tutorial DAG':>16}")
     for n in COUNTS:
         (seconds, dags), (base_s, _) = here[n], before[n]
-        print(f"{n:>6} {dags:>5} {seconds:>9.3f} {base_s:>8.3f} {seconds / base_s:>6.2f}x {seconds / tutorial_s:>15.2f}x")
+        print(f"{n:>6} {dags:>5} {seconds:>9.3f} {base_s:>8.3f} {seconds / base_s:>6.2f}x "
+              f"{seconds / tutorial_s:>15.2f}x")
     per_model = (here[100][0] - here[1][0]) / 99 * 1000
     per_model_base = (before[100][0] - before[1][0]) / 99 * 1000
     print(f"\nbaseline: one tutorial-style ML DAG file (heavy imports at the top): {tutorial_s:.3f} s")

@@ -94,8 +94,9 @@ def main() -> int:
         largest = max(rows, key=lambda n: rows[n]["parse"] + rows[n]["serialise"])
         big = rows[largest]
         print(f"\nDAGs: {total} ({a.models} models x 4 + mlops__maintenance)")
-        print(f"all files: parse {sum(r['parse'] for r in rows.values()):.1f} s, serialise "
-              f"{sum(r['serialise'] for r in rows.values()):.1f} s, {sum(r['bytes'] for r in rows.values()) / 1e6:.0f} MB")
+        parse, serialise = (sum(r[key] for r in rows.values()) for key in ("parse", "serialise"))
+        print(f"all files: parse {parse:.1f} s, serialise {serialise:.1f} s, "
+              f"{sum(r['bytes'] for r in rows.values()) / 1e6:.0f} MB")
         print(f"largest file: {largest}: parse + serialise {big['parse'] + big['serialise']:.2f} s "
               f"(target < 10 s), {big['bytes'] / 1e6:.1f} MB")
         if a.whole:

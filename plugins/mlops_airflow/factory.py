@@ -158,7 +158,8 @@ _COMPANIONS = {"score": build_score_dag, "monitor": build_monitor_dag, "rollback
 KINDS = ("train", *_COMPANIONS)
 
 
-def _model_dags(path: Path, expectations_dir: Path, catalogue: Catalogue, kinds=KINDS) -> tuple[list[DAG], ModelSpec | None]:
+def _model_dags(path: Path, expectations_dir: Path, catalogue: Catalogue,
+                kinds=KINDS) -> tuple[list[DAG], ModelSpec | None]:
     """The DAGs of one spec file (those of `kinds`), or the broken-spec DAG that reports why there are none."""
     try:
         spec = load_spec(path, expectations_dir, catalogue)
@@ -194,11 +195,13 @@ def _requested(dag_id: str | None, files: SpecFiles, shard: Shard) -> tuple[dict
         return None
     if dag_id == MAINTENANCE_DAG_ID:
         return ({}, (), False, True) if shard.home else None
-    if dag_id.startswith("broken_spec__"):
-        return ({}, (), True, False) if shard.home else None
     model, _, kind = dag_id.rpartition("__")
-    if kind in KINDS and model in files.models and shard.builds(model) and not shard.orphaned(model):
-        return {model: files.models[model]}, (kind,), False, False
+    if kind in KINDS and model in files.models:
+        if shard.builds(model) and not shard.orphaned(model):
+            return {model: files.models[model]}, (kind,), False, False
+        return None
+    if dag_id.startswith("broken_spec__"):  # broken.broken_dag_id of a file that defines no model
+        return ({}, (), True, False) if shard.home else None
     return None
 
 

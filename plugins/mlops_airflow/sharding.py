@@ -77,7 +77,8 @@ class Shard:
         index = shard_of(Path(path).stem, self.count)
         return (f"{path}: {SETTING}={self.count} puts this model in DAG shard {index}, but dags/ has no "
                 f"{shard_file_name(index)}: set {SETTING} to at most the number of shard files "
-                f"(mlops_models.py and mlops_models_shard_NN.py) in dags/ ({SHARD_FILES} ship), or add the missing ones")
+                f"(mlops_models.py and mlops_models_shard_NN.py) in dags/ ({SHARD_FILES} ship), or add the "
+                "missing ones")
 
 
 def build_shard(index: int, dag_file: str) -> dict:
@@ -90,6 +91,6 @@ def build_shard(index: int, dag_file: str) -> dict:
     from mlops_airflow.factory import build_dags
 
     folder = Path(dag_file).resolve().parent
-    missing = frozenset(i for i in range(1, count) if not (folder / shard_file_name(i)).is_file()) if index == 0 else frozenset()
+    missing = frozenset(i for i in range(1, count) if index == 0 and not (folder / shard_file_name(i)).is_file())
     # Set when a worker parses the file to run one task: then only that task's DAG is built.
     return build_dags(shard=Shard(index, count, missing), dag_id=get_parsing_context().dag_id)

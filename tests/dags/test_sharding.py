@@ -207,6 +207,15 @@ def test_a_broken_spec_task_still_finds_its_dag(parse_dags, models_with_a_broken
         assert reads == read, dag_id
 
 
+def test_a_model_named_like_a_broken_file_id_still_gets_only_its_dag(parse_dags, tmp_path, reads):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "broken_spec.yaml").write_text((MODELS / "churn.yaml").read_text().replace("name: churn",
+                                                                                          "name: broken_spec"))
+    bag = parse_dags(MLOPS_MODELS_DIR=models, _AIRFLOW_PARSING_CONTEXT_DAG_ID="broken_spec__score")
+    assert list(bag.dags) == ["broken_spec__score"] and reads == ["broken_spec.yaml"]
+
+
 def test_an_id_the_file_does_not_know_builds_everything(parse_dags, dagbag):
     bag = parse_dags(_AIRFLOW_PARSING_CONTEXT_DAG_ID="someone_elses_dag")
     assert sorted(bag.dags) == sorted(dagbag.dags)
