@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo run airflow test test-fast install airflow-db ui lint bench-parse bench-demo bench-drift schema docs pools clean
+.PHONY: demo run airflow test test-fast install airflow-db ui lint bench-parse bench-many bench-demo bench-drift schema docs pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table (VERBOSE=1: task logs on the console)
 	$(BIN)/python -m tools.demo $(if $(VERBOSE),--verbose)
@@ -81,8 +81,11 @@ docs: install  ## README's variable tables, generated from the platform settings
 pools: airflow-db  ## create or update the Airflow pools named in include/compute/pools.yaml
 	$(BIN)/python -m mlops_airflow.pools sync
 
-bench-parse: install
+bench-parse: install  ## DagBag over dags/ with 1, 10 and 100 specs, here and on the commit before DAG sharding
 	$(BIN)/python bench/dag_parse.py
+
+bench-many: install  ## 1,000 generated specs over the DAG shard files: parse + serialise per file, a task's parse
+	$(BIN)/python bench/many_models.py
 
 bench-demo: airflow-db
 	$(BIN)/python bench/demo_time.py

@@ -12,23 +12,15 @@ from helpers import MODELS, ROOT
 HEAVY = ("great_expectations", "mlflow", "sklearn", "pandas", "numpy", "torch")
 
 
-def parse(models_dir=None, monkeypatch=None):
-    from airflow.dag_processing.dagbag import DagBag
-
-    if models_dir is not None:
-        monkeypatch.setenv("MLOPS_MODELS_DIR", str(models_dir))
-    return DagBag(dag_folder=str(ROOT / "dags"))
-
-
-def test_no_import_errors_and_one_dag_per_spec():
-    bag = parse()
+def test_no_import_errors_and_one_dag_per_spec(dagbag):
+    bag = dagbag
     assert bag.import_errors == {}
     per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml") for kind in ("train", "score", "monitor", "rollback")]
     assert sorted(bag.dags) == sorted([*per_model, "mlops__maintenance"])
 
 
-def test_every_dag_has_owner_tags_retries_and_docs():
-    for dag_id, dag in parse().dags.items():
+def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
+    for dag_id, dag in dagbag.dags.items():
         assert dag.tags and "mlops" in dag.tags, dag_id
         assert dag.doc_md, dag_id
         if dag_id.endswith("__rollback"):  # a user's one-off action: it fails loudly rather than retrying
@@ -56,8 +48,8 @@ def test_every_dag_has_owner_tags_retries_and_docs():
                                                                "promote"]
 
 
-def test_trigger_form_has_typed_params():
-    dag = parse().dags["churn__train"]
+def test_trigger_form_has_typed_params(dagbag):
+    dag = dagbag.dags["churn__train"]
     params = dag.params
     assert params["hp_C"] == 1.0 and params.get_param("hp_C").schema["type"] == ["null", "number"]
     assert params.get_param("force_promote").schema["type"] == "boolean"
@@ -68,10 +60,10 @@ def test_trigger_form_has_typed_params():
     assert pool.value == "cpu" and "l4" in pool.schema["enum"] and "may use cpu:" in pool.description
 
 
-def test_trigger_form_refuses_values_out_of_bounds():
+def test_trigger_form_refuses_values_out_of_bounds(dagbag):
     from airflow.sdk.exceptions import ParamValidationError
 
-    bag = parse()
+    bag = dagbag
     demand = bag.dags["demand__train"].params
     for bad in ({"hp_max_depth": 0}, {"hp_n_estimators": 5000}, {"compute_pool": "nonexistent"}):
         with pytest.raises(ParamValidationError):
@@ -104,19 +96,8 @@ def test_parsing_imports_nothing_heavy():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.fixture
-def models_with_a_broken_spec(tmp_path):
-    models = tmp_path / "models"
-    shutil.copytree(MODELS, models)
-    text = (MODELS / "churn.yaml").read_text().replace("name: churn", "name: churn_broken")
-    text = text.replace("primary_metric: roc_auc", "primary_metric: accuracy_typo")
-    (models / "churn_broken.yaml").write_text(text)
-    (models / "garbage.yaml").write_text("apiVersion: mlops.airflow/v1\nname: garbage\nowner: [\n")
-    return models
-
-
-def test_broken_spec_becomes_a_failing_dag_and_others_still_load(models_with_a_broken_spec, monkeypatch):
-    bag = parse(models_with_a_broken_spec, monkeypatch)
+def test_broken_spec_becomes_a_failing_dag_and_others_still_load(broken_dagbag):
+    bag = broken_dagbag
     assert bag.import_errors == {}
     assert {"churn__train", "demand__train", "churn_broken__train", "garbage__train"} <= set(bag.dags)
     broken = bag.dags["churn_broken__train"]
@@ -127,13 +108,14 @@ def test_broken_spec_becomes_a_failing_dag_and_others_still_load(models_with_a_b
     assert len(bag.dags["churn__train"].tasks) == 5
 
 
-def test_broken_spec_dag_refuses_to_run(models_with_a_broken_spec, monkeypatch, airflow_db):
-    bag = parse(models_with_a_broken_spec, monkeypatch)
+def test_broken_spec_dag_refuses_to_run(broken_dagbag, models_with_a_broken_spec, monkeypatch, airflow_db):
+    bag = broken_dagbag
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(models_with_a_broken_spec))  # dag.test() parses the folder again
     dr = bag.dags["churn_broken__train"].test()
     assert str(dr.state) in ("failed", "DagRunState.FAILED")
 
 
-def test_one_bad_spec_of_any_kind_never_hides_the_others(tmp_path, monkeypatch):
+def test_one_bad_spec_of_any_kind_never_hides_the_others(tmp_path, parse_dags):
     models = tmp_path / "models"
     shutil.copytree(MODELS, models)
     text = (MODELS / "demand.yaml").read_text()
@@ -141,7 +123,7 @@ def test_one_bad_spec_of_any_kind_never_hides_the_others(tmp_path, monkeypatch):
         text.replace("name: demand", "name: demand_cron").replace('schedule: "@daily"', 'schedule: "99 99 * * *"'))
     (models / "demand_nullhp.yaml").write_text(
         text.replace("name: demand", "name: demand_nullhp").replace("max_depth: 8", "max_depth: null"))
-    bag = parse(models, monkeypatch)
+    bag = parse_dags(MLOPS_MODELS_DIR=models)
     assert bag.import_errors == {}
     assert "broken-spec" in bag.dags["demand_cron__train"].tags
     assert "schedule: '99 99 * * *'" in bag.dags["demand_cron__train"].doc_md
@@ -150,8 +132,8 @@ def test_one_bad_spec_of_any_kind_never_hides_the_others(tmp_path, monkeypatch):
     assert len(bag.dags["churn__train"].tasks) == 5
 
 
-def test_training_runs_on_its_schedule_or_when_the_monitor_asks():
-    bag = parse()
+def test_training_runs_on_its_schedule_or_when_the_monitor_asks(dagbag):
+    bag = dagbag
     train, monitor = bag.dags["churn__train"], bag.dags["churn__monitor"]
     (requested,) = monitor.get_task("request_retraining").outlets
     assert type(train.timetable).__name__ == "AssetOrTimeSchedule"
@@ -159,14 +141,14 @@ def test_training_runs_on_its_schedule_or_when_the_monitor_asks():
     assert requested.uri in repr(train.timetable.asset_condition)
 
 
-def test_every_pool_a_task_takes_is_one_pools_sync_creates():
+def test_every_pool_a_task_takes_is_one_pools_sync_creates(dagbag):
     """A task whose pool does not exist is never queued (Airflow 3.3's scheduler leaves it scheduled and only
     logs a warning), so a DAG may name only default_pool or a pool `python -m mlops_airflow.pools sync` makes;
     the promote and rollback tasks of a model take its one-slot promotion pool, so they never run at once."""
     from mlops.locks import promotion_pool
     from mlops_airflow.pools import desired_pools
 
-    bag, synced = parse(), desired_pools()
+    bag, synced = dagbag, desired_pools()
     missing = {f"{dag_id}.{task.task_id}": task.pool for dag_id, dag in bag.dags.items() for task in dag.tasks
                if task.pool != "default_pool" and task.pool not in synced}
     assert not missing, f"tasks in pools that `pools sync` does not create: {missing}"

@@ -16,13 +16,14 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from mlops.compute import Catalogue, allowed_pools, catalogue_path, effective_backend, load_catalogue
 from mlops.settings import get_settings
-from mlops.spec import ModelSpec, SpecError, load_spec, scan_models_dir
+from mlops.spec import ModelSpec, SpecError, SpecFiles, load_spec, scan_models_dir
 from mlops_airflow.assets import champion_asset, retrain_asset
 from mlops_airflow.builders.broken import broken_spec_dag
 from mlops_airflow.builders.champion_dags import build_monitor_dag, build_score_dag
-from mlops_airflow.builders.maintenance import build_maintenance_dag
+from mlops_airflow.builders.maintenance import DAG_ID as MAINTENANCE_DAG_ID, build_maintenance_dag
 from mlops_airflow.builders.rollback_dag import build_rollback_dag
 from mlops_airflow.notifications import notifier as notify
+from mlops_airflow.sharding import Shard
 from mlops_airflow.operators import (
     EvaluateModelOperator,
     LocalTrainOperator,
@@ -153,41 +154,107 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
     return dag
 
 
-def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = None) -> dict[str, DAG]:
+_COMPANIONS = {"score": build_score_dag, "monitor": build_monitor_dag, "rollback": build_rollback_dag}
+KINDS = ("train", *_COMPANIONS)
+
+
+def _model_dags(path: Path, expectations_dir: Path, catalogue: Catalogue,
+                kinds=KINDS) -> tuple[list[DAG], ModelSpec | None]:
+    """The DAGs of one spec file (those of `kinds`), or the broken-spec DAG that reports why there are none."""
+    try:
+        spec = load_spec(path, expectations_dir, catalogue)
+        # The DAG validates its params: it always has a schedule.
+        built = [build_training_dag(spec, path, catalogue)] if "train" in kinds else []
+        built += [_COMPANIONS[kind](spec, spec.tags) for kind in kinds if kind in _COMPANIONS]
+        return built, spec
+    except SpecError as exc:
+        log.error("%s", exc)
+        return [broken_spec_dag(path, str(exc))], None
+    except Exception as exc:  # noqa: BLE001 - one model's problem must not hide the other models
+        log.exception("building the DAG of %s failed", path)
+        problem = f"{path}: the DAG could not be built: {type(exc).__name__}: {exc}"
+        return [broken_spec_dag(path, problem)], None
+
+
+def _other_specs(models: dict[str, Path], expectations_dir: Path, catalogue: Catalogue) -> list[ModelSpec]:
+    """The specs that load, of models another shard builds: the maintenance DAG serves them too."""
+    specs = []
+    for path in models.values():
+        try:
+            specs.append(load_spec(path, expectations_dir, catalogue))
+        except Exception:  # noqa: BLE001 - their own shard reports the problem
+            continue
+    return specs
+
+
+def _requested(dag_id: str | None, files: SpecFiles, shard: Shard) -> tuple[dict[str, Path], tuple, bool, bool] | None:
+    """What a worker about to run a task of `dag_id` needs built: (models, kinds, the files that define no
+    model, the maintenance DAG); None for everything (the dag-processor, tests, or an id this shard does not
+    know by its name)."""
+    if dag_id is None:
+        return None
+    if dag_id == MAINTENANCE_DAG_ID:
+        return ({}, (), False, True) if shard.home else None
+    model, _, kind = dag_id.rpartition("__")
+    if kind in KINDS and model in files.models:
+        if shard.builds(model) and not shard.orphaned(model):
+            return {model: files.models[model]}, (kind,), False, False
+        return None
+    if dag_id.startswith("broken_spec__"):  # broken.broken_dag_id of a file that defines no model
+        return ({}, (), True, False) if shard.home else None
+    return None
+
+
+def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = None, *, shard: Shard = Shard(),
+               dag_id: str | None = None) -> dict[str, DAG]:
+    """Every DAG of `shard` (the whole platform by default), or, given the `dag_id` a worker is about to run
+    (Airflow's parsing context), only that DAG, reading only its model's spec."""
     settings = get_settings()
     models_dir = Path(models_dir or settings.models_dir)
     expectations_dir = Path(expectations_dir or settings.expectations_dir)
     # A broken catalogue is the platform's error, not a model's: it fails the import, visibly, naming the field.
     catalogue = load_catalogue(catalogue_path(settings.compute_dir))
     effective_backend("local")  # a bad MLOPS_COMPUTE_BACKEND fails here too, once
+    files = scan_models_dir(models_dir)
+    request = _requested(dag_id, files, shard)
+    if request is not None:
+        dags = _build(files, shard, expectations_dir, catalogue, *request)
+        if dag_id in dags:
+            return {dag_id: dags[dag_id]}
+        # Not where its name says (a spec broken since the run started): build all, as the processor does.
+    return _build(files, shard, expectations_dir, catalogue, None, KINDS, shard.home, shard.home)
+
+
+def _build(files: SpecFiles, shard: Shard, expectations_dir: Path, catalogue: Catalogue,
+           models: dict[str, Path] | None, kinds: tuple, with_rejected: bool, with_maintenance: bool) -> dict[str, DAG]:
+    """The DAGs of `models` (None: every model of the shard), the files that define no model and the
+    maintenance DAG, each only when asked."""
+    if models is None:
+        models = {name: path for name, path in files.models.items() if shard.builds(name) or shard.orphaned(name)}
     dags: dict[str, DAG] = {}
     specs: list[ModelSpec] = []
-    files = scan_models_dir(models_dir)
-    for path in files.models.values():
-        try:
-            spec = load_spec(path, expectations_dir, catalogue)
-            dag = build_training_dag(spec, path, catalogue)  # the DAG validates its params: it always has a schedule
-            companions = [build_score_dag(spec, spec.tags), build_monitor_dag(spec, spec.tags),
-                          build_rollback_dag(spec, spec.tags)]
+    for name, path in models.items():
+        if shard.orphaned(name):
+            problem = shard.orphan_problem(path)
+            log.error("%s", problem)
+            built, spec = [broken_spec_dag(path, problem)], None
+        else:
+            built, spec = _model_dags(path, expectations_dir, catalogue, kinds)
+        if spec is not None:
             specs.append(spec)
-        except SpecError as exc:
-            log.error("%s", exc)
-            dag, companions = broken_spec_dag(path, str(exc)), []
-        except Exception as exc:  # noqa: BLE001 - one model's problem must not hide the other models
-            log.exception("building the DAG of %s failed", path)
-            problem = f"{path}: the DAG could not be built: {type(exc).__name__}: {exc}"
-            dag, companions = broken_spec_dag(path, problem), []
-        taken = [d.dag_id for d in (dag, *companions) if d.dag_id in dags]
+        taken = [d.dag_id for d in built if d.dag_id in dags]
         if taken:  # never replace a DAG that is already there: the model that has it keeps working
             log.error("%s: DAG id(s) %s are already used by another spec; give this model a unique name", path, taken)
-            dag, companions = broken_spec_dag(path, f"{path}: DAG id(s) {taken} are already used by another "
-                                                    "spec; give this model a unique name", owns_model=False), []
-        dags[dag.dag_id] = dag
-        dags.update((c.dag_id, c) for c in companions)
-    for path, problem in files.rejected.items():
-        log.error("%s", problem)
-        broken = broken_spec_dag(path, problem, owns_model=False)
-        dags.setdefault(broken.dag_id, broken)
-    maintenance = build_maintenance_dag(specs)
-    dags[maintenance.dag_id] = maintenance
+            built = [broken_spec_dag(path, f"{path}: DAG id(s) {taken} are already used by another "
+                                           "spec; give this model a unique name", owns_model=False)]
+        dags.update((d.dag_id, d) for d in built)
+    if with_rejected:
+        for path, problem in files.rejected.items():
+            log.error("%s", problem)
+            broken = broken_spec_dag(path, problem, owns_model=False)
+            dags.setdefault(broken.dag_id, broken)
+    if with_maintenance:
+        others = {name: path for name, path in files.models.items() if name not in models or shard.orphaned(name)}
+        maintenance = build_maintenance_dag(specs + _other_specs(others, expectations_dir, catalogue))
+        dags[maintenance.dag_id] = maintenance
     return dags
