@@ -32,25 +32,17 @@ run: airflow-db  ## one model's training DAG for one logical date: make run MODE
 airflow: airflow-db  ## any Airflow command on the project's settings: make airflow ARGS="dags test churn__train 2026-01-15"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow $(ARGS)
 
-# Two lanes side by side: the quick CPU-bound unit and DAG tests use the core that the end-to-end lane leaves
-# idle while its servers start and its runs wait. PYTEST_ARGS runs one pytest over what it names instead.
-# pytest's "no tests collected" (exit 5) fails either lane.
+# Lanes (scripts/test_lanes.sh): services+ui on one shared deployment, beside unit+dags then integration
+# under pytest-xdist. PYTEST_ARGS runs one pytest over what it names instead. pytest's "no tests collected"
+# (exit 5) fails a lane.
 FAST_LANE := tests/unit tests/dags
-E2E_LANE := tests/integration tests/services tests/ui
 test: install  ## the test suite (CI runs this); "no tests collected" is a failure, not a pass
 	@if [ -n "$(PYTEST_ARGS)" ]; then $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc; fi; \
-	fast_log=$$(mktemp); started=$$(date +%s); \
-	( $(BIN)/python -m pytest $(FAST_LANE) --durations=10 > $$fast_log 2>&1; echo $$? > $$fast_log.rc; \
-	  echo "fast lane ($(FAST_LANE)) done in $$(( $$(date +%s) - started ))s" >> $$fast_log ) & \
-	$(BIN)/python -m pytest $(E2E_LANE) --durations=15; e2e=$$?; \
-	echo "end-to-end lane ($(E2E_LANE)) done in $$(( $$(date +%s) - started ))s"; \
-	wait; fast=$$(cat $$fast_log.rc); echo "---- fast lane ----"; cat $$fast_log; rm -f $$fast_log $$fast_log.rc; \
-	for rc in $$fast $$e2e; do if [ $$rc -eq 5 ]; then echo "a lane collected no tests: failing" >&2; exit 1; fi; done; \
-	if [ $$fast -ne 0 ] || [ $$e2e -ne 0 ]; then exit 1; fi
+	PY=$(BIN)/python scripts/test_lanes.sh
 
-test-fast: install  ## the unit and DAG tests only (the inner loop)
-	$(BIN)/python -m pytest $(FAST_LANE)
+test-fast: install  ## the unit and DAG tests only (the inner loop), on two xdist workers
+	$(BIN)/python -m pytest $(FAST_LANE) -n 2 --durations=10
 
 install: $(VENV)/.installed  ## the runtime and the test and lint tools (requirements-dev.txt) into .venv
 
