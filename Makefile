@@ -60,9 +60,12 @@ airflow-db: install
 ui: pools  ## the Airflow UI on http://localhost:8080 with the DAGs, the fleet page and the demo's models
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/local_airflow.py
 
-lint: install  ## Dockerfile and spec checks
+lint: install  ## ruff over the tree, mypy (strict on include/mlops), hadolint, the specs and the platform settings
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m mlops.spec validate include/models/*.yaml
+	$(BIN)/python -m mlops.settings check
 
 schema: install  ## JSON Schema of the model spec, for editors
 	$(BIN)/python -m mlops.spec schema --output include/models/model-spec.schema.json

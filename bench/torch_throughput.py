@@ -58,7 +58,8 @@ def main(argv: list[str]) -> int:
     print(f"{'device':<40} {'samples/s':>12} {'seconds':>8} {'vs baseline':>11} {'final loss':>10}")
     for label, device, n_threads in runs:
         torch.set_num_threads(n_threads)
-        demand_nn.fit(x[: a.batch_size * 2], y[: a.batch_size * 2], {**params, "epochs": 1}, torch.device(device))  # warm-up
+        # warm-up
+        demand_nn.fit(x[: a.batch_size * 2], y[: a.batch_size * 2], {**params, "epochs": 1}, torch.device(device))
         _, figures = demand_nn.fit(x, y, params, torch.device(device))
         baseline = baseline or figures["train_samples_per_s"]
         print(f"{label:<40} {figures['train_samples_per_s']:>12,.0f} {figures['train_seconds']:>8.2f} "

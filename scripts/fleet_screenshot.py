@@ -40,7 +40,8 @@ def main(out: Path) -> None:
     (tmp / "passwords.json").write_text(json.dumps({"admin": password}))
     local = ROOT / ".local"
     env = {**os.environ, "MLOPS_HOME": str(local), "AIRFLOW_HOME": str(local / "airflow"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(local / "airflow" / "plugins"),
+           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+           "AIRFLOW__CORE__PLUGINS_FOLDER": str(local / "airflow" / "plugins"),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local / 'airflow' / 'airflow.db'}",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
@@ -71,7 +72,8 @@ def main(out: Path) -> None:
         driver.get(f"{url}/mlops/fleet")
         driver.find_element(By.PARTIAL_LINK_TEXT, "Log in").click()
         wait = WebDriverWait(driver, 60)
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[type=text], input[name=username]")).send_keys("admin")
+        username = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[type=text], input[name=username]"))
+        username.send_keys("admin")
         driver.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(password + Keys.ENTER)
         wait.until(lambda d: any(c["name"] == "_token" for c in d.get_cookies()))
         driver.get(f"{url}/mlops/fleet")

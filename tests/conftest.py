@@ -63,7 +63,10 @@ def platform(tmp_path, monkeypatch, sample_data_root):
     home = tmp_path / "platform"
     monkeypatch.setenv("MLOPS_HOME", str(home))
     monkeypatch.setenv("MLOPS_DATA_ROOT", str(sample_data_root))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # tracking.client() exports MLFLOW_TRACKING_URI; set-then-delete makes monkeypatch remove it again at
+    # teardown, so the next test in this worker (or a subprocess it starts) doesn't inherit this store.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
     from mlops.settings import get_settings
 
     return get_settings()

@@ -76,7 +76,8 @@ def gke_cluster(tmp_path: Path, monkeypatch, platform, **options):
         key = tmp_path / "service-account.json"
         key.write_text(json.dumps(oauth.service_account_key("airflow@emulated-project.iam.gserviceaccount.com")))
         monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({
-            "conn_type": "google_cloud_platform", "extra": {"key_path": str(key), "project": GKE["MLOPS_GKE_PROJECT"]}}))
+            "conn_type": "google_cloud_platform",
+            "extra": {"key_path": str(key), "project": GKE["MLOPS_GKE_PROJECT"]}}))
         monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)
         for name, value in {**GKE, "MLOPS_COMPUTE_BACKEND": "gke"}.items():
             monkeypatch.setenv(name, value)

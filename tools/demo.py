@@ -94,7 +94,6 @@ def watch(bag, spec, settings, runs: RunLog, failures: list[str]) -> list[str]:
     """Score and monitor the model day by day; when the monitor asks for retraining, start the training
     run from the queued asset event as the scheduler would. Returns the story, one line per step."""
     from mlops import tracking
-
     from tools.asset_runs import run_existing, start_asset_triggered_run
 
     story = []

@@ -34,7 +34,9 @@ def resolve(ref: str) -> Callable:
         public = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         near = difflib.get_close_matches(attr, public, n=1)
         hint = f" (did you mean '{module_name}:{near[0]}'?)" if near else ""
-        raise AuthoringError(f"'{module_name}' has no function '{attr}' (from '{ref}'){hint}; fix the spec or the module")
+        raise AuthoringError(
+            f"'{module_name}' has no function '{attr}' (from '{ref}'){hint}; fix the spec or the module"
+        )
     return fn
 
 

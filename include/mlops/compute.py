@@ -16,7 +16,6 @@ from pydantic import Field, ValidationError, model_validator
 
 from mlops.documents import Strict, read_yaml
 from mlops.problems import ProblemsError
-
 from mlops.settings import ComputeBackend, get_settings
 
 BACKENDS = get_args(ComputeBackend)

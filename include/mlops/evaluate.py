@@ -2,8 +2,9 @@
 
 Both models are loaded from the registry (what would serve, not what the trainer had in memory) and
 scored on the holdout of the challenger's window, in the trainer's process: that is where the model's own
-libraries are. The decision is then a pure function of that evidence, taken in the Airflow task. The primary metric gets a paired bootstrap: the same
-resampled rows for both models, so the interval is about the difference, not two noisy scores.
+libraries are. The decision is then a pure function of that evidence, taken in the Airflow task. The
+primary metric gets a paired bootstrap: the same resampled rows for both models, so the interval is about
+the difference, not two noisy scores.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def _smallest_class(y) -> int:
     return int(min(np.sum(y == 0), np.sum(y == 1)))
 
 
-def record_decision(settings: Settings, spec: ModelSpec, evidence: dict, decision, run_tags: dict | None = None) -> dict:
+def record_decision(settings: Settings, spec: ModelSpec, evidence: dict, decision,
+                    run_tags: dict | None = None) -> dict:
     """Log evidence and decision as an MLflow run; return the summary the promote step reads."""
     import mlflow
 

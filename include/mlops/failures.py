@@ -25,7 +25,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 PERMANENT_EXIT_CODE = 65
 TRANSIENT_EXIT_CODE = 75

@@ -52,7 +52,8 @@ def quality_check(spec: ModelSpec, settings: Settings, day: date, champion: Cham
     if len(joined) < q.min_labelled_rows:
         out["status"] = "too_few_labels"
         return out
-    value = compute_all(spec.dataset.task, joined[spec.dataset.target].to_numpy(), joined["prediction"].to_numpy())[metric]
+    value = compute_all(spec.dataset.task, joined[spec.dataset.target].to_numpy(),
+                        joined["prediction"].to_numpy())[metric]
     reference = client.get_run(champion.run_id).data.metrics.get(metric)
     higher = METRICS[metric].higher_is_better
     degradation = (reference - value if higher else value - reference) if reference is not None else 0.0
@@ -131,7 +132,8 @@ def _log(client, run_id: str, day: date, record: dict, html: str) -> None:
     step = day.toordinal()
     stamp = int(datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc).timestamp() * 1000)
     metrics = [Metric("drift.columns_drifted", float(len(record["drifted_columns"])), stamp, step),
-               Metric("drift.alarm", float(record["alarm"]), stamp, step), Metric("rows", float(record["rows"]), stamp, step)]
+               Metric("drift.alarm", float(record["alarm"]), stamp, step),
+               Metric("rows", float(record["rows"]), stamp, step)]
     for col in record["columns"]:
         for name, value in col["statistics"].items():
             if isinstance(value, (int, float)) and value == value:

@@ -51,8 +51,8 @@ def classify(pod: dict, *, pool: str, container: str = "base", log_tail: list[st
             return PodFailure("deadline", f"pod {name} ran past its active deadline (compute.timeout_minutes); "
                               "raise the timeout in the spec or make training faster", False)
         kind = "evicted" if reason == "Evicted" else "preempted"
-        return PodFailure(kind, f"pod {name} was {kind} from its node in pool '{pool}' ({status.get('message', reason)}); "
-                          "retrying on a new node", True)
+        return PodFailure(kind, f"pod {name} was {kind} from its node in pool '{pool}' "
+                          f"({status.get('message', reason)}); retrying on a new node", True)
 
     for cs in _containers(pod):
         if cs.get("name") != container:
@@ -77,5 +77,5 @@ def classify(pod: dict, *, pool: str, container: str = "base", log_tail: list[st
                                   "autoscaling, or pick another pool", True)
         return PodFailure("unschedulable", f"pod {name} never started in pool '{pool}' (still Pending)", True)
 
-    return PodFailure("unknown", f"pod {name} failed (phase {status.get('phase')}, {status.get('message', 'no message')})",
-                      True)
+    return PodFailure("unknown", f"pod {name} failed (phase {status.get('phase')}, "
+                      f"{status.get('message', 'no message')})", True)

@@ -66,7 +66,8 @@ def _guardrail_failures(guardrails: list[Guardrail], challenger: Candidate, cham
         if g.max is not None and value > g.max:
             failures.append(f"guardrail {g.metric}: {value:.4f} is above the maximum {g.max}")
         if g.max_degradation is not None and champion is not None and g.metric in champion.metrics:
-            worse_by = (champion.metrics[g.metric] - value) if maximize_of(g.metric) else (value - champion.metrics[g.metric])
+            reference = champion.metrics[g.metric]
+            worse_by = (reference - value) if maximize_of(g.metric) else (value - reference)
             if worse_by > g.max_degradation:
                 failures.append(
                     f"guardrail {g.metric}: {worse_by:.4f} worse than champion v{champion.version} "
@@ -108,10 +109,7 @@ def decide(
     from mlops.metrics import METRICS
 
     if force:
-        if not allow_force:
-            raise PolicyError("force promote is switched off for this model (promotion.allow_force: false)")
-        if not (force_reason or "").strip():
-            raise PolicyError("force promote needs a reason (the `force_reason` parameter); it goes to the audit log")
+        _check_force(force_reason, allow_force)
 
     if champion is not None and champion.version == challenger.version:
         return Decision(False, "already_champion", [f"v{challenger.version} is already the champion"])
@@ -135,6 +133,25 @@ def decide(
     if champion is None:
         return Decision(True, "promote", ["no champion yet and the challenger passes every guardrail"])
 
+    kept = _newer_champion(champion, challenger)
+    if kept is not None:
+        return kept
+
+    if comparison is None:
+        raise PolicyError("a champion exists, so the decision needs a comparison on the same holdout")
+    return _compare(cfg, comparison)
+
+
+def _check_force(force_reason: str | None, allow_force: bool) -> None:
+    """A force promote must be allowed by the spec and carry a reason for the audit log."""
+    if not allow_force:
+        raise PolicyError("force promote is switched off for this model (promotion.allow_force: false)")
+    if not (force_reason or "").strip():
+        raise PolicyError("force promote needs a reason (the `force_reason` parameter); it goes to the audit log")
+
+
+def _newer_champion(champion: Candidate, challenger: Candidate) -> Decision | None:
+    """Keep a champion that may have been trained on newer data than the challenger; None when it was not."""
     if not champion.data_interval_end:
         return Decision(False, "keep", [
             f"champion v{champion.version} does not record the data it was trained on, so a newer champion "
@@ -144,10 +161,11 @@ def decide(
             f"champion v{champion.version} was trained on newer data (up to {champion.data_interval_end}) than "
             f"the challenger (up to {challenger.data_interval_end}); force with a reason to replace it"
         ])
+    return None
 
-    if comparison is None:
-        raise PolicyError("a champion exists, so the decision needs a comparison on the same holdout")
-    c = comparison
+
+def _compare(cfg: Evaluation, c: Comparison) -> Decision:
+    """The decision on the primary metric's improvement and its bootstrap interval."""
     if not (_finite(c.improvement) and _finite(c.ci_low) and _finite(c.ci_high)):
         return Decision(False, "keep", [
             f"{c.metric} cannot be compared on this holdout (undefined for a resample or a model); "

@@ -77,7 +77,8 @@ def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Deci
     name, alias = spec.name, spec.promotion.alias
     if not decision.promote:
         current = _current(settings, spec)
-        return PromotionResult("not_promoted", current, None, f"{name}: v{challenger} not promoted ({decision.outcome}): "
+        return PromotionResult("not_promoted", current, None,
+                               f"{name}: v{challenger} not promoted ({decision.outcome}): "
                                + "; ".join(decision.reasons))
     audit = AuditLog(settings.audit_root, name)
     with model_lock(settings, name):

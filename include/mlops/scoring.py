@@ -48,7 +48,9 @@ def partition_day(spec: ModelSpec, settings: Settings, data_interval_end: dateti
         return data_interval_end.astimezone(timezone.utc).date() - timedelta(days=1)
     newest = data.newest_partition_day(spec, settings.data_root)
     if newest is None:
-        raise data.DataError(f"{spec.name}: no partition to score at {data.partition_uri(spec, settings.data_root, date.min)}")
+        raise data.DataError(
+            f"{spec.name}: no partition to score at {data.partition_uri(spec, settings.data_root, date.min)}"
+        )
     return newest
 
 

@@ -192,7 +192,8 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--start", type=date.fromisoformat, required=True)
     p.add_argument("--end", type=date.fromisoformat, required=True)
     p.add_argument("--out", required=True,
-                   help="data root, a folder or a URL (gs://bucket/data); partitions go to OUT/<dataset>/date=YYYY-MM-DD/")
+                   help="data root, a folder or a URL (gs://bucket/data); "
+                        "partitions go to OUT/<dataset>/date=YYYY-MM-DD/")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--rows", type=int, help="rows per partition (default 400 churn, 300 demand)")
     p.add_argument("--drift-from", type=date.fromisoformat, help="shift feature distributions from this day on")

@@ -137,7 +137,8 @@ def find_cached_training(settings: Settings, model: str, cache_key: str):
     exp_id = experiment_id(settings, model)
     runs = c.search_runs(
         [exp_id],
-        filter_string=f"tags.`{CACHE_KEY}` = '{cache_key}' and tags.`{KIND}` = 'train' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{CACHE_KEY}` = '{cache_key}' and tags.`{KIND}` = 'train' "
+                      "and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time ASC"],
         max_results=5,
     )

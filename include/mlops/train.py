@@ -216,9 +216,9 @@ def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: st
 
     from mlops import data, tracking
     from mlops.authoring import AuthoringError, resolve, score
+    from mlops.drift.profile import build_profile, spec_kinds
     from mlops.metrics import compute_all
     from mlops.packaging import ScoringModel
-    from mlops.drift.profile import build_profile, spec_kinds
 
     ds = spec.dataset
     split = data.split_holdout(spec, loaded)

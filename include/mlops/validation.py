@@ -151,14 +151,16 @@ def derived_checks(spec: ModelSpec) -> list[Check]:
               "every day of the training window has a partition (missing partition)"),
         Check("partitions", "expect_column_values_to_be_between",
               {"column": "rows", "min_value": max(1, window.min_rows_per_partition)}, sev,
-              f"no partition is empty or has fewer than {max(1, window.min_rows_per_partition)} rows (empty partition)"),
+              f"no partition is empty or has fewer than {max(1, window.min_rows_per_partition)} rows "
+              "(empty partition)"),
         Check("partitions", "expect_column_values_to_be_in_set", {"column": "missing_columns", "value_set": [""]}, sev,
               "no column of the spec is missing from a partition (dropped or renamed column)"),
         Check("partitions", "expect_column_values_to_be_in_set", {"column": "unexpected_columns", "value_set": [""]},
               sev, "no partition has columns the spec does not declare (renamed or new column)"),
     ]
     for name, feature in ds.features.items():
-        checks.extend(_column_checks(name, feature.type, feature.min, feature.max, feature.values, feature.nullable, sev))
+        checks.extend(_column_checks(name, feature.type, feature.min, feature.max, feature.values,
+                                     feature.nullable, sev))
     checks.extend(_column_checks(ds.target, _target_type(spec), None, None, None, False, sev))
     if ds.task == "binary_classification":
         checks.append(Check("rows", "expect_column_values_to_be_in_set", {"column": ds.target, "value_set": [0, 1]},
@@ -250,7 +252,7 @@ def _day_counts(index: list, data: WindowData) -> list[DayCount]:
     days, counts = np.unique(data.row_day[positions], return_counts=True)
     rows = _rows_per_day(data)
     return [DayCount(str(d), int(n), rows[str(d)], round(100 * int(n) / rows[str(d)], 1))
-            for d, n in zip(days, counts)]
+            for d, n in zip(days, counts, strict=True)]
 
 
 def _per_day_text(check: str, days: list[DayCount], data: WindowData, sample: list) -> str:

@@ -15,7 +15,8 @@ HEAVY = ("great_expectations", "mlflow", "sklearn", "pandas", "numpy", "torch")
 def test_no_import_errors_and_one_dag_per_spec(dagbag):
     bag = dagbag
     assert bag.import_errors == {}
-    per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml") for kind in ("train", "score", "monitor", "rollback")]
+    per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml")
+                 for kind in ("train", "score", "monitor", "rollback")]
     assert sorted(bag.dags) == sorted([*per_model, "mlops__maintenance"])
 
 

@@ -7,8 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops_airflow.hooks.mlflow import (MlflowHook, TrackingConnectionError, environment_for, tracking_connection,
-                                       with_mlflow_connection)
+from mlops_airflow.hooks.mlflow import (
+    MlflowHook,
+    TrackingConnectionError,
+    environment_for,
+    tracking_connection,
+    with_mlflow_connection,
+)
 
 
 def conn(**kw):
@@ -101,7 +106,7 @@ def test_other_errors_pass_through(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_MLOPS_MLFLOW", raising=False)
     with pytest.raises(ZeroDivisionError):
         with tracking_connection():
-            1 / 0
+            _ = 1 / 0  # an error that is not MLflow's
 
 
 def test_an_mlflow_connection_takes_the_scheme_from_its_host_and_prefixed_form_fields():

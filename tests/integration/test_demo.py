@@ -14,7 +14,7 @@ NAMES = ["churn", "demand"]  # the CPU models; demand_nn asks for a GPU pool and
 
 
 def run_demo(env):
-    """Returns the console output and the task logs it points at (every run's file, in run order)."""
+    """Returns the console output and the task logs it points at: {file name: text}, in run order."""
     out = subprocess.run([sys.executable, "-m", "tools.demo"], env=env, capture_output=True, text=True,
                          cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -22,7 +22,18 @@ def run_demo(env):
     assert m, out.stdout[:2000]
     logs = sorted(Path(m.group(1)).glob("*.log"))
     assert Path(m.group(1)).is_relative_to(env["MLOPS_HOME"]) and len(logs) == RUNS + 1  # + loading the DAGs
-    return out.stdout, "\n".join(p.read_text() for p in logs)
+    return out.stdout, {p.name: p.read_text() for p in logs}
+
+
+def assert_each_training_run_says(logs: dict[str, str], line: str, retrained: bool) -> None:
+    """Every training run's log holds `line` exactly once (the asset-triggered run's only where it started);
+    a miss names the file and shows where it ended."""
+    train_logs = {name: text for name, text in logs.items()
+                  if "__train-" in name and (retrained or "asset-triggered" not in name)}
+    assert len(train_logs) == 2 * len(NAMES) + retrained, sorted(logs)
+    for name, text in train_logs.items():
+        assert text.count(line) == 1, f"{name}: {text.count(line)} x {line!r}; its last lines:\n" + \
+            "\n".join(text.splitlines()[-40:])
 
 
 # Per model two training runs; the watched model: score and monitor for four days, then its retraining.
@@ -50,8 +61,11 @@ def model_versions(home):
 
 
 def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
-    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "home")}
-    env.pop("MLOPS_DATA_ROOT", None)
+    # A plain shell's environment: nothing of the platform's or MLflow's that earlier tests in this worker
+    # left behind (tracking.client() exports MLFLOW_TRACKING_URI, which would point the demo at their store).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLOPS_", "MLFLOW_")) or k == "MLFLOW_DISABLE_TELEMETRY"}
+    env["MLOPS_HOME"] = str(tmp_path / "home")
     first, first_logs = run_demo(env)
     assert_one_line_per_run(first)
     for dag_id in (f"{name}__train" for name in NAMES):
@@ -71,8 +85,9 @@ def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
     assert re.search(r"retraining run asset_triggered__\S+ \(started from the queued asset event\): success; "
                      r"champion v1 -> v3", story)
     assert rows["demand"][1] == "v3" and rows["demand"][4].endswith("..2026-01-27")
-    assert first_logs.count("trained: models:/") == 2 * len(NAMES) + 1
-    assert "Loading 'datasources'" not in first_logs  # GX's config dump is silenced where GX logs it
+    assert_each_training_run_says(first_logs, "trained: models:/", retrained=True)
+    # GX's config dump is silenced where GX logs it
+    assert not any("Loading 'datasources'" in text for text in first_logs.values())
     audit_files = sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json"))
     versions_before = model_versions(tmp_path / "home")
     assert versions_before == {"churn": ["1", "2"], "demand": ["1", "2", "3"]}
@@ -81,6 +96,7 @@ def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
     assert_one_line_per_run(second)
     assert champions(second) == rows
     assert "no retraining requested" in second  # the new champion's cooldown
-    assert second_logs.count("cache hit, reused") == 2 * len(NAMES) and "trained: models:/" not in second_logs
+    assert_each_training_run_says(second_logs, "cache hit, reused: models:/", retrained=False)
+    assert not any("trained: models:/" in text for text in second_logs.values())
     assert model_versions(tmp_path / "home") == versions_before
     assert sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json")) == audit_files

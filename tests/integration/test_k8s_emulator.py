@@ -265,7 +265,8 @@ def unschedulable(pod: client.V1Pod) -> bool:
 
 
 def test_scheduling_respects_selectors_taints_and_gpus(v1):
-    v1.create_namespaced_pod(NS, make_pod("gpu-ok", SLEEP, gpus=1, selector={"pool": "gpu"}, tolerations=[GPU_TOLERATION]))
+    v1.create_namespaced_pod(NS, make_pod("gpu-ok", SLEEP, gpus=1, selector={"pool": "gpu"},
+                                          tolerations=[GPU_TOLERATION]))
     v1.create_namespaced_pod(NS, make_pod("cpu-ok", SLEEP))
     v1.create_namespaced_pod(NS, make_pod("too-many", SLEEP, gpus=3, selector={"pool": "gpu"},
                                           tolerations=[GPU_TOLERATION]))
@@ -445,7 +446,8 @@ def test_pod_manager_follows_logs_and_reads_events(v1):
 
 def test_async_clients_used_by_the_trigger(cluster, v1):
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
-    from kubernetes_asyncio import client as aclient, config as aconfig
+    from kubernetes_asyncio import client as aclient
+    from kubernetes_asyncio import config as aconfig
 
     v1.create_namespaced_pod(NS, make_pod("async", "print('from async')"))
     wait_for(v1, "async", phase("Succeeded"))

@@ -105,7 +105,8 @@ def test_failed_validation_gates_are_mailed_once_and_quiet_models_send_nothing(
         inbox, models, platform, airflow_db, tmp_path, monkeypatch):
     root = tmp_path / "data"
     for dataset in ("churn", "demand"):
-        synthetic.generate(dataset, date(2025, 12, 10), date(2026, 1, 14), root, bad="nulls", bad_date=date(2026, 1, 14))
+        synthetic.generate(dataset, date(2025, 12, 10), date(2026, 1, 14), root, bad="nulls",
+                           bad_date=date(2026, 1, 14))
     monkeypatch.setenv("MLOPS_DATA_ROOT", str(root))
 
     states, run_id = run("churn__train", date(2026, 1, 15))
@@ -150,7 +151,7 @@ def test_promotion_and_drift_alarm_are_mailed(inbox, models, platform, airflow_d
     assert "churn: champion moved (none) -> v1" in text
     assert "no champion yet and the challenger passes every guardrail" in text  # the decision's reasons
     assert re.search(r"roc_auc: 0\.\d{4} / -", text), text
-    assert "Audit record: " in text and f"/dags/churn__train/runs/" in text and text.rstrip().endswith("/tasks/promote")
+    assert "Audit record: " in text and "/dags/churn__train/runs/" in text and text.rstrip().endswith("/tasks/promote")
 
     # The first drifted day fires the alarm (persistence 1 of 1, no cooldown): request_retraining succeeds.
     states, _ = run("churn__monitor", date(2026, 1, 17))

@@ -4,8 +4,6 @@ churn example with a 1 s retry delay, so a retry costs seconds."""
 
 from datetime import datetime, timezone
 
-import pytest
-
 import churn_variants
 from k8s_e2e import emulated_cluster, platform_pods, task_instances, training_dag, write_spec
 from mlops import tracking
@@ -19,7 +17,8 @@ def events(cluster, reason: str) -> list[str]:
 
 def test_evicted_pod_is_retried_and_the_retry_trains(tmp_path, monkeypatch, platform, airflow_db, capfd):
     write_spec(tmp_path, monkeypatch, retries=1, retry_delay_seconds=1)
-    with emulated_cluster(tmp_path, monkeypatch, platform, inject={"train-churn": ["evict"]}, fail_after=1.0) as cluster:
+    with emulated_cluster(tmp_path, monkeypatch, platform, inject={"train-churn": ["evict"]},
+                          fail_after=1.0) as cluster:
         dr = training_dag().test(logical_date=D15)
         tis = task_instances("churn__train", dr.run_id)
         assert tis["train"] == ("success", 2) and tis["promote"][0] == "success", tis

@@ -114,7 +114,8 @@ def test_every_pool_gives_a_valid_pod(pool_name, backend, kpo_on):
     container = pod["spec"]["containers"][0]
     resources = container["resources"]
     if pool.gpu_resource:
-        assert resources["requests"][pool.gpu_resource] == resources["limits"][pool.gpu_resource] == str(pool.gpus_per_node)
+        assert (resources["requests"][pool.gpu_resource] == resources["limits"][pool.gpu_resource]
+                == str(pool.gpus_per_node))
     else:
         assert "nvidia.com/gpu" not in resources["requests"]
     selector = pod["spec"]["nodeSelector"]
@@ -188,7 +189,7 @@ def test_arguments_are_rendered_from_the_run_like_the_local_backend(kpo_on, back
     op = kpo_on(spec_on("cpu", 0), backend)
     pod = render(op, 1, {"hp_C": 0.5})
     args = pod["spec"]["containers"][0]["args"]
-    flags = dict(zip(args[::2], args[1::2]))
+    flags = dict(zip(args[::2], args[1::2], strict=True))
     assert flags["--run-id"] == "scheduled__2026-01-15" and flags["--try-number"] == "1"
     assert flags["--window-last-day"] == "2026-01-14" and flags["--expected-fingerprint"] == "f" * 32
     assert flags["--data-interval-end"].startswith("2026-01-15")

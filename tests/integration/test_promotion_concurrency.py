@@ -138,7 +138,8 @@ def test_a_decision_made_stale_by_another_promotion_moves_nothing(platform):
     spec = load_example("churn")
     client = tracking.client(platform)
     versions = _register_versions(platform, "churn", 5)
-    for version, end in zip(versions, ["2026-01-10", "2026-01-12", "2026-01-11", "2026-01-13", "2026-01-09"]):
+    ends = ["2026-01-10", "2026-01-12", "2026-01-11", "2026-01-13", "2026-01-09"]
+    for version, end in zip(versions, ends, strict=True):
         client.set_model_version_tag("churn", version, tracking.INTERVAL_END, f"{end}T00:00:00+00:00")
     v1, v2, v_older, v_newer, v_forced = versions
     decision = Decision(True, "promote", ["better"])

@@ -34,7 +34,8 @@ def asset_events(uri: str) -> list:
     from airflow.utils.session import create_session
 
     with create_session() as s:
-        return [(e.extra, e.source_run_id) for e in s.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [(e.extra, e.source_run_id)
+                for e in s.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
                 .filter(AssetModel.uri == uri).order_by(AssetEvent.id)]
 
 

@@ -48,6 +48,7 @@ def test_the_rendered_training_pod_carries_no_secret(canary, platform, airflow_d
 
     env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-        assert "value" not in env[name] and env[name]["valueFrom"]["secretKeyRef"]["name"] == "mlops-tracking", env[name]
+        assert ("value" not in env[name]
+                and env[name]["valueFrom"]["secretKeyRef"]["name"] == "mlops-tracking"), env[name]
     out = capfd.readouterr()
     assert canary not in out.out + out.err

@@ -101,8 +101,8 @@ def test_training_dag_end_to_end_then_cache_hit(bag, platform):
 
 
 def test_champion_on_newer_data_is_kept_then_force_and_rollback(bag, platform):
-    from mlops.promotion import rollback
     from helpers import load_example
+    from mlops.promotion import rollback
 
     client = tracking.client(platform)
     run(bag, "demand__train", D15)

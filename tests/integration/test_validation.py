@@ -23,7 +23,8 @@ EXPECTED = {
     "nulls": "'monthly_charges' has no nulls (nulls)",
     "out_of_range": "'monthly_charges' lies within [0.0, 500.0] (out-of-range values)",
     "dropped_column": "'monthly_charges' missing in 2026-01-14 (also seen as its nulls)",
-    "renamed_column": "(renamed or new column) [expect_column_values_to_be_in_set on 'unexpected_columns']: 2026-01-14: monthly_charges_v2",
+    "renamed_column": "(renamed or new column) [expect_column_values_to_be_in_set on 'unexpected_columns']: "
+                      "2026-01-14: monthly_charges_v2",
     "wrong_type": "'monthly_charges' holds float values (wrong type) [expect_column_values_to_be_in_type_list on "
                   "'monthly_charges']: 2026-01-14: 400 of 400 rows (100.0%) of another type; other days 0",
     "empty_partition": "(empty partition) [expect_column_values_to_be_between on 'rows']: 2026-01-14: 0 rows",

@@ -186,7 +186,8 @@ class NodeAgent(threading.Thread):
             current = next((c for c in pod["status"].get("conditions") or [] if c["type"] == "PodScheduled"), {})
             if current.get("message") != message:
                 self._update(pod, lambda p: st.set_condition(p, "PodScheduled", "False", "Unschedulable", message))
-                self.state.record_event(pod, "FailedScheduling", message, type_="Warning", component="default-scheduler")
+                self.state.record_event(pod, "FailedScheduling", message, type_="Warning",
+                                        component="default-scheduler")
             return
         used.setdefault(node, Counter()).update(pod_requests(pod))
         host = next(n for n in nodes if n["metadata"]["name"] == node)["status"]["addresses"][0]["address"]
@@ -215,7 +216,8 @@ class NodeAgent(threading.Thread):
             for init in p["spec"].get("initContainers") or []:
                 p["status"].setdefault("initContainerStatuses", []).append({
                     "name": init["name"], "image": init["image"], "imageID": "", "ready": True, "restartCount": 0,
-                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": "not run by the emulator"}}})
+                    "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                             "message": "not run by the emulator"}}})
             for c in p["spec"]["containers"]:
                 st.container_status(p, c["name"])
         pod = self._update(pod, initialise)
@@ -243,7 +245,8 @@ class NodeAgent(threading.Thread):
             rt.timers.append(timer)
             timer.start()
 
-    def _event(self, pod: dict, reason: str, message: str, field_path: str | None = None, type_: str = "Normal") -> None:
+    def _event(self, pod: dict, reason: str, message: str, field_path: str | None = None,
+               type_: str = "Normal") -> None:
         self.state.record_event(pod, reason, message, type_=type_, field_path=field_path)
 
     def _run(self, pod: dict, rt: PodRuntime, container: dict, field_path: str) -> None:
@@ -260,7 +263,8 @@ class NodeAgent(threading.Thread):
         argv = container_argv(container, env, rt.sandbox, self.executables)
         self._event(pod, "Pulled", f'Container image "{container["image"]}" already present on machine', field_path)
         if not argv:
-            self._fail_start(pod, name, "the emulator needs an explicit command (it cannot read the image's entrypoint)")
+            self._fail_start(pod, name,
+                             "the emulator needs an explicit command (it cannot read the image's entrypoint)")
             return
         proc = ContainerProcess(
             argv, {**self.host_env(), "HOSTNAME": rt.name, **env}, rt.sandbox.root,

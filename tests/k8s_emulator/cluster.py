@@ -43,10 +43,10 @@ class Cluster:
         `accept_token` (e.g. by the Google OAuth emulator).
     """
 
-    def __init__(self, kubeconfig: str | Path, *, nodes: list[dict] | None = None, inject: dict[str, str | list] | None = None,
-                 executables: dict[str, str] | None = None, inherit_env: bool = True, fail_after: float = 0.5,
-                 namespace: str = "default", workdir: str | Path | None = None, tls: bool = False,
-                 require_token: bool = False):
+    def __init__(self, kubeconfig: str | Path, *, nodes: list[dict] | None = None,
+                 inject: dict[str, str | list] | None = None, executables: dict[str, str] | None = None,
+                 inherit_env: bool = True, fail_after: float = 0.5, namespace: str = "default",
+                 workdir: str | Path | None = None, tls: bool = False, require_token: bool = False):
         self.kubeconfig = Path(kubeconfig)
         self.namespace = namespace
         self._own_workdir = workdir is None
@@ -104,7 +104,8 @@ class Cluster:
             "apiVersion": "v1", "kind": "Config", "current-context": "emulator", "preferences": {},
             "clusters": [{"name": "emulator", "cluster": {
                 "server": self.url,
-                **({"certificate-authority-data": base64.b64encode(self.ca_pem).decode()} if self.certificate else {})}}],
+                **({"certificate-authority-data": base64.b64encode(self.ca_pem).decode()}
+                   if self.certificate else {})}}],
             "users": [{"name": "emulator", "user": {"token": KUBECONFIG_TOKEN}}],
             "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator",
                                                           "namespace": self.namespace}}],

@@ -80,7 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        code, body = self.server.exchange(form) if self.path.split("?")[0] == "/token" else (404, {"error": "not_found"})
+        code, body = (self.server.exchange(form) if self.path.split("?")[0] == "/token"
+                      else (404, {"error": "not_found"}))
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")

@@ -75,33 +75,43 @@ def container_env(pod: dict, container: dict, secrets: Callable[[str], dict | No
     """The variables the container sees, in the kubelet's order: envFrom, then env (later wins)."""
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
-        if ref := source.get("secretRef"):
-            secret = secrets(ref["name"])
-            if secret is None:
-                if ref.get("optional"):
-                    continue
-                raise ConfigError(f'secret "{ref["name"]}" not found')
-            for key in {**(secret.get("data") or {}), **(secret.get("stringData") or {})}:
-                env[source.get("prefix", "") + key] = _secret_value(secrets, {"name": ref["name"], "key": key}) or ""
-        elif ref := source.get("configMapRef"):
-            if not ref.get("optional"):
-                raise ConfigError(f'configmap "{ref["name"]}" not found (the emulator has no ConfigMaps)')
+        _add_env_from(env, source, secrets)
     for var in container.get("env") or []:
-        source = var.get("valueFrom")
-        if source is None:
-            env[var["name"]] = expand(var.get("value", ""), env)
-        elif ref := source.get("secretKeyRef"):
-            value = _secret_value(secrets, ref)
-            if value is not None:
-                env[var["name"]] = value
-        elif ref := source.get("fieldRef"):
-            env[var["name"]] = _field_value(pod, ref["fieldPath"])
-        elif ref := source.get("configMapKeyRef"):
-            if not ref.get("optional"):
-                raise ConfigError(f'configmap "{ref["name"]}" not found (the emulator has no ConfigMaps)')
-        else:
-            raise ConfigError(f"env {var['name']}: this valueFrom source is not emulated")
+        _add_env_var(env, var, pod, secrets)
     return env
+
+
+def _add_env_from(env: dict[str, str], source: dict, secrets: Callable[[str], dict | None]) -> None:
+    """One envFrom entry: every key of a Secret (under its prefix); ConfigMaps do not exist here."""
+    if ref := source.get("secretRef"):
+        secret = secrets(ref["name"])
+        if secret is None:
+            if ref.get("optional"):
+                return
+            raise ConfigError(f'secret "{ref["name"]}" not found')
+        for key in {**(secret.get("data") or {}), **(secret.get("stringData") or {})}:
+            env[source.get("prefix", "") + key] = _secret_value(secrets, {"name": ref["name"], "key": key}) or ""
+    elif ref := source.get("configMapRef"):
+        if not ref.get("optional"):
+            raise ConfigError(f'configmap "{ref["name"]}" not found (the emulator has no ConfigMaps)')
+
+
+def _add_env_var(env: dict[str, str], var: dict, pod: dict, secrets: Callable[[str], dict | None]) -> None:
+    """One env entry: a value (with `$(VAR)` expanded against what is set so far) or a valueFrom source."""
+    source = var.get("valueFrom")
+    if source is None:
+        env[var["name"]] = expand(var.get("value", ""), env)
+    elif ref := source.get("secretKeyRef"):
+        value = _secret_value(secrets, ref)
+        if value is not None:
+            env[var["name"]] = value
+    elif ref := source.get("fieldRef"):
+        env[var["name"]] = _field_value(pod, ref["fieldPath"])
+    elif ref := source.get("configMapKeyRef"):
+        if not ref.get("optional"):
+            raise ConfigError(f'configmap "{ref["name"]}" not found (the emulator has no ConfigMaps)')
+    else:
+        raise ConfigError(f"env {var['name']}: this valueFrom source is not emulated")
 
 
 def container_argv(container: dict, env: dict[str, str], sandbox: Sandbox, executables: dict[str, str]) -> list[str]:

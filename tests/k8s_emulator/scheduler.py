@@ -31,7 +31,8 @@ def pod_requests(pod: dict) -> Counter:
     """Resources a pod asks for: the sum over its containers, or the largest init container if larger."""
     def of(container: dict) -> Counter:
         res = container.get("resources") or {}
-        return Counter({k: quantity(v) for k, v in {**(res.get("limits") or {}), **(res.get("requests") or {})}.items()})
+        declared = {**(res.get("limits") or {}), **(res.get("requests") or {})}
+        return Counter({k: quantity(v) for k, v in declared.items()})
 
     spec = pod.get("spec") or {}
     total = sum((of(c) for c in spec.get("containers") or []), Counter())

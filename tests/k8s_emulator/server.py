@@ -164,7 +164,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._status(ApiError(500, "InternalError", f"emulator error: {exc!r}"))
             return
         if path_known:
-            self._status(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+            self._status(ApiError(405, "MethodNotAllowed",
+                                  "the server does not allow this method on the requested resource"))
         else:
             self._status(ApiError(404, "NotFound", "the server could not find the requested resource"))
 

@@ -124,7 +124,8 @@ class State:
         with self.lock:
             return [copy.deepcopy(p) for (ns, _), p in self.pods.items() if namespace in (None, ns)]
 
-    def update_pod(self, namespace: str, name: str, mutate: Callable[[dict], object], *, uid: str | None = None) -> dict:
+    def update_pod(self, namespace: str, name: str, mutate: Callable[[dict], object], *,
+                   uid: str | None = None) -> dict:
         """Apply `mutate` to the stored pod under the lock. With `uid`, a pod recreated under the same
         name is left alone (the update was meant for its deleted predecessor)."""
         with self.lock:
@@ -215,7 +216,8 @@ class State:
         with self.lock:
             name = (body.get("metadata") or {}).get("name")
             if (namespace, name) in self.secrets:
-                raise ApiError(409, "AlreadyExists", f'secrets "{name}" already exists', {"name": name, "kind": "secrets"})
+                raise ApiError(409, "AlreadyExists", f'secrets "{name}" already exists',
+                               {"name": name, "kind": "secrets"})
             secret = copy.deepcopy(body)
             secret["metadata"] = self._new_meta(secret.get("metadata"), namespace)
             self.secrets[(namespace, name)] = secret

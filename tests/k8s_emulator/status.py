@@ -15,7 +15,8 @@ SIDECAR = "airflow-xcom-sidecar"
 def set_condition(pod: dict, type_: str, status: str, reason: str | None = None, message: str | None = None) -> None:
     conditions = pod["status"].setdefault("conditions", [])
     current = next((c for c in conditions if c["type"] == type_), None)
-    if current and current["status"] == status and current.get("reason") == reason and current.get("message") == message:
+    if (current and current["status"] == status and current.get("reason") == reason
+            and current.get("message") == message):
         return
     new = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": rfc3339()}
     if reason:

@@ -80,7 +80,8 @@ def default_pod(pod: dict) -> dict:
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
         tag = container["image"].rsplit("/", 1)[-1]
-        container.setdefault("imagePullPolicy", "Always" if ":" not in tag or tag.endswith(":latest") else "IfNotPresent")
+        container.setdefault("imagePullPolicy",
+                             "Always" if ":" not in tag or tag.endswith(":latest") else "IfNotPresent")
         container.setdefault("resources", {})
         limits = container["resources"].get("limits") or {}
         if limits:  # requests default to limits

@@ -36,9 +36,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_deployment import (REPORT, Deployment, require, create_database, database_exists, drop_database, free_port,
-                                postgres_problem)
-
+from airflow_deployment import (
+    REPORT,
+    Deployment,
+    create_database,
+    database_exists,
+    drop_database,
+    free_port,
+    postgres_problem,
+    require,
+)
 from helpers import MODELS, ROOT
 
 CHURN_DATA = (date(2025, 12, 1), date(2026, 1, 20))

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 from mlflow import MlflowClient
 
-from mlops import tracking
 from airflow_deployment import REPORT
+from mlops import tracking
 from mlops.audit import AuditLog
 from waiting import wait_for
 

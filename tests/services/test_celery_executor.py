@@ -31,8 +31,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_deployment import (REPORT, create_database, database_exists, drop_database, free_port, postgres_problem,
-                                require)
+from airflow_deployment import (
+    REPORT,
+    create_database,
+    database_exists,
+    drop_database,
+    free_port,
+    postgres_problem,
+    require,
+)
 from celery_deployment import CeleryDeployment, flush_redis_db, redis_problem, take_redis_db
 from helpers import MODELS
 from waiting import TERMINAL, wait_for, wait_for_run
@@ -230,7 +237,7 @@ def test_celery_workers_train_within_the_gpu_pool(celery_airflow):
     first = min(start for start, _ in intervals)
     REPORT.append(f"CeleryExecutor: {len(trains)} GPU train tasks on a {GPU_SLOTS}-slot pool, max overlap "
                   f"{overlap} (pool occupied max {max(s[2] for s in sampler.samples)}), runs done in {wall:.0f}s")
-    for dag_id, ti in zip(runs, trains):
+    for dag_id, ti in zip(runs, trains, strict=True):
         start, end = _at(ti["start_date"]), _at(ti["end_date"])
         REPORT.append(f"  {dag_id}.train on {ti['hostname']}: +{(start - first).total_seconds():.1f}s .. "
                       f"+{(end - first).total_seconds():.1f}s")

@@ -89,7 +89,8 @@ def audit_ids(platform) -> list[str]:
 def test_anonymous_and_wrong_credentials_are_refused(server, canary):
     search = "experiments/search"
     assert server.api("GET", search, params={"max_results": 1}).status_code == 401
-    assert server.api("GET", search, auth=(PLATFORM_USER, "not-the-password"), params={"max_results": 1}).status_code == 401
+    wrong = (PLATFORM_USER, "not-the-password")
+    assert server.api("GET", search, auth=wrong, params={"max_results": 1}).status_code == 401
     assert server.api("GET", search, auth=(PLATFORM_USER, canary), params={"max_results": 1}).status_code == 200
 
 

@@ -104,6 +104,8 @@ def test_every_core_package_is_installed_with_the_distribution():
     from setuptools import find_packages
 
     rule = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
-    found = {name for where in rule["where"] for name in find_packages(where=str(ROOT / where), include=rule["include"])}
+    found = {name for where in rule["where"]
+             for name in find_packages(where=str(ROOT / where), include=rule["include"])}
     packages = {_module_name(p) for p in INCLUDE.rglob("__init__.py")}
-    assert packages <= found, f"{sorted(packages - found)}: not picked by [tool.setuptools.packages.find] in pyproject.toml"
+    assert packages <= found, (f"{sorted(packages - found)}: not picked by [tool.setuptools.packages.find] "
+                               "in pyproject.toml")

@@ -354,7 +354,8 @@ def test_pools_are_synced_at_start_up_with_the_real_command(values):
 
 def test_images_match_the_dockerfile_targets(values, env):
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM \S+ AS airflow$", dockerfile, re.M) and re.search(r"^FROM \S+ AS trainer$", dockerfile, re.M)
+    assert (re.search(r"^FROM \S+ AS airflow$", dockerfile, re.M)
+            and re.search(r"^FROM \S+ AS trainer$", dockerfile, re.M))
     airflow_image = f"{values['images']['airflow']['repository']}:{values['images']['airflow']['tag']}"
     assert values["images"]["airflow"]["repository"].endswith("/mlops-airflow")
     assert env["MLOPS_TRAINER_IMAGE"].rsplit(":", 1)[0].endswith("/mlops-trainer")

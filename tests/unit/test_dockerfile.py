@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from dockerfile_parse import DockerfileParser
+
 from helpers import ROOT
 
 # What a test or lint tool is called in a pip command line or a requirements file.

@@ -34,7 +34,7 @@ def test_one_bad_day_is_not_enough_two_in_three_are():
 
 def test_after_an_alarm_the_retraining_gets_its_cooldown():
     fired = run_checks(set(range(10, 30)), 30)
-    assert fired[0] == 11 and all(b - a > RULES["cooldown_days"] for a, b in zip(fired, fired[1:]))
+    assert fired[0] == 11 and all(b - a > RULES["cooldown_days"] for a, b in zip(fired, fired[1:], strict=False))
 
 
 def test_no_alarm_right_after_the_champion_was_trained():

@@ -61,7 +61,8 @@ def test_bad_input_exits_2_with_one_line(files, capsys, make, message):
     ref = pd.read_parquet(files / "ref.parquet")
     ref.drop(columns=["price"]).to_csv(files / "other-columns.csv", index=False)
     ref.iloc[0:0].to_csv(files / "empty.csv", index=False)
-    ref.assign(price=[f"{p:.2f} EUR" for p in [3.1] + list(ref.price[1:])]).to_csv(files / "text-prices.csv", index=False)
+    prices = [f"{p:.2f} EUR" for p in [3.1] + list(ref.price[1:])]
+    ref.assign(price=prices).to_csv(files / "text-prices.csv", index=False)
     (files / "data.txt").write_text("x\n1\n")
     reference, current = make(files)
     code, out, err = run(capsys, "--reference", files / reference, "--current", files / current)
@@ -95,7 +96,8 @@ def test_the_cli_computes_asymptotic_p_values_without_importing_scipy(tmp_path):
     reference.to_parquet(tmp_path / "ref.parquet")
     current.to_parquet(tmp_path / "cur.parquet")
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlops.drift", "--reference",
-                          str(tmp_path / "ref.parquet"), "--current", str(tmp_path / "cur.parquet"), "--format", "json"],
+                          str(tmp_path / "ref.parquet"), "--current", str(tmp_path / "cur.parquet"),
+                          "--format", "json"],
                          capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     modules = imported_modules(out.stderr)

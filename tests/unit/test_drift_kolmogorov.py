@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy import special, stats as sps
+from scipy import special
+from scipy import stats as sps
 
 from mlops.drift import kolmogorov, stats
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from functools import lru_cache
-
-import os
 from pathlib import Path
 
 import jsonschema

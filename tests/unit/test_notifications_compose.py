@@ -38,7 +38,8 @@ def test_a_promotion_says_versions_reasons_metrics_and_the_audit_record():
     assert "  auc: 0.8100 / 0.8000" in lines and "  f1: - / -" in lines
     assert "Audit record: a1 (python -m mlops.registry audit churn)" in lines
     first = n.promoted("churn", TASK, {"champion": "1"}, {})
-    assert first.subject == "[mlops] churn: v1 promoted to champion (was (none))" and "  - (not recorded)" in first.lines
+    assert (first.subject == "[mlops] churn: v1 promoted to champion (was (none))"
+            and "  - (not recorded)" in first.lines)
 
 
 def test_a_drift_alarm_says_what_was_bad_and_why_it_fired():

@@ -26,7 +26,8 @@ def test_unschedulable_names_pool_and_what_was_missing_and_is_retried():
 
 
 def test_eviction_and_preemption_are_retried():
-    assert classify(pod({"phase": "Failed", "reason": "Evicted", "message": "node low on memory"}), pool="cpu").retryable
+    assert classify(pod({"phase": "Failed", "reason": "Evicted", "message": "node low on memory"}),
+                    pool="cpu").retryable
     f = classify(pod({"phase": "Failed", "reason": "Terminated", "message": "spot node reclaimed"}), pool="l4-spot")
     assert f.reason == "preempted" and f.retryable
 

@@ -5,8 +5,8 @@ import sys
 import pytest
 import yaml
 
-from mlops.spec import SpecError, json_schema, load_spec, parse_spec, spec_paths
 from helpers import ROOT
+from mlops.spec import SpecError, json_schema, load_spec, parse_spec, spec_paths
 
 MODELS = ROOT / "include" / "models"
 

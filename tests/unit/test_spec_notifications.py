@@ -48,7 +48,8 @@ def test_every_problem_is_reported_with_field_and_fix():
                               "events": ["promoted", "promoted", "drifted"], "smtp": "x"}), "churn.yaml")
     problems = "\n".join(err.value.problems)
     assert len(err.value.problems) == 3, problems
-    assert "notifications.email: Value error, not an email address: 'oncall', 'a@example.com, b@example.com'" in problems
+    assert ("notifications.email: Value error, not an email address: "
+            "'oncall', 'a@example.com, b@example.com'") in problems
     assert "one address per list item" in problems
     assert "notifications.events.2: Input should be 'validation_failed', 'promoted', 'drift_alarm' or 'rolled_back'" \
         in problems

@@ -36,7 +36,8 @@ class Alarm:
     reasons: list[str] = field(default_factory=list)  # why it fires, or why it stays quiet
 
 
-def columns_verdict(drifted_columns: list[str], criticality: dict[str, str], min_normal_columns: int) -> tuple[bool, str]:
+def columns_verdict(drifted_columns: list[str], criticality: dict[str, str],
+                    min_normal_columns: int) -> tuple[bool, str]:
     """Whether the drifted columns make a bad check, and why."""
     critical = [c for c in drifted_columns if criticality.get(c, "normal") == "critical"]
     normal = [c for c in drifted_columns if criticality.get(c, "normal") == "normal"]

@@ -3,9 +3,10 @@
     python -m mlops.drift --reference REF --current CUR [--columns a b ...] [--format text|json]
                           [--fail-on-drift] [--bins 10]
 
-Reads Parquet (.parquet, .pq) or CSV (.csv), local or at an fsspec URL (gs://bucket/...). Exit codes: 0 whatever the verdict; 1 with --fail-on-drift
-when a column drifted; 2 on bad input (a missing file, a column missing on one side, no rows, non-numeric
-values in a numeric column), with a one-line error on stderr.
+Reads Parquet (.parquet, .pq) or CSV (.csv), local or at an fsspec URL (gs://bucket/...). Exit codes: 0
+whatever the verdict; 1 with --fail-on-drift when a column drifted; 2 on bad input (a missing file, a
+column missing on one side, no rows, non-numeric values in a numeric column), with a one-line error on
+stderr.
 """
 
 from __future__ import annotations

@@ -19,9 +19,8 @@ reported as they are.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import math
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -69,7 +68,8 @@ def column_kind(reference: pd.Series, current: pd.Series, name: str) -> str:
     if numeric_ref and numeric_cur:
         return "numeric"
     if numeric_ref != numeric_cur and (reference.notna().any() and current.notna().any()):
-        numeric_side, other, other_name = (reference, current, "current") if numeric_ref else (current, reference, "reference")
+        numeric_side, other, other_name = ((reference, current, "current") if numeric_ref
+                                           else (current, reference, "reference"))
         sample = other.dropna()
         bad = sample[pd.to_numeric(sample, errors="coerce").isna()]
         if len(bad):

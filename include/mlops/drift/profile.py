@@ -25,8 +25,8 @@ import pandas as pd
 from mlops.drift import stats
 from mlops.drift.compare import (
     ColumnDrift,
-    _sorted_values,
     Thresholds,
+    _sorted_values,
     categorical_statistics,
     categorical_verdict,
     category_counts,
@@ -38,6 +38,7 @@ from mlops.drift.compare import (
 PROFILE_FORMAT = "mlops.drift.profile/v1"
 QUANTILE_STEPS = 1000
 MAX_CATEGORIES = 1000
+DEFAULT_THRESHOLDS = Thresholds()  # frozen: one shared instance is safe as a default
 OTHER = "__other__"
 
 
@@ -105,7 +106,8 @@ def numeric_statistics_against(entry: dict, cur_sorted: np.ndarray) -> dict:
                 ks_pvalue=stats.ks_pvalue_limiting(d, n, m), wasserstein_normalised=w / scale)
 
 
-def compare_to_profile(profile: dict, current: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> list[ColumnDrift]:
+def compare_to_profile(profile: dict, current: pd.DataFrame,
+                       thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[ColumnDrift]:
     results = []
     for name, entry in profile["columns"].items():
         if name not in current.columns:

@@ -20,7 +20,7 @@ def _bars(labels: list[str], reference: np.ndarray, current: np.ndarray, width: 
     slot = width / k
     bar = max(slot / 2 - 2, 1)
     parts = [f'<svg width="{width}" height="{height + 28}" role="img" xmlns="http://www.w3.org/2000/svg">']
-    for i, (label, r, c) in enumerate(zip(labels, reference, current)):
+    for i, (label, r, c) in enumerate(zip(labels, reference, current, strict=True)):
         x = i * slot
         for j, (value, colour) in enumerate(((r, REF_COLOUR), (c, CUR_COLOUR))):
             h = value / top * height
@@ -68,7 +68,8 @@ def render_html(record: dict, profile: dict, frame: pd.DataFrame) -> str:
     rows = []
     for col in record["columns"]:
         entry = profile["columns"][col["column"]]
-        figures = "<br>".join(f"{html.escape(k)}: {v:.4g}" if isinstance(v, float) else f"{html.escape(k)}: {html.escape(str(v))}"
+        figures = "<br>".join(f"{html.escape(k)}: {v:.4g}" if isinstance(v, float)
+                              else f"{html.escape(k)}: {html.escape(str(v))}"
                               for k, v in col["statistics"].items())
         notes = ([IGNORED_NOTE] if col["column"] in ignored else []) + col["reasons"] + col["notes"]
         why = "<br>".join(html.escape(r) for r in notes) or "—"
@@ -78,9 +79,12 @@ def render_html(record: dict, profile: dict, frame: pd.DataFrame) -> str:
     quality = record["quality"]
     quality_line = (f"{quality['metric']} {quality['value']:.4g} on {quality['labelled_day']} (at training "
                     f"{quality['reference']:.4g}; degradation {quality['degradation']:.4g})"
-                    if quality.get("status") == "measured" else f"{quality.get('status', 'n/a')} for {quality.get('labelled_day')}")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(record['model'])} monitor {record['day']}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}td{{vertical-align:top;padding:6px 10px;border-top:1px solid #ddd}}
+                    if quality.get("status") == "measured"
+                    else f"{quality.get('status', 'n/a')} for {quality.get('labelled_day')}")
+    return f"""<!doctype html><html><head><meta charset="utf-8">\
+<title>{html.escape(record['model'])} monitor {record['day']}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}\
+td{{vertical-align:top;padding:6px 10px;border-top:1px solid #ddd}}
 .key span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
 <h1>{html.escape(record['model'])}: check of {record['day']}</h1>
 <p style="font-size:1.3em;color:{colour}"><b>{verdict}</b></p>
@@ -88,6 +92,7 @@ def render_html(record: dict, profile: dict, frame: pd.DataFrame) -> str:
 <li>{record['rows']} rows; drift verdict: {html.escape(record['drift_verdict'])}</li>
 <li>quality: {html.escape(quality_line)}</li>
 <li>alarm rule: {html.escape('; '.join(record['alarm_reasons']))}</li></ul>
-<p class="key">reference <span style="background:{REF_COLOUR}"></span> current <span style="background:{CUR_COLOUR}"></span></p>
+<p class="key">reference <span style="background:{REF_COLOUR}"></span> \
+current <span style="background:{CUR_COLOUR}"></span></p>
 <table><tr><th>column</th><th>distribution</th><th>statistics</th><th>why</th></tr>{''.join(rows)}</table>
 </body></html>"""

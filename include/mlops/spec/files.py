@@ -31,7 +31,8 @@ def scan_spec_files(paths: list[Path]) -> SpecFiles:
                                            else len(SPEC_SUFFIXES), str(p)))
     for path in ordered:
         if not re.fullmatch(NAME_PATTERN, path.stem) or path.suffix not in SPEC_SUFFIXES:
-            rejected[path] = f"{path}: the file name '{path.name}' is not a model name; {FILE_NAME_RULE}. Rename the file"
+            rejected[path] = (f"{path}: the file name '{path.name}' is not a model name; {FILE_NAME_RULE}. "
+                              "Rename the file")
         elif path.stem in models:
             rejected[path] = (f"{path}: model '{path.stem}' is already defined by {models[path.stem].name}; one spec "
                               f"file per model: delete {path.name} or rename it (and its `name`) to a new model")

@@ -69,4 +69,5 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise SpecError(path, [f"(file): cannot read it ({exc.strerror}); check the path"]) from None
     except UnicodeDecodeError as exc:
-        raise SpecError(path, [f"(file): not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]) from None
+        raise SpecError(path, [f"(file): not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                               "save it as UTF-8"]) from None

@@ -79,7 +79,8 @@ class Dataset(Strict):
     @classmethod
     def _has_date(cls, uri: str) -> str:
         if "{date}" not in uri:
-            raise ValueError("the URI template must contain `{date}`, e.g. '{data_root}/churn/date={date}/part-0.parquet'")
+            raise ValueError("the URI template must contain `{date}`, "
+                             "e.g. '{data_root}/churn/date={date}/part-0.parquet'")
         return uri
 
     @field_validator("features")
@@ -108,7 +109,8 @@ class Range(Strict):
 class Trainer(Strict):
     function: str = Field(description="`module:function` taking (train_df, params) and returning a fitted model.")
     predict: str | None = Field(
-        None, description="Optional `module:function` (model, features_df) -> scores; defaults to predict_proba/predict."
+        None,
+        description="Optional `module:function` (model, features_df) -> scores; defaults to predict_proba/predict.",
     )
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     hyperparameter_ranges: dict[str, Range] = Field(

@@ -20,10 +20,10 @@ from mlops.spec import ModelSpec, SpecError, SpecFiles, load_spec, scan_models_d
 from mlops_airflow.assets import champion_asset, retrain_asset
 from mlops_airflow.builders.broken import broken_spec_dag
 from mlops_airflow.builders.champion_dags import build_monitor_dag, build_score_dag
-from mlops_airflow.builders.maintenance import DAG_ID as MAINTENANCE_DAG_ID, build_maintenance_dag
+from mlops_airflow.builders.maintenance import DAG_ID as MAINTENANCE_DAG_ID
+from mlops_airflow.builders.maintenance import build_maintenance_dag
 from mlops_airflow.builders.rollback_dag import build_rollback_dag
 from mlops_airflow.notifications import notifier as notify
-from mlops_airflow.sharding import Shard
 from mlops_airflow.operators import (
     EvaluateModelOperator,
     LocalTrainOperator,
@@ -31,10 +31,12 @@ from mlops_airflow.operators import (
     ValidateDataOperator,
 )
 from mlops_airflow.operators.request import CheckRequestOperator
+from mlops_airflow.sharding import Shard
 
 log = logging.getLogger(__name__)
 PLATFORM_TAG = "mlops"
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+WHOLE_PLATFORM = Shard()  # the one shard of an unsharded platform (frozen, so one instance serves every call)
 
 
 def _params(spec: ModelSpec, catalogue: Catalogue | None) -> dict[str, Param]:
@@ -86,8 +88,8 @@ def _doc(spec: ModelSpec, path: Path) -> str:
         f"(pool `{spec.compute.pool}`, {spec.compute.gpus} GPU)\n"
         f"* promotion: {ev.primary_metric} ({'max' if ev.maximize else 'min'}imize), min improvement "
         f"{ev.min_improvement}, {len(ev.guardrails)} guardrail(s)\n\n"
-        "check_request -> validate_data -> train -> evaluate -> promote. Runs on the schedule and when the monitor asks for "
-        "retraining (then on the newest complete window). Trigger with a logical date to train on the window "
+        "check_request -> validate_data -> train -> evaluate -> promote. Runs on the schedule and when the monitor "
+        "asks for retraining (then on the newest complete window). Trigger with a logical date to train on the window "
         "before it, or without one to train on the newest data."
     )
 
@@ -205,8 +207,8 @@ def _requested(dag_id: str | None, files: SpecFiles, shard: Shard) -> tuple[dict
     return None
 
 
-def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = None, *, shard: Shard = Shard(),
-               dag_id: str | None = None) -> dict[str, DAG]:
+def build_dags(models_dir: Path | None = None, expectations_dir: Path | None = None, *,
+               shard: Shard = WHOLE_PLATFORM, dag_id: str | None = None) -> dict[str, DAG]:
     """Every DAG of `shard` (the whole platform by default), or, given the `dag_id` a worker is about to run
     (Airflow's parsing context), only that DAG, reading only its model's spec."""
     settings = get_settings()

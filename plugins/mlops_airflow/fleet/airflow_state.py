@@ -13,10 +13,9 @@ def dag_states(dag_ids: set[str]) -> dict[str, dict]:
     creates it), paused, stale, schedule summary. DAGs the DB does not know are left out."""
     if not dag_ids:
         return {}
-    from sqlalchemy import select
-
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         rows = session.execute(

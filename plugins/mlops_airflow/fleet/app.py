@@ -92,6 +92,14 @@ def gather(user, only: str | None = None) -> list[dict]:
 def create_app() -> FastAPI:
     app = FastAPI(title="mlops fleet", description="Every model's champion, validation and drift status.",
                   docs_url=None, redoc_url=None, openapi_url=None)
+    _add_security(app)
+    _add_model_routes(app)
+    _add_data_docs_route(app)
+    return app
+
+
+def _add_security(app: FastAPI) -> None:
+    """The default headers on every response, and a missing login as a 401 (a login page for /fleet)."""
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next):
@@ -111,6 +119,10 @@ def create_app() -> FastAPI:
             return HTMLResponse(unauthenticated_page(exc.detail, login_url(f"{prefix}/fleet")), status_code=401,
                                 headers={**headers, "Content-Security-Policy": POLICY})
         return JSONResponse({"detail": exc.detail}, status_code=401, headers=headers)
+
+
+def _add_model_routes(app: FastAPI) -> None:
+    """The models the caller may read, as JSON and as the fleet page."""
 
     @app.get("/api/models")
     def list_models(user=Depends(current_user)):
@@ -144,6 +156,10 @@ def create_app() -> FastAPI:
     def root():
         return RedirectResponse("fleet")
 
+
+def _add_data_docs_route(app: FastAPI) -> None:
+    """Each model's GX Data Docs site, served to those who may read the model's DAGs."""
+
     @app.get("/data-docs/{model}/{path:path}")
     def data_docs(model: str, path: str, user=Depends(current_user)):
         from mlops.fleet import data_docs_dir, model_names
@@ -169,8 +185,6 @@ def create_app() -> FastAPI:
             return HTMLResponse(docs.offline_page(target.read_text(encoding="utf-8", errors="replace")),
                                 headers=headers)
         return FileResponse(target, headers=headers)
-
-    return app
 
 
 def _site_file(base: Path, relative: str) -> Path | None:

@@ -44,11 +44,13 @@ th,td{border:1px solid #dde2ea;padding:4px 8px;text-align:left;vertical-align:to
 .alert{padding:8px 12px;border-radius:4px;margin:8px 0;background:#eef1f6}
 .alert-danger,.text-danger{color:#9b1c1c}.alert-danger{background:#fdeaea}
 .alert-success,.text-success{color:#1f6b2d}.alert-success{background:#e3f4e6}
-.text-warning{color:#8a5a00}.d-none,.modal,.btn,.btn-group,.sr-only,.cooltip .top,footer,.card:has(.btn-group){display:none}
+.text-warning{color:#8a5a00}
+.d-none,.modal,.btn,.btn-group,.sr-only,.cooltip .top,footer,.card:has(.btn-group){display:none}
 .ge-breadcrumbs{display:flex!important}
 .badge{display:inline-block;padding:0 6px;border-radius:8px;background:#eef1f6;margin:1px}
 .fas::before,.fa::before{font-style:normal;font-weight:700}
-.fa-check-circle::before,.fa-check::before{content:"\\2713  "}.fa-times::before,.fa-times-circle::before{content:"\\2717  "}
+.fa-check-circle::before,.fa-check::before{content:"\\2713  "}
+.fa-times::before,.fa-times-circle::before{content:"\\2717  "}
 .fa-exclamation-triangle::before{content:"!  "}
 pre,code{font-size:12px;background:#f1f3f7;white-space:pre-wrap}.show-scrollbars{overflow:auto}
 """

@@ -117,7 +117,8 @@ def _summary_row(m: dict) -> str:
                 f"<td>{_a(urls.get('train'), 'train DAG')}</td></tr>")
     ch = m.get("champion")
     return ("<tr>"
-            f"<td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a><br><span class=muted>{_e(m.get('owner'))}</span></td>"
+            f"<td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a><br>"
+            f"<span class=muted>{_e(m.get('owner'))}</span></td>"
             f"<td>{_version(ch)}</td><td class=num>{_metric(ch)}</td><td>{_interval(ch)}</td>"
             f"<td>{_validation(m.get('last_validation'), m['airflow'].get('data_docs_url'))}</td>"
             f"<td>{_drift(m.get('last_drift'), ch)}</td><td>{_next_run(m)}</td>"

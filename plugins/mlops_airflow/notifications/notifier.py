@@ -10,7 +10,7 @@ so a model without recipients gets no callback at all. The events and the task s
 
 | event | task | callback | why it only fires on the event |
 |---|---|---|---|
-| validation_failed | validate_data, validate_batch | on_failure_callback | final failure only (bad data is not retried) |
+| validation_failed | validate_data, validate_batch | on_failure_callback | final failure only (no retry of bad data) |
 | promoted | promote | on_success_callback | promote is skipped unless the alias moved |
 | drift_alarm | request_retraining | on_success_callback | skipped unless the alarm fired |
 | rolled_back | rollback | on_success_callback | the rollback task's own contract |

@@ -4,8 +4,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.spec import ModelSpec
-from mlops_airflow.links import VERSION_LINKS
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.links import VERSION_LINKS
 
 
 class EvaluateModelOperator(BaseOperator):

@@ -122,7 +122,8 @@ def _core_v1(cluster, backends: list[str]):
 
         url, ca = GKEClusterAuthDetails(
             cluster_name=cluster.gke_cluster, project_id=cluster.gke_project, use_internal_ip=False,
-            use_dns_endpoint=False, cluster_hook=GKEHook(gcp_conn_id=cluster.gcp_conn_id, location=cluster.gke_location),
+            use_dns_endpoint=False,
+            cluster_hook=GKEHook(gcp_conn_id=cluster.gcp_conn_id, location=cluster.gke_location),
         ).fetch_cluster_info()
         return client.CoreV1Api(GKEKubernetesHook(gcp_conn_id=cluster.gcp_conn_id, cluster_url=url,
                                                   ssl_ca_cert=ca).get_conn())

@@ -7,8 +7,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops.locks import promotion_pool
 from mlops.spec import ModelSpec
-from mlops_airflow.links import VERSION_LINKS
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.links import VERSION_LINKS
 
 PROMOTION_TIMEOUT = timedelta(minutes=15)
 

@@ -21,7 +21,7 @@ class CheckRequestOperator(BaseOperator):
         self.spec, self.catalogue = spec, catalogue
 
     def execute(self, context):
-        from mlops.compute import load_catalogue, catalogue_path
+        from mlops.compute import catalogue_path, load_catalogue
         from mlops.run_request import RunRequestError, training_request
         from mlops.settings import get_settings
         from mlops_airflow.runtime import trigger_conf

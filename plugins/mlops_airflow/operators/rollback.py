@@ -4,8 +4,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
-from mlops_airflow.operators.promote import promotion_pool_args
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.operators.promote import promotion_pool_args
 
 
 class RollbackOperator(BaseOperator):

@@ -20,7 +20,8 @@ class GKETrainOperator(_TrainingPodMixin, GKEStartPodOperator):
                  validate_task_id: str = "validate_data", **kwargs):
         cluster = cluster or ClusterSettings.from_env()
         kwargs.setdefault("retries", spec.compute.retries)  # the last retry picks the fallback pool
-        missing = [n for n, v in (("MLOPS_GKE_PROJECT", cluster.gke_project), ("MLOPS_GKE_LOCATION", cluster.gke_location),
+        missing = [n for n, v in (("MLOPS_GKE_PROJECT", cluster.gke_project),
+                                  ("MLOPS_GKE_LOCATION", cluster.gke_location),
                                   ("MLOPS_GKE_CLUSTER", cluster.gke_cluster)) if not v]
         if missing:
             raise ValueError(f"{spec.name}: the gke backend needs {', '.join(missing)} in the environment "

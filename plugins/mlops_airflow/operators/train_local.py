@@ -14,8 +14,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
-from mlops_airflow.links import TRAIN_LINKS
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.links import TRAIN_LINKS
 
 # What a process needs to start at all, and the credentials a pod gets from its Secret and workload
 # identity; everything else comes from trainer_environment, as in a pod.
@@ -79,8 +79,10 @@ class LocalTrainOperator(BaseOperator):
             code = self._proc.wait(timeout=self.spec.compute.timeout_minutes * 60)
         except subprocess.TimeoutExpired:
             self.on_kill()
+            # from None: TimeoutExpired would only repeat the timeout this message already gives
             raise AirflowException(f"{self.spec.name}: training exceeded compute.timeout_minutes="
-                                   f"{self.spec.compute.timeout_minutes}; raise it in the spec or shrink the window")
+                                   f"{self.spec.compute.timeout_minutes}; raise it in the spec or shrink the window"
+                                   ) from None
         reader.join(timeout=10)
         if code != 0:
             raise self._failure(code, list(tail))

@@ -6,8 +6,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
-from mlops_airflow.links import VALIDATION_LINKS
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.links import VALIDATION_LINKS
 
 
 class ValidateDataOperator(BaseOperator):
@@ -29,8 +29,8 @@ class ValidateDataOperator(BaseOperator):
         from mlops.data import DataError
         from mlops.settings import get_settings
         from mlops.validation import NewestPartitionMissing, ValidationFailed, check_training_window
-        from mlops_airflow.runtime import data_interval_end
         from mlops_airflow.hooks.mlflow import verify_access
+        from mlops_airflow.runtime import data_interval_end
 
         verify_access(get_settings())  # wrong MLflow credentials fail here, before any data is read or trained on
         label = context["ti"].run_id.replace(":", "").replace("+", "")
