@@ -11,6 +11,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class AuditRecord:
     action: str  # promote | force_promote | rollback | repair
     actor: str  # who or what moved it: "airflow:<dag_id>/<run_id>" or a user name
     reason: str
-    evidence: dict = field(default_factory=dict)  # decision, metrics, holdout fingerprint, ...
+    evidence: dict[str, Any] = field(default_factory=dict)  # decision, metrics, holdout fingerprint, ...
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="microseconds"))
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 

@@ -13,14 +13,21 @@ import difflib
 import importlib
 import inspect
 import pkgutil
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+
+    from mlops.spec.models import Trainer
 
 
 class AuthoringError(RuntimeError):
     """The model author's code cannot be used as the spec says."""
 
 
-def resolve(ref: str) -> Callable:
+def resolve(ref: str) -> Callable[..., Any]:
     module_name, _, attr = ref.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -29,7 +36,7 @@ def resolve(ref: str) -> Callable:
             f"cannot import '{module_name}' for '{ref}': {exc}.{_nearest_module(module_name)} Install the model's "
             "package in the trainer environment or fix trainer.function in the spec"
         ) from exc
-    fn = getattr(module, attr, None)
+    fn: object = getattr(module, attr, None)
     if not callable(fn):
         public = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         near = difflib.get_close_matches(attr, public, n=1)
@@ -40,7 +47,7 @@ def resolve(ref: str) -> Callable:
     return fn
 
 
-def reference_problems(trainer) -> list[str]:
+def reference_problems(trainer: Trainer) -> list[str]:
     """Each of the spec's trainer references that cannot be used, as `trainer.<field>: <why>`. Imports the
     author's modules, so the command line and the run's first task call it, never DAG parsing."""
     problems = []
@@ -81,7 +88,7 @@ def source_of(ref: str | None) -> str:
         return getattr(module, "__version__", module.__name__)
 
 
-def score(model, features_df, task: str, predict_ref: str | None):
+def score(model: Any, features_df: pd.DataFrame, task: str, predict_ref: str | None) -> npt.NDArray[np.float64]:
     import numpy as np
 
     if predict_ref:

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,7 @@ def partition_uri(spec: ModelSpec, data_root: str, day: date) -> str:
     return spec.dataset.uri.format(data_root=data_root.rstrip("/"), date=day.isoformat())
 
 
-def _filesystem(uri: str):
+def _filesystem(uri: str) -> tuple[Any, str]:
     from mlops import storage
 
     return storage.filesystem(uri)
@@ -71,7 +72,7 @@ def newest_partition_day(spec: ModelSpec, data_root: str) -> date | None:
     pattern_uri = spec.dataset.uri.format(data_root=data_root.rstrip("/"), date="*")
     fs, pattern = _filesystem(pattern_uri)
     regex = re.compile(re.escape(pattern).replace(r"\*", r"(\d{4}-\d{2}-\d{2})") + "$")
-    days = []
+    days: list[date] = []
     for path in fs.glob(pattern):
         m = regex.search(path)
         if m:
@@ -85,13 +86,14 @@ def resolve_window(spec: ModelSpec, data_root: str, data_interval_end: datetime 
         last = data_interval_end.astimezone(timezone.utc).date() - timedelta(days=1)
         anchored_by = "data_interval"
     else:
-        last = newest_partition_day(spec, data_root)
-        if last is None:
+        newest = newest_partition_day(spec, data_root)
+        if newest is None:
             where = spec.dataset.uri.format(data_root=data_root, date="YYYY-MM-DD")
             raise DataError(
                 f"{spec.name}: no partition found at {where}; generate or land data first "
                 "(e.g. `python -m mlops.synthetic`), or trigger the run with a logical date"
             )
+        last = newest
         anchored_by = "newest_partition"
     return WindowRange.ending(last, n, anchored_by)
 

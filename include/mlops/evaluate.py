@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlops import data, tracking
 from mlops.metrics import METRICS, compute_all
-from mlops.policy import Candidate, Comparison, decide, holdout_warnings
+from mlops.policy import Candidate, Comparison, Decision, decide, holdout_warnings
 from mlops.settings import Settings
 from mlops.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
+    from numpy.typing import ArrayLike
 
 log = logging.getLogger("mlops.evaluate")
 
 
-def paired_bootstrap(metric: str, maximize: bool, y, challenger_scores, champion_scores, samples: int,
-                     confidence: float, seed: int) -> Comparison:
+def paired_bootstrap(metric: str, maximize: bool, y: ArrayLike, challenger_scores: ArrayLike,
+                     champion_scores: ArrayLike, samples: int, confidence: float, seed: int) -> Comparison:
     fn = METRICS[metric].compute
     sign = 1.0 if maximize else -1.0
     y = np.asarray(y)
@@ -42,20 +48,29 @@ def paired_bootstrap(metric: str, maximize: bool, y, challenger_scores, champion
     return Comparison(metric, ca, cb, sign * (ca - cb), float(lo), float(hi), confidence)
 
 
-def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict, loaded: data.WindowData) -> dict:
+def _score(model_uri: str, features: pd.DataFrame) -> np.ndarray:
+    """The registered model's scores: authoring.score's float array."""
+    from mlops.packaging import load_scorer
+
+    # Typed locally: ScoringModel.predict (mlops.packaging) carries no annotations.
+    scorer: Any = load_scorer(model_uri)
+    scores: np.ndarray = scorer.predict(None, features)
+    return scores
+
+
+def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict[str, Any],
+                    loaded: data.WindowData) -> dict[str, Any]:
     """Score challenger and current champion, both loaded from the registry, on the holdout of the window
     the challenger was trained on. Runs in the trainer's process (local or pod), where the model's own
     libraries are installed; the result is small JSON for the decision step."""
-    from mlops.packaging import load_scorer
-
     name, ev, ds = spec.name, spec.evaluation, spec.dataset
     split = data.split_holdout(spec, loaded)
     y = split.holdout[ds.target].to_numpy()
     features = split.holdout[list(ds.features)]
 
     challenger_version = str(train_result["model_version"])
-    challenger_scores = load_scorer(f"models:/{name}/{challenger_version}").predict(None, features)
-    evidence = {
+    challenger_scores = _score(f"models:/{name}/{challenger_version}", features)
+    evidence: dict[str, Any] = {
         "model": name,
         "challenger_version": challenger_version,
         "challenger_metrics": compute_all(ds.task, y, challenger_scores),
@@ -69,7 +84,7 @@ def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict, loa
         "holdout_smallest_class": _smallest_class(y) if ds.task == "binary_classification" else None,
         "holdout_days": split.holdout_days,
     }
-    champion_mv = tracking.version_by_alias(settings, name, spec.promotion.alias)
+    champion_mv: ModelVersion | None = tracking.version_by_alias(settings, name, spec.promotion.alias)
     if champion_mv is None:
         return evidence
     evidence["champion_version"] = str(champion_mv.version)
@@ -77,15 +92,15 @@ def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict, loa
     if evidence["champion_version"] == challenger_version:
         evidence["champion_metrics"] = evidence["challenger_metrics"]
         return evidence
-    champion_scores = load_scorer(f"models:/{name}/{champion_mv.version}").predict(None, features)
+    champion_scores = _score(f"models:/{name}/{champion_mv.version}", features)
     evidence["champion_metrics"] = compute_all(ds.task, y, champion_scores)
     evidence["comparison"] = paired_bootstrap(ev.primary_metric, ev.maximize, y, challenger_scores, champion_scores,
                                               ev.bootstrap_samples, ev.confidence, spec.trainer.seed).__dict__
     return evidence
 
 
-def decide_from_evidence(spec: ModelSpec, evidence: dict, *, force: bool = False,
-                         force_reason: str | None = None):
+def decide_from_evidence(spec: ModelSpec, evidence: dict[str, Any], *, force: bool = False,
+                         force_reason: str | None = None) -> Decision:
     """The policy over the trainer's evidence: pure, so a retry or a forced re-decision needs no scoring."""
     challenger = Candidate(evidence["challenger_version"], evidence["challenger_metrics"],
                            evidence["challenger_interval_end"])
@@ -101,16 +116,16 @@ def decide_from_evidence(spec: ModelSpec, evidence: dict, *, force: bool = False
     return dataclasses.replace(decision, warnings=warnings) if warnings else decision
 
 
-def _smallest_class(y) -> int:
+def _smallest_class(y: np.ndarray) -> int:
     return int(min(np.sum(y == 0), np.sum(y == 1)))
 
 
-def record_decision(settings: Settings, spec: ModelSpec, evidence: dict, decision,
-                    run_tags: dict | None = None) -> dict:
+def record_decision(settings: Settings, spec: ModelSpec, evidence: dict[str, Any], decision: Decision,
+                    run_tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Log evidence and decision as an MLflow run; return the summary the promote step reads."""
     import mlflow
 
-    summary = {**evidence, "decision": decision.to_dict()}
+    summary: dict[str, Any] = {**evidence, "decision": decision.to_dict()}
     tags = {**(run_tags or {}), tracking.MODEL: spec.name, tracking.KIND: "evaluate",
             "mlops.challenger_version": evidence["challenger_version"],
             "mlops.champion_version": evidence["champion_version"] or "",

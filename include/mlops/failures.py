@@ -105,8 +105,11 @@ def _class_names(exc: BaseException) -> set[tuple[str, str]]:
 
 
 def _http_status(exc: BaseException) -> int | None:
+    get_status = getattr(exc, "get_http_status_code", None)  # MlflowException
+    if get_status is None:
+        return None
     try:
-        return int(exc.get_http_status_code())  # MlflowException
+        return int(get_status())
     except (AttributeError, TypeError, ValueError):
         return None
 

@@ -11,10 +11,18 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlops.settings import Settings
 from mlops.spec import ModelSpec, SpecError, dag_id, load_spec, spec_paths
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlops.audit import AuditRecord
 
 DATA_DOCS = "data_docs"  # <reports_dir>/<model>/data_docs: the model's GX Data Docs site
 VALIDATION_FILE = "validation.json"  # <reports_dir>/<model>/<run label>/validation.json
@@ -61,7 +69,8 @@ def _iso_ms(millis: int | None) -> str | None:
     return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).isoformat(timespec="seconds")
 
 
-def version_summary(settings: Settings, spec: ModelSpec, mv, client, audit_records: list) -> dict:
+def version_summary(settings: Settings, spec: ModelSpec, mv: ModelVersion, client: MlflowClient,
+                    audit_records: list[AuditRecord]) -> dict[str, Any]:
     """One registered version as the fleet shows it: metric, data, the run that trained it, and the audit
     record that made it what it is (the newest alias move to this version)."""
     from mlops import tracking
@@ -96,7 +105,7 @@ def version_summary(settings: Settings, spec: ModelSpec, mv, client, audit_recor
     }
 
 
-def last_validation(settings: Settings, model: str) -> dict | None:
+def last_validation(settings: Settings, model: str) -> dict[str, Any] | None:
     """The newest validation result on disk for the model (training window or monitored batch)."""
     root = Path(settings.reports_dir) / model
     if not root.is_dir():
@@ -122,7 +131,8 @@ def last_validation(settings: Settings, model: str) -> dict | None:
     }
 
 
-def last_drift(settings: Settings, spec: ModelSpec, client, experiment_id: str | None) -> dict | None:
+def last_drift(settings: Settings, spec: ModelSpec, client: MlflowClient,
+               experiment_id: str | None) -> dict[str, Any] | None:
     """The newest monitoring check (by data day) over the monitor's runs, one run per champion version."""
     from mlops import tracking
     from mlops.monitoring import CHECK_TAG, KIND_MONITOR, VERSION_TAG
@@ -131,7 +141,7 @@ def last_drift(settings: Settings, spec: ModelSpec, client, experiment_id: str |
         return None
     runs = client.search_runs([experiment_id], filter_string=f"tags.`{tracking.KIND}` = '{KIND_MONITOR}'",
                               max_results=1000)
-    best = None
+    best: tuple[str, Run, str] | None = None
     for run in runs:
         for key, value in run.data.tags.items():
             if not key.startswith(CHECK_TAG):
@@ -159,7 +169,7 @@ def last_drift(settings: Settings, spec: ModelSpec, client, experiment_id: str |
     }
 
 
-def model_status(settings: Settings, spec: ModelSpec) -> dict:
+def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
     """Everything the fleet page shows about one model that MLflow, the audit log and the reports know."""
     from mlops import tracking
     from mlops.audit import AuditLog
@@ -168,7 +178,7 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict:
     exp = client.get_experiment_by_name(f"mlops/{spec.name}")
     exp_id = exp.experiment_id if exp is not None else None
     audit = AuditLog(settings.audit_root, spec.name).records()
-    out = {
+    out: dict[str, Any] = {
         "model": spec.name,
         "description": spec.description,
         "owner": spec.owner,
@@ -200,7 +210,7 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict:
     return out
 
 
-def broken_status(path: Path, error: str) -> dict:
+def broken_status(path: Path, error: str) -> dict[str, Any]:
     """A spec that does not load: shown with its problems, under the DAG id the broken-spec DAG gets."""
     name = path.stem
     return {"model": name, "description": None, "owner": None, "tags": [], "schedule": None, "task": None,
@@ -215,7 +225,7 @@ def model_names(settings: Settings) -> list[str]:
     return [p.stem for p in spec_paths(settings.models_dir)]
 
 
-def fleet_status(settings: Settings, names: set[str] | None = None) -> list[dict]:
+def fleet_status(settings: Settings, names: set[str] | None = None) -> list[dict[str, Any]]:
     """Every model (or only `names`), sorted by name. A model whose store cannot be read carries `error`
     instead of failing the whole fleet."""
     out = []

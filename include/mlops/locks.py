@@ -19,6 +19,7 @@ Two guards, for two scopes:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mlops.settings import Settings
@@ -36,7 +37,7 @@ def promotion_pool(model: str) -> str:
 
 
 @contextmanager
-def model_lock(settings: Settings, model: str, timeout_s: float = 120):
+def model_lock(settings: Settings, model: str, timeout_s: float = 120) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     settings.lock_dir.mkdir(parents=True, exist_ok=True)

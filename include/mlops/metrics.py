@@ -8,14 +8,17 @@ DAG parsing) can read the catalogue without loading it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 BINARY = "binary_classification"
 REGRESSION = "regression"
 TASKS = (BINARY, REGRESSION)
 
 
-def _roc_auc(y, s):
+def _roc_auc(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     y = np.asarray(y, dtype=bool)
@@ -25,23 +28,23 @@ def _roc_auc(y, s):
         return float("nan")
     # Mann-Whitney U with average ranks for ties; fast enough to bootstrap.
     order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s), dtype=float)
     sorted_s = np.asarray(s)[order]
+    ranks = np.empty(len(sorted_s), dtype=float)
     boundaries = np.flatnonzero(np.diff(sorted_s)) + 1
     starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(s)]))
+    ends = np.concatenate((boundaries, [len(sorted_s)]))
     avg = (starts + ends + 1) / 2.0
     ranks[order] = np.repeat(avg, ends - starts)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def _accuracy(y, s):
+def _accuracy(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     return float(np.mean((np.asarray(s) >= 0.5) == np.asarray(y, dtype=bool)))
 
 
-def _log_loss(y, s):
+def _log_loss(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     p = np.clip(np.asarray(s, dtype=float), 1e-12, 1 - 1e-12)
@@ -49,7 +52,7 @@ def _log_loss(y, s):
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def _f1(y, s):
+def _f1(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     y = np.asarray(y, dtype=bool)
@@ -59,25 +62,25 @@ def _f1(y, s):
     return 2 * tp / denom if denom else 0.0
 
 
-def _brier(y, s):
+def _brier(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     return float(np.mean((np.asarray(s, dtype=float) - np.asarray(y, dtype=float)) ** 2))
 
 
-def _rmse(y, s):
+def _rmse(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     return float(np.sqrt(np.mean((np.asarray(s, dtype=float) - np.asarray(y, dtype=float)) ** 2)))
 
 
-def _mae(y, s):
+def _mae(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     return float(np.mean(np.abs(np.asarray(s, dtype=float) - np.asarray(y, dtype=float))))
 
 
-def _r2(y, s):
+def _r2(y: ArrayLike, s: ArrayLike) -> float:
     import numpy as np
 
     y = np.asarray(y, dtype=float)
@@ -91,7 +94,7 @@ class Metric:
     name: str
     task: str
     higher_is_better: bool
-    compute: Callable
+    compute: Callable[[ArrayLike, ArrayLike], float]
 
 
 METRICS: dict[str, Metric] = {
@@ -113,5 +116,5 @@ def metrics_for(task: str) -> list[str]:
     return [name for name, m in METRICS.items() if m.task == task]
 
 
-def compute_all(task: str, y_true, scores) -> dict[str, float]:
+def compute_all(task: str, y_true: ArrayLike, scores: ArrayLike) -> dict[str, float]:
     return {name: METRICS[name].compute(y_true, scores) for name in metrics_for(task)}

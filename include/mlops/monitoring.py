@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from mlops.drift.alarm import Check, columns_verdict, decide
 from mlops.drift.compare import Thresholds
 from mlops.scoring import Champion, champion_of, partition_day, predictions_uri, read_partition
 from mlops.settings import Settings
 from mlops.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 KIND_MONITOR = "monitor"
 CHECK_TAG = "mlops.monitor.check."  # + ISO day -> {"bad": .., "alarmed": .., "reasons": [..]}
@@ -27,7 +32,8 @@ def thresholds_of(spec: ModelSpec) -> Thresholds:
     return Thresholds(**spec.monitoring.thresholds.model_dump())
 
 
-def quality_check(spec: ModelSpec, settings: Settings, day: date, champion: Champion, client) -> dict:
+def quality_check(spec: ModelSpec, settings: Settings, day: date, champion: Champion,
+                  client: MlflowClient) -> dict[str, Any]:
     """The champion's metric on the day whose labels have arrived, against its holdout metric at training."""
     from mlops import data
     from mlops.metrics import METRICS, compute_all
@@ -35,7 +41,8 @@ def quality_check(spec: ModelSpec, settings: Settings, day: date, champion: Cham
     q = spec.monitoring.quality
     metric = q.metric or spec.evaluation.primary_metric
     labelled_day = day - timedelta(days=q.label_delay_days)
-    out = {"metric": metric, "labelled_day": labelled_day.isoformat(), "status": "no_labels", "degraded": False}
+    out: dict[str, Any] = {"metric": metric, "labelled_day": labelled_day.isoformat(), "status": "no_labels",
+                           "degraded": False}
     if not q.labels_uri:
         out["status"] = "not_configured"
         return out
@@ -63,22 +70,26 @@ def quality_check(spec: ModelSpec, settings: Settings, day: date, champion: Cham
     return out
 
 
-def monitoring_run(spec: ModelSpec, settings: Settings, champion: Champion, client) -> str:
+def monitoring_run(spec: ModelSpec, settings: Settings, champion: Champion, client: MlflowClient) -> str:
     """The champion version's monitoring run, created on its first check."""
     from mlops import tracking
 
     exp = tracking.experiment_id(settings, spec.name)
     found = client.search_runs([exp], filter_string=f"tags.`{tracking.KIND}` = '{KIND_MONITOR}' and "
                                                     f"tags.`{VERSION_TAG}` = '{champion.version}'", max_results=1)
+    # RunInfo.run_id is a str, but MLflow's untyped @searchable_attribute hides that from mypy.
+    run_id: str
     if found:
-        return found[0].info.run_id
+        run_id = found[0].info.run_id
+        return run_id
     run = client.create_run(exp, run_name=f"monitor v{champion.version}", tags={
         tracking.KIND: KIND_MONITOR, VERSION_TAG: champion.version, tracking.MODEL: spec.name,
         "mlflow.runName": f"monitor v{champion.version}"})
-    return run.info.run_id
+    run_id = run.info.run_id
+    return run_id
 
 
-def history_of(run) -> list[Check]:
+def history_of(run: Run) -> list[Check]:
     checks = []
     for key, value in run.data.tags.items():
         if key.startswith(CHECK_TAG):
@@ -88,7 +99,8 @@ def history_of(run) -> list[Check]:
     return checks
 
 
-def run_check(spec: ModelSpec, settings: Settings, data_interval_end: datetime | None, run_label: str) -> dict:
+def run_check(spec: ModelSpec, settings: Settings, data_interval_end: datetime | None,
+              run_label: str) -> dict[str, Any]:
     from mlops import tracking
     from mlops.drift.profile import compare_to_profile
     from mlops.drift.report import render_html
@@ -126,7 +138,7 @@ def run_check(spec: ModelSpec, settings: Settings, data_interval_end: datetime |
     return record
 
 
-def _log(client, run_id: str, day: date, record: dict, html: str) -> None:
+def _log(client: MlflowClient, run_id: str, day: date, record: dict[str, Any], html: str) -> None:
     from mlflow.entities import Metric
 
     step = day.toordinal()

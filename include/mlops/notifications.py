@@ -69,7 +69,7 @@ def validation_failed(model: str, task: TaskRef, error: str | None) -> Message:
     return Message(f"{SUBJECT_PREFIX} {model}: data validation failed ({task.dag_id})", body + [""] + where(task))
 
 
-def promoted(model: str, task: TaskRef, result: dict, summary: dict) -> Message:
+def promoted(model: str, task: TaskRef, result: dict[str, Any], summary: dict[str, Any]) -> Message:
     """`result`: the promote task's return value; `summary`: the evaluate task's (decision and metrics)."""
     to_version, from_version = result.get("champion"), result.get("previous")
     decision = summary.get("decision") or {}
@@ -86,7 +86,7 @@ def promoted(model: str, task: TaskRef, result: dict, summary: dict) -> Message:
     return Message(subject, body + [""] + where(task))
 
 
-def drift_alarm(model: str, task: TaskRef, extra: dict) -> Message:
+def drift_alarm(model: str, task: TaskRef, extra: dict[str, Any]) -> Message:
     """`extra`: the retraining request's return value (the asset event's extra)."""
     day, version = extra.get("day", "?"), extra.get("champion_version")
     body = [f"{model}: the monitor fired the drift alarm for {day} (champion {_v(version)}) and asked for "
@@ -100,7 +100,7 @@ def drift_alarm(model: str, task: TaskRef, extra: dict) -> Message:
                    body + [""] + where(task))
 
 
-def rolled_back(model: str, task: TaskRef, result: dict, *, reason: str | None = None,
+def rolled_back(model: str, task: TaskRef, result: dict[str, Any], *, reason: str | None = None,
                 actor: str | None = None) -> Message:
     """`result`: the rollback task's return value; `reason` and `actor` fill in what it does not say (from the
     audit record or the trigger's params)."""
@@ -130,14 +130,14 @@ def as_html(lines: list[str]) -> str:
     return "<pre style=\"font-family: monospace\">" + "\n".join(out) + "</pre>"
 
 
-def _metrics(new: dict | None, old: dict | None) -> list[str]:
+def _metrics(new: dict[str, Any] | None, old: dict[str, Any] | None) -> list[str]:
     new, old = new or {}, old or {}
 
-    def fmt(value):
+    def fmt(value: object) -> str:
         return f"{value:.4f}" if isinstance(value, (int, float)) and value == value else "-"
 
     return [f"  {name}: {fmt(new.get(name))} / {fmt(old.get(name))}" for name in sorted(set(new) | set(old))]
 
 
-def _v(version) -> str:
+def _v(version: object) -> str:
     return f"v{version}" if version not in (None, "") else "(none)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 ANNOTATION_DAG = "mlops.airflow/dag-id"
 ANNOTATION_RUN = "mlops.airflow/run-id"
@@ -33,7 +34,7 @@ class Orphan:
     reason: str
 
 
-def task_of(pod: dict) -> tuple[TaskKey, int] | None:
+def task_of(pod: dict[str, Any]) -> tuple[TaskKey, int] | None:
     notes = (pod.get("metadata") or {}).get("annotations") or {}
     try:
         return TaskKey(notes[ANNOTATION_DAG], notes[ANNOTATION_RUN], notes[ANNOTATION_TASK]), int(notes[ANNOTATION_TRY])
@@ -41,12 +42,12 @@ def task_of(pod: dict) -> tuple[TaskKey, int] | None:
         return None
 
 
-def find_orphans(pods: list[dict], task_state, *, now: datetime | None = None,
-                 grace: timedelta = timedelta(minutes=10)) -> list[Orphan]:
+def find_orphans(pods: list[dict[str, Any]], task_state: Callable[[TaskKey], tuple[str | None, int] | None], *,
+                 now: datetime | None = None, grace: timedelta = timedelta(minutes=10)) -> list[Orphan]:
     """`task_state(key)` returns (state, try_number) of the task instance, or None when it does not exist.
     Pods younger than `grace` are left alone: their task may not have reported yet."""
     now = now or datetime.now(timezone.utc)
-    orphans = []
+    orphans: list[Orphan] = []
     for pod in pods:
         meta = pod.get("metadata") or {}
         created = meta.get("creationTimestamp")

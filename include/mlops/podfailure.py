@@ -8,6 +8,7 @@ as the local backend judges it (mlops.failures).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mlops.failures import from_exit_code
 
@@ -22,27 +23,31 @@ class PodFailure:
     retryable: bool
 
 
-def _containers(pod: dict) -> list[dict]:
+def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return (pod.get("status") or {}).get("containerStatuses") or []
 
 
-def _trainer_exit(name: str, container: str, terminated: dict, log_tail: list[str]) -> PodFailure:
+def _trainer_exit(name: str, container: str, terminated: dict[str, Any], log_tail: list[str]) -> PodFailure:
     """The trainer's exit code says whether a retry can help (mlops.failures, as on the local backend);
     its MLOPS_FAILURE line, or else the container's termination message, says why."""
     code = terminated["exitCode"]
     message = terminated.get("message", "")
     failure = from_exit_code(code, log_tail or message.splitlines())
+    if failure is None:
+        raise ValueError(f"container '{container}' of pod {name} exited with code {code}, which is no failure")
     tail = "\n".join(log_tail[-20:]) or message
     return PodFailure("exit_code", f"container '{container}' of pod {name} exited with code {code} ({failure.kind}): "
                       f"{failure.reason}. {failure.verdict}. Last lines:\n{tail}",
                       failure.retryable)
 
 
-def classify(pod: dict, *, pool: str, container: str = "base", log_tail: list[str] | None = None) -> PodFailure:
+def classify(pod: dict[str, Any], *, pool: str, container: str = "base",
+             log_tail: list[str] | None = None) -> PodFailure:
     status = pod.get("status") or {}
     name = (pod.get("metadata") or {}).get("name", "?")
     spec_containers = (pod.get("spec") or {}).get("containers") or []
-    limits = next((c.get("resources", {}).get("limits", {}) for c in spec_containers if c.get("name") == container), {})
+    limits: dict[str, Any] = next(
+        (c.get("resources", {}).get("limits", {}) for c in spec_containers if c.get("name") == container), {})
 
     if status.get("reason") in ("Evicted", "Preempting", "Terminated", "DeadlineExceeded") or (
             status.get("phase") == "Failed" and status.get("reason")):

@@ -8,6 +8,7 @@ gets printed. Kept free of the kubernetes client so it is cheap and testable on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlops.compute import Catalogue, Pool
 from mlops.settings import ClusterSettings, Settings
@@ -34,7 +35,7 @@ class PodPlan:
     image: str
     pool_name: str
     node_selector: dict[str, str]
-    tolerations: list[dict]
+    tolerations: list[dict[str, Any]]
     requests: dict[str, str]
     limits: dict[str, str]
     labels: dict[str, str]
@@ -46,7 +47,7 @@ class PodPlan:
     active_deadline_seconds: int = 3600
 
 
-def _placement(pool: Pool, backend: str) -> tuple[dict[str, str], list[dict]]:
+def _placement(pool: Pool, backend: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
     tolerations = [t.model_dump(exclude_none=True) for t in pool.tolerations]
     if backend == "gke" and pool.spot and pool.gke_compute_class:
         # GKE falls back by itself: the compute class prefers spot nodes and then on-demand ones.
@@ -71,6 +72,8 @@ def plan_pod(spec: ModelSpec, catalogue: Catalogue, backend: str, settings: Sett
     requests = {"cpu": cpu, "memory": memory}
     limits = {"memory": memory}  # no CPU limit: throttling a trainer only makes it slower
     if spec.compute.gpus:
+        if pool.gpu_resource is None:  # the spec's checks (compute.pool_problems) rule this out
+            raise ValueError(f"compute.gpus: pool '{pool_name}' has no GPUs (no gpu_resource); use a GPU pool")
         requests[pool.gpu_resource] = limits[pool.gpu_resource] = str(spec.compute.gpus)
 
     from mlops.train import trainer_environment

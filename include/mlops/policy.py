@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 from mlops.spec import Evaluation, Guardrail
 
@@ -45,16 +46,16 @@ class Decision:
     forced: bool = False
     warnings: list[str] = field(default_factory=list)  # the decision stands, but read it with these in mind
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _finite(value) -> bool:
+def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _guardrail_failures(guardrails: list[Guardrail], challenger: Candidate, champion: Candidate | None,
-                        maximize_of) -> list[str]:
+                        maximize_of: Callable[[str], bool]) -> list[str]:
     failures = []
     for g in guardrails:
         value = challenger.metrics.get(g.metric)
@@ -122,7 +123,7 @@ def decide(
         return Decision(False, "reject", failures, forced=force)
 
     if force:
-        return Decision(True, "promote", [f"forced: {force_reason.strip()}"], forced=True)
+        return Decision(True, "promote", [f"forced: {(force_reason or '').strip()}"], forced=True)
 
     primary = challenger.metrics.get(cfg.primary_metric)
     if not _finite(primary):

@@ -9,6 +9,7 @@ or retrying a promotion that already happened changes nothing and writes no seco
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from mlops import tracking
 from mlops.audit import AuditLog, AuditRecord
@@ -26,7 +27,7 @@ class PromotionResult:
     message: str
     audit_id: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -40,7 +41,7 @@ def _current(settings: Settings, spec: ModelSpec) -> str | None:
 
 
 def _move(settings: Settings, spec: ModelSpec, audit: AuditLog, current: str | None, target: str,
-          action: str, actor: str, reason: str, evidence: dict) -> AuditRecord:
+          action: str, actor: str, reason: str, evidence: dict[str, Any]) -> AuditRecord:
     """Both aliases and the audit record, or none of them: a failure part-way (the server refusing a
     request, the audit store unwritable) puts the aliases back before the error is raised."""
     client = tracking.client(settings)
@@ -73,7 +74,7 @@ def _move(settings: Settings, spec: ModelSpec, audit: AuditLog, current: str | N
 
 
 def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Decision,
-            expected_champion: str | None, actor: str, evidence: dict | None = None) -> PromotionResult:
+            expected_champion: str | None, actor: str, evidence: dict[str, Any] | None = None) -> PromotionResult:
     name, alias = spec.name, spec.promotion.alias
     if not decision.promote:
         current = _current(settings, spec)
@@ -115,7 +116,8 @@ def promote(settings: Settings, spec: ModelSpec, challenger: str, decision: Deci
 def _interval_end(settings: Settings, name: str, version: str | None) -> str:
     if version is None:
         return ""
-    return tracking.client(settings).get_model_version(name, version).tags.get(tracking.INTERVAL_END, "")
+    end: str = tracking.client(settings).get_model_version(name, version).tags.get(tracking.INTERVAL_END, "")
+    return end
 
 
 def _superseded(settings: Settings, spec: ModelSpec, challenger: str, expected: str | None,

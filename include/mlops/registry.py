@@ -10,26 +10,29 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import Any
 
 from mlops import tracking
 from mlops.settings import Settings, get_settings
 from mlops.spec import ModelSpec, SpecError, load_spec, spec_paths
 
 
-def champion_row(settings: Settings, spec: ModelSpec) -> dict:
+def champion_row(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
     """One line of the fleet summary: the champion, its primary metric on its own holdout, its data."""
     row = {"model": spec.name, "champion": "-", "metric": spec.evaluation.primary_metric, "value": "-",
            "interval": "-", "fingerprint": "-", "run": "-"}
     mv = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
     if mv is None:
         return row
+    if mv.run_id is None:  # every version this platform registers comes from a training run
+        raise ValueError(f"{spec.name}: champion v{mv.version} has no MLflow run; re-register it from its run")
     value = tracking.client(settings).get_run(mv.run_id).data.metrics.get(spec.evaluation.primary_metric)
     start, end = mv.tags.get(tracking.WINDOW_FIRST, "?"), mv.tags.get(tracking.WINDOW_LAST, "?")
     return {**row, "champion": f"v{mv.version}", "value": f"{value:.4f}" if value is not None else "-",
             "interval": f"{start}..{end}", "fingerprint": mv.tags.get(tracking.FINGERPRINT, "-"), "run": mv.run_id}
 
 
-def format_table(rows: list[dict], headers: dict[str, str]) -> str:
+def format_table(rows: list[dict[str, Any]], headers: dict[str, str]) -> str:
     if not rows:
         return "(none)"
     widths = {k: max(len(h), *(len(str(r[k])) for r in rows)) for k, h in headers.items()}

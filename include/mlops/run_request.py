@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from typing import Any
 
 from mlops.authoring import reference_problems
 from mlops.compute import Catalogue, allowed_pools, pool_problems
@@ -33,7 +34,8 @@ def form_fields(spec: ModelSpec) -> list[str]:
     return [f"{HYPERPARAMETER_PREFIX}{name}" for name in spec.trainer.hyperparameters] + list(REQUEST_FIELDS)
 
 
-def training_request(spec: ModelSpec, catalogue: Catalogue, params: dict, conf: dict | None = None) -> dict:
+def training_request(spec: ModelSpec, catalogue: Catalogue, params: dict[str, Any],
+                     conf: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run's effective request (force, reason, pool), or RunRequestError listing every problem.
 
     `params` are the run's values (the form's defaults with the conf over them); `conf` is what the trigger
@@ -54,7 +56,7 @@ def training_request(spec: ModelSpec, catalogue: Catalogue, params: dict, conf: 
             "pool_overridden": pool != spec.compute.pool}
 
 
-def unknown_fields(conf: dict, fields: list[str]) -> list[str]:
+def unknown_fields(conf: dict[str, Any], fields: list[str]) -> list[str]:
     """A problem for each conf key that is no field of the form, naming the field it most looks like."""
     problems = []
     for key in (k for k in conf if k not in fields):
@@ -73,7 +75,7 @@ def _nearest(key: str, fields: list[str]) -> str | None:
     return lowered[near[0]] if near else None
 
 
-def hyperparameter_problems(spec: ModelSpec, params: dict) -> list[str]:
+def hyperparameter_problems(spec: ModelSpec, params: dict[str, Any]) -> list[str]:
     """Numeric hyperparameters that arrived without a usable number. The fields accept null so that Airflow
     lets the run start and this check can say what happened: JSON has no NaN or Infinity, and the REST API
     turns them (and numbers too large for a float, like 1e400) into null."""
@@ -91,7 +93,7 @@ def hyperparameter_problems(spec: ModelSpec, params: dict) -> list[str]:
     return problems
 
 
-def _shown(value) -> str:
+def _shown(value: float | None) -> str:
     if value is None:
         return "null"
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")

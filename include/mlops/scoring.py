@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from mlops.settings import Settings
 from mlops.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
 
 
 class NoChampion(RuntimeError):
@@ -31,10 +36,13 @@ class Champion:
 def champion_of(spec: ModelSpec, settings: Settings) -> Champion:
     from mlops import tracking
 
-    version = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
+    version: ModelVersion | None = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
     if version is None:
         raise NoChampion(f"{spec.name} has no '{spec.promotion.alias}' yet: run {spec.dag_id} until a model is "
                          "promoted, then scoring starts")
+    if version.run_id is None:
+        raise RuntimeError(f"{spec.name} version {version.version} ('{spec.promotion.alias}') has no run id: "
+                           "it was not registered from a training run")
     run = tracking.client(settings).get_run(version.run_id)
     last = run.data.tags.get(tracking.WINDOW_LAST)
     return Champion(str(version.version), f"models:/{spec.name}/{version.version}", version.run_id,
@@ -59,7 +67,7 @@ def predictions_uri(spec: ModelSpec, settings: Settings, day: date) -> str:
                                           date=day.isoformat())
 
 
-def read_partition(spec: ModelSpec, settings: Settings, day: date):
+def read_partition(spec: ModelSpec, settings: Settings, day: date) -> pd.DataFrame:
     from mlops import data
 
     uri = data.partition_uri(spec, settings.data_root, day)
@@ -69,7 +77,7 @@ def read_partition(spec: ModelSpec, settings: Settings, day: date):
     return data._read(uri, spec.dataset.format)
 
 
-def write_atomically(frame, uri: str) -> None:
+def write_atomically(frame: pd.DataFrame, uri: str) -> None:
     """Local files go through a temporary name and a rename, so readers never see half a partition;
     object stores write whole objects anyway."""
     from mlops import storage
@@ -78,7 +86,7 @@ def write_atomically(frame, uri: str) -> None:
 
 
 def score_partition(spec: ModelSpec, settings: Settings, data_interval_start: datetime | None,
-                    data_interval_end: datetime | None) -> dict:
+                    data_interval_end: datetime | None) -> dict[str, Any]:
     import mlflow
     import pandas as pd
 

@@ -13,6 +13,10 @@ or a retrying task keeps its file system object, and a cached listing would hide
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOCAL_PROTOCOLS = ("file", "local")
 
@@ -29,12 +33,13 @@ def is_local(location: str) -> bool:
     return protocol_of(location) in LOCAL_PROTOCOLS
 
 
-def filesystem(location: str):
+def filesystem(location: str) -> tuple[Any, str]:
     """(file system, path inside it) for a local path or a URL."""
     import fsspec
 
     options = {} if is_local(location) else {"use_listings_cache": False}
-    return fsspec.core.url_to_fs(str(location), **options)
+    fs_and_path: tuple[Any, str] = fsspec.core.url_to_fs(str(location), **options)
+    return fs_and_path
 
 
 def join(root: str, *parts: str) -> str:
@@ -43,10 +48,11 @@ def join(root: str, *parts: str) -> str:
 
 def read_bytes(location: str) -> bytes:
     fs, path = filesystem(location)
-    return fs.cat_file(path)
+    content: bytes = fs.cat_file(path)
+    return content
 
 
-def read_frame(location: str, fmt: str = "parquet"):
+def read_frame(location: str, fmt: str = "parquet") -> pd.DataFrame:
     """A parquet or CSV file as a pandas frame. Local paths go straight to pandas, as before; an object is
     fetched whole through fsspec (one request; pandas would otherwise pick pyarrow's own GCS client, which
     has other credentials rules and no emulator support)."""
@@ -58,7 +64,7 @@ def read_frame(location: str, fmt: str = "parquet"):
     return read(io.BytesIO(read_bytes(location)))
 
 
-def write_frame(frame, location: str, fmt: str = "parquet") -> None:
+def write_frame(frame: pd.DataFrame, location: str, fmt: str = "parquet") -> None:
     """Write a frame whole or not at all: local files through a temporary name and a rename (readers never
     see half a file, and concurrent writers never share the temporary); objects are whole by nature."""
     import uuid

@@ -7,8 +7,14 @@ every run and model version this platform writes carries them.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 from mlops.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
 
 TELEMETRY_OFF = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -51,7 +57,7 @@ def switch_off_telemetry() -> None:
         os.environ.setdefault(key, value)
 
 
-def client(settings: Settings):
+def client(settings: Settings) -> MlflowClient:
     """A client bound to the platform's tracking store (imports mlflow lazily)."""
     switch_off_telemetry()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars in task logs are noise
@@ -106,13 +112,13 @@ def experiment_id(settings: Settings, model: str) -> str:
         return exp.experiment_id
 
 
-def version_for_run(settings: Settings, model: str, run_id: str):
+def version_for_run(settings: Settings, model: str, run_id: str) -> ModelVersion | None:
     """The registered version a training run produced, or None."""
     versions = client(settings).search_model_versions(f"name = '{model}' and run_id = '{run_id}'")
     return versions[0] if versions else None
 
 
-def version_by_alias(settings: Settings, model: str, alias: str):
+def version_by_alias(settings: Settings, model: str, alias: str) -> ModelVersion | None:
     """The version the alias points at; None when the model or the alias does not exist. A refusal of the
     credentials is raised, never read as "no champion" (that would let a challenger replace one)."""
     from mlflow.exceptions import MlflowException
@@ -131,7 +137,8 @@ def version_by_alias(settings: Settings, model: str, alias: str):
         return None
 
 
-def find_cached_training(settings: Settings, model: str, cache_key: str):
+def find_cached_training(settings: Settings, model: str,
+                         cache_key: str) -> tuple[Run, ModelVersion] | tuple[None, None]:
     """An earlier successful training run with the same cache key that has a registered version."""
     c = client(settings)
     exp_id = experiment_id(settings, model)
@@ -149,7 +156,7 @@ def find_cached_training(settings: Settings, model: str, cache_key: str):
     return None, None
 
 
-def attach_validation(settings: Settings, run_id: str, summary: dict) -> None:
+def attach_validation(settings: Settings, run_id: str, summary: dict[str, Any]) -> None:
     """Put the validation result and this run's Data Docs pages on the MLflow run they belong to."""
     from pathlib import Path
 

@@ -20,10 +20,16 @@ import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlops import __version__
 from mlops.settings import Settings, get_settings
 from mlops.spec import ModelSpec, load_spec, parse_spec
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from mlops.data import WindowData
 
 log = logging.getLogger("mlops.train")
 DEFAULT_RESULT_PATH = "/airflow/xcom/return.json"
@@ -49,7 +55,7 @@ class DataChangedError(RuntimeError):
     """The window's content differs from what validation checked."""
 
 
-def build_arguments(spec: ModelSpec, ctx: RunContext, overrides: dict, result_path: str) -> list[str]:
+def build_arguments(spec: ModelSpec, ctx: RunContext, overrides: dict[str, Any], result_path: str) -> list[str]:
     """The entrypoint's arguments; identical for the local subprocess and the pod."""
     args = ["--spec-json", spec.model_dump_json(), "--dag-id", ctx.dag_id, "--run-id", ctx.run_id,
             "--try-number", str(ctx.try_number), "--params-json", json.dumps(overrides, sort_keys=True),
@@ -111,7 +117,7 @@ def git_sha(settings: Settings) -> str:
         return "unknown"
 
 
-def effective_params(spec: ModelSpec, overrides: dict) -> dict:
+def effective_params(spec: ModelSpec, overrides: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(overrides) - set(spec.trainer.hyperparameters))
     if unknown:
         raise ValueError(
@@ -121,7 +127,7 @@ def effective_params(spec: ModelSpec, overrides: dict) -> dict:
     return {**spec.trainer.hyperparameters, **overrides, "seed": spec.trainer.seed}
 
 
-def cache_key(fingerprint: str, spec_hash: str, code: str, params: dict) -> str:
+def cache_key(fingerprint: str, spec_hash: str, code: str, params: dict[str, Any]) -> str:
     payload = json.dumps([fingerprint, spec_hash, code, params], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
@@ -130,8 +136,8 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None,
-                 settings: Settings | None = None) -> dict:
+def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict[str, Any] | None = None,
+                 settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
     from mlops import data, tracking
 
@@ -191,7 +197,10 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None
         "window_last_day": window.last_day.isoformat(),
         "data_interval_end": window.end.isoformat(),
     }
+    result: dict[str, Any]
     if cached_run is not None:
+        if cached_version is None:  # find_cached_training returns both or neither
+            raise RuntimeError(f"{spec.name}: cached run {cached_run.info.run_id} came without its model version")
         with mlflow.start_run(experiment_id=exp_id, run_name=f"cache hit {ctx.run_id}",
                               tags={**tags, tracking.KIND: "cache_hit", tracking.CACHE_HIT: "true",
                                     tracking.REUSED_RUN: cached_run.info.run_id}) as run:
@@ -210,8 +219,10 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict | None = None
     return result
 
 
-def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: str, client) -> dict:
+def _train_and_log(spec: ModelSpec, loaded: WindowData, params: dict[str, Any], tags: dict[str, str], exp_id: str,
+                   client: MlflowClient) -> dict[str, Any]:
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     from mlops import data, tracking
@@ -233,11 +244,11 @@ def _train_and_log(spec: ModelSpec, loaded, params: dict, tags: dict, exp_id: st
         source = ds.uri.format(data_root=get_settings().data_root.rstrip("/"),
                                date=f"{{{tags[tracking.WINDOW_FIRST]}..{tags[tracking.WINDOW_LAST]}}}")
         window_frame = loaded.frame[ds.columns]
-        mlflow.log_input(mlflow.data.from_pandas(window_frame, source=source, targets=ds.target,
-                                                 name=f"{spec.name}-window", digest=tags[tracking.FINGERPRINT]),
+        mlflow.log_input(from_pandas(window_frame, source=source, targets=ds.target,
+                                     name=f"{spec.name}-window", digest=tags[tracking.FINGERPRINT]),
                          context="training")
-        mlflow.log_input(mlflow.data.from_pandas(split.holdout, source=source, targets=ds.target,
-                                                 name=f"{spec.name}-holdout", digest=data.fingerprint(split.holdout)),
+        mlflow.log_input(from_pandas(split.holdout, source=source, targets=ds.target,
+                                     name=f"{spec.name}-holdout", digest=data.fingerprint(split.holdout)),
                          context="holdout")
         try:
             model = train_fn(split.train.copy(), dict(params))

@@ -21,13 +21,23 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from mlops.data import WindowData
 from mlops.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.expectations import Expectation
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from mlops.settings import Settings
 
 # GX names pandas' nullable dtypes by their class ("Int64Dtype"); "Int64" matches nothing there.
 _TYPE_LISTS = {
@@ -127,7 +137,7 @@ class ValidationReport:
         tail = f"\nFull result: {self.result_path}" + (f"\nData Docs: {self.docs_path}" if self.docs_path else "")
         return head + ":\n" + "\n".join(lines) + tail
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Small enough for XCom."""
         return {
             "model": self.model,
@@ -186,7 +196,8 @@ def _target_type(spec: ModelSpec) -> str:
     return "int" if spec.dataset.task == "binary_classification" else "float"
 
 
-def _column_checks(name, type_, lo, hi, values, nullable, sev) -> list[Check]:
+def _column_checks(name: str, type_: str, lo: float | None, hi: float | None, values: list[str] | None,
+                   nullable: bool, sev: str) -> list[Check]:
     checks = []
     if type_ != "category":  # categories are checked against their declared values instead
         checks.append(Check("rows", "expect_column_values_to_be_in_type_list",
@@ -212,17 +223,17 @@ def suite_checks(suite_file: Path) -> list[Check]:
             for item in load_suite(suite_file)]
 
 
-def _gx_class(snake: str):
+def _gx_class(snake: str) -> type[Expectation]:
     import great_expectations as gx
 
     camel = "".join(part.capitalize() for part in snake.split("_"))
-    cls = getattr(gx.expectations, camel, None)
+    cls: type[Expectation] | None = getattr(gx.expectations, camel, None)
     if cls is None:
         raise ValueError(f"unknown GX expectation '{snake}'; see great_expectations.expectations for the names")
     return cls
 
 
-def _observed(result: dict) -> str:
+def _observed(result: dict[str, Any]) -> str:
     if "observed_value" in result and result["observed_value"] is not None:
         text = f"observed {result['observed_value']}"
     elif result.get("unexpected_count") is not None:
@@ -241,10 +252,11 @@ def _observed(result: dict) -> str:
 
 def _rows_per_day(data: WindowData) -> dict[str, int]:
     p = data.profile
-    return {r.day: int(r.rows) for r in p[p["rows"].fillna(0) > 0].itertuples()}
+    # itertuples() fields are typed as any scalar: the profile's day is text, rows a (float) count.
+    return {cast(str, r.day): int(cast(float, r.rows)) for r in p[p["rows"].fillna(0) > 0].itertuples()}
 
 
-def _day_counts(index: list, data: WindowData) -> list[DayCount]:
+def _day_counts(index: list[Any], data: WindowData) -> list[DayCount]:
     """The days the unexpected rows come from: GX gives row positions in the window, people want days."""
     positions = np.asarray(index)
     if not len(positions) or positions.dtype.kind not in "iu":  # positions, not labels of an index column
@@ -255,7 +267,7 @@ def _day_counts(index: list, data: WindowData) -> list[DayCount]:
             for d, n in zip(days, counts, strict=True)]
 
 
-def _per_day_text(check: str, days: list[DayCount], data: WindowData, sample: list) -> str:
+def _per_day_text(check: str, days: list[DayCount], data: WindowData, sample: list[Any]) -> str:
     """"2026-01-12: 160 of 400 rows (40.0%) null; other days 0"; on many days, the totals and the worst days."""
     word = _ROW_WORDS.get(check, "unexpected")
     present = _rows_per_day(data)
@@ -278,7 +290,7 @@ def _per_day_text(check: str, days: list[DayCount], data: WindowData, sample: li
 def _days_text(days: list[str]) -> str:
     """Consecutive days as one range: "2026-01-05..2026-01-09, 2026-01-12"."""
     dates = sorted(np.datetime64(d, "D") for d in days)
-    runs: list[list] = []
+    runs: list[list[np.datetime64]] = []
     for d in dates:
         if runs and d - runs[-1][-1] == np.timedelta64(1, "D"):
             runs[-1].append(d)
@@ -291,8 +303,8 @@ def _missing_days(profile: pd.DataFrame) -> dict[str, list[str]]:
     """Each declared column missing from some partition, with those partitions' days."""
     out: dict[str, list[str]] = {}
     for r in profile[profile["missing_columns"] != ""].itertuples():
-        for column in r.missing_columns.split(","):
-            out.setdefault(column, []).append(r.day)
+        for column in cast(str, r.missing_columns).split(","):
+            out.setdefault(column, []).append(cast(str, r.day))
     return out
 
 
@@ -304,7 +316,7 @@ def _partition_explanations(data: WindowData, minimum_rows: int) -> dict[str, st
         out["exists"] = "missing days " + ", ".join(p.loc[~p["exists"], "day"])
     small = p[p["exists"] & (p["rows"].fillna(0) < max(1, minimum_rows))]
     if len(small):
-        out["rows"] = "; ".join(f"{r.day}: {int(r.rows)} rows" for r in small.itertuples())
+        out["rows"] = "; ".join(f"{r.day}: {int(cast(float, r.rows))} rows" for r in small.itertuples())
     missing = _missing_days(p)
     if missing:
         out["missing_columns"] = "; ".join(f"'{c}' missing in {_days_text(days)}" for c, days in missing.items())
@@ -317,9 +329,9 @@ def _partition_explanations(data: WindowData, minimum_rows: int) -> dict[str, st
 def _as_declared_types(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """pandas keeps an int column with a null as float64 and a bool one as object: give GX the nullable
     dtype instead, so the nulls are reported once, by the null check, not also as a wrong type."""
-    declared = {name: f.type for name, f in spec.dataset.features.items()}
+    declared: dict[str, str] = {name: f.type for name, f in spec.dataset.features.items()}
     declared[spec.dataset.target] = _target_type(spec)
-    changed = {}
+    changed: dict[str, pd.Series[Any]] = {}
     for name, type_ in declared.items():
         if name not in frame.columns or not frame[name].hasnans:
             continue
@@ -333,7 +345,7 @@ def _as_declared_types(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
 
 
 def _cause(f: Failure, gap: Failure | None, missing: dict[str, list[str]],
-           wrong_type: dict[str, Failure]) -> Failure | None:
+           wrong_type: dict[str | None, Failure]) -> Failure | None:
     """The failure this one follows from, if any; only rows failures follow from others."""
     if f.batch != "rows" or f.column is None:
         return None
@@ -353,7 +365,7 @@ def _fold(failures: list[Failure], data: WindowData) -> list[Failure]:
     gap = next((f for f in failures if f.batch == "partitions" and f.column == "missing_columns"), None)
     wrong_type = {f.column: f for f in failures if f.check == _TYPE_CHECK and f.batch == "rows" and f.days}
     cause_of = {id(f): _cause(f, gap, missing, wrong_type) for f in failures}
-    roots = []
+    roots: list[Failure] = []
     for f in failures:
         root = cause_of[id(f)]
         while root is not None and cause_of[id(root)] is not None:
@@ -376,7 +388,15 @@ def _with_consequences(cause: Failure, missing: dict[str, list[str]]) -> str:
     return f"{cause.observed} (also seen as its {kinds(cause.column)})"
 
 
-def _unexpected_positions(definition, frame: pd.DataFrame, expectations: list) -> dict[int, list]:
+def _config_of(r: ExpectationValidationResult) -> ExpectationConfiguration:
+    """The expectation a result is about; GX sets it on every result of a suite it ran."""
+    if r.expectation_config is None:
+        raise RuntimeError("a GX validation result came without its expectation configuration")
+    return r.expectation_config
+
+
+def _unexpected_positions(definition: BatchDefinition[Any], frame: pd.DataFrame,
+                          expectations: list[Expectation]) -> dict[int, list[Any]]:
     """Every unexpected row of these failed row-level expectations, by their meta index.
 
     The checkpoint's result keeps 20 of them (its Data Docs stay small); asking for all of them there
@@ -388,11 +408,11 @@ def _unexpected_positions(definition, frame: pd.DataFrame, expectations: list) -
         return {}
     suite = gx.ExpectationSuite(name="unexpected_rows", expectations=expectations)
     result = definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format=_ROW_POSITIONS)
-    return {r.expectation_config.meta["index"]: (r.result or {}).get("unexpected_index_list") or []
+    return {_config_of(r).meta["index"]: (r.result or {}).get("unexpected_index_list") or []
             for r in result.results}
 
 
-def _skipped(kwargs: dict, frame: pd.DataFrame) -> bool:
+def _skipped(kwargs: dict[str, Any], frame: pd.DataFrame) -> bool:
     """A column missing from every partition is reported by the partition checks; GX would only raise here."""
     columns = [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list") or [])
     return any(c not in frame.columns for c in columns)
@@ -433,7 +453,7 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
     frames = {"rows": _as_declared_types(data.frame, spec), "partitions": data.profile.drop(columns=["uri"])}
     failures: list[Failure] = []
     evaluated = 0
-    raw_results = {}
+    raw_results: dict[str, Any] = {}
     explanations = _partition_explanations(data, spec.dataset.window.min_rows_per_partition)
     for batch, frame in frames.items():
         batch_checks = [c for c in checks if c.batch == batch]
@@ -456,20 +476,22 @@ def validate_window(spec: ModelSpec, data: WindowData, reports_dir: Path, label:
             result_format="SUMMARY",
         ))
         result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
-        raw_results[batch] = result.to_json_dict()
+        raw_results[batch] = result.to_json_dict()  # type: ignore[no-untyped-call]  # GX leaves it unannotated
         failed_rows = [] if batch != "rows" else [
-            copy.copy(r.expectation_config.to_domain_obj()) for r in result.results
+            copy.copy(_config_of(r).to_domain_obj()) for r in result.results
             if not r.success and "partial_unexpected_index_list" in (r.result or {})]
         positions = _unexpected_positions(definition, frame, failed_rows)
         for r in result.results:
             evaluated += 1
             if r.success:
                 continue
-            meta = r.expectation_config.meta or {}
-            column = r.expectation_config.kwargs.get("column")
-            check = r.expectation_config.type
+            config = _config_of(r)
+            meta = config.meta or {}
+            column = config.kwargs.get("column")
+            check = config.type
             outcome = r.result or {}
-            days = _day_counts(positions.get(meta.get("index"), []), data)
+            meta_index: int | None = meta.get("index")
+            days = _day_counts(positions.get(meta_index, []) if meta_index is not None else [], data)
             observed = (_per_day_text(check, days, data, outcome.get("partial_unexpected_list") or [])
                         if days else _observed(outcome))
             if r.exception_info and r.exception_info.get("raised_exception"):
@@ -505,7 +527,8 @@ class NewestPartitionMissing(ValidationFailed):
     """Everything else passed; only the window's last day has not landed yet. Worth waiting for."""
 
 
-def check_training_window(spec: ModelSpec, settings, data_interval_end, label: str) -> dict:
+def check_training_window(spec: ModelSpec, settings: Settings, data_interval_end: datetime | None,
+                          label: str) -> dict[str, Any]:
     """The validate_data step: resolve and load the window, run the suite, raise on blocking failures.
 
     Returns what the next steps need (window, fingerprint, report summary) as small JSON.

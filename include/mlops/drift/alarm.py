@@ -18,6 +18,7 @@ decide the same way as live runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -36,7 +37,7 @@ class Alarm:
     reasons: list[str] = field(default_factory=list)  # why it fires, or why it stays quiet
 
 
-def columns_verdict(drifted_columns: list[str], criticality: dict[str, str],
+def columns_verdict(drifted_columns: list[str], criticality: Mapping[str, str],
                     min_normal_columns: int) -> tuple[bool, str]:
     """Whether the drifted columns make a bad check, and why."""
     critical = [c for c in drifted_columns if criticality.get(c, "normal") == "critical"]

@@ -15,6 +15,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_DRIFT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -23,7 +27,7 @@ class BadInput(Exception):
     pass
 
 
-def read_table(path: str):
+def read_table(path: str) -> pd.DataFrame:
     from mlops import storage
 
     if storage.is_url(path):
@@ -47,7 +51,7 @@ def read_table(path: str):
     return frame
 
 
-def render_text(report: dict) -> str:
+def render_text(report: dict[str, Any]) -> str:
     lines = [f"reference {report['reference']['path']} ({report['reference']['rows']} rows), "
              f"current {report['current']['path']} ({report['current']['rows']} rows)", ""]
     header = f"{'column':<24} {'kind':<11} {'drifted':<7}  statistics"
@@ -61,7 +65,7 @@ def render_text(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

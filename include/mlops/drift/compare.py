@@ -20,7 +20,9 @@ reported as they are.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -49,12 +51,12 @@ class ColumnDrift:
     rows_current: int
     missing_rate_reference: float
     missing_rate_current: float
-    statistics: dict = field(default_factory=dict)
+    statistics: dict[str, Any] = field(default_factory=dict)
     drifted: bool = False
     reasons: list[str] = field(default_factory=list)  # why it drifted; empty when it did not
     notes: list[str] = field(default_factory=list)  # e.g. too few rows for a verdict on the values
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -132,7 +134,7 @@ def js_excess(js: float, k: int, n: int, m: int) -> float:
     return math.sqrt(max(js * js - sampling_noise(k, n, m) / (8 * math.log(2)), 0.0))
 
 
-def numeric_statistics(ref_sorted: np.ndarray, cur_sorted: np.ndarray, bins: int) -> dict:
+def numeric_statistics(ref_sorted: np.ndarray, cur_sorted: np.ndarray, bins: int) -> dict[str, float]:
     edges = stats.quantile_edges(ref_sorted, bins, presorted=True)
     d = stats.ks_statistic(ref_sorted, cur_sorted)
     n, m = len(ref_sorted), len(cur_sorted)
@@ -166,7 +168,7 @@ def pool_rare(p: np.ndarray, q: np.ndarray, min_expected: float = MIN_EXPECTED) 
     return np.append(p[~rare], p[rare].sum()), np.append(q[~rare], q[rare].sum())
 
 
-def categorical_statistics(ref_counts: dict, cur_counts: dict) -> dict:
+def categorical_statistics(ref_counts: Mapping[str, float], cur_counts: Mapping[str, float]) -> dict[str, Any]:
     categories, p, q = stats.aligned_frequencies(ref_counts, cur_counts)
     unseen = [c for c in categories if c not in ref_counts]
     n, m = int(p.sum()), int(q.sum())
@@ -192,12 +194,12 @@ def categorical_verdict(result: ColumnDrift, t: Thresholds) -> None:
                               f"{s['unseen_categories'][:5]}")
 
 
-def category_counts(values: pd.Series) -> dict:
+def category_counts(values: pd.Series) -> dict[str, int]:
     """Counts per category of non-missing values, keyed by text. Integer codes read the same whether the
     column came as int64 or (with a missing value elsewhere) as float64: 3, not '3.0'."""
     if pd.api.types.is_float_dtype(values) and len(values) and bool(np.all(np.mod(values.to_numpy(), 1) == 0)):
         values = values.astype("int64")
-    return values.astype(str).value_counts(sort=False).to_dict()
+    return cast("dict[str, int]", values.astype(str).value_counts(sort=False).to_dict())  # keys are the text
 
 
 def _categorical(result: ColumnDrift, ref: pd.Series, cur: pd.Series, t: Thresholds) -> None:

@@ -129,9 +129,10 @@ def _matrix_power_scaled(matrix: np.ndarray, e: int) -> tuple[np.ndarray | None,
         e >>= 1
         if not e:
             return result, result_log
-        base, base_log = _rescaled(base @ base, 2 * base_log)
-        if base is None:
+        squared, base_log = _rescaled(base @ base, 2 * base_log)
+        if squared is None:
             return None, 0.0
+        base = squared
 
 
 def _rescaled(matrix: np.ndarray, log_scale: float) -> tuple[np.ndarray | None, float]:

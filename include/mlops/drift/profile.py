@@ -19,6 +19,8 @@ tests/unit/test_drift_profile.py):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
@@ -41,8 +43,11 @@ MAX_CATEGORIES = 1000
 DEFAULT_THRESHOLDS = Thresholds()  # frozen: one shared instance is safe as a default
 OTHER = "__other__"
 
+if TYPE_CHECKING:
+    from mlops.spec import ModelSpec
 
-def spec_kinds(spec) -> dict[str, str]:
+
+def spec_kinds(spec: ModelSpec) -> dict[str, str]:
     """Column kinds from a model spec's features: `category` is categorical, the rest numeric."""
     return {name: "categorical" if f.type == "category" else "numeric" for name, f in spec.dataset.features.items()}
 
@@ -51,14 +56,15 @@ def ks_tolerance(n_reference: int, steps: int = QUANTILE_STEPS) -> float:
     return 1.0 / steps + 1.0 / max(n_reference, 1)
 
 
-def build_profile(frame: pd.DataFrame, kinds: dict[str, str] | None = None, bins: int = stats.DEFAULT_BINS) -> dict:
+def build_profile(frame: pd.DataFrame, kinds: dict[str, str] | None = None,
+                  bins: int = stats.DEFAULT_BINS) -> dict[str, Any]:
     """`kinds` maps column -> numeric|categorical (from the spec); guessed from the dtypes otherwise."""
     kinds = kinds or {c: column_kind(frame[c], frame[c], c) for c in frame.columns}
-    columns = {}
+    columns: dict[str, dict[str, Any]] = {}
     for name, kind in kinds.items():
         values = frame[name]
         present = values.dropna()
-        entry = {"kind": kind, "rows": int(len(present)), "missing": int(values.isna().sum())}
+        entry: dict[str, Any] = {"kind": kind, "rows": int(len(present)), "missing": int(values.isna().sum())}
         if kind == "numeric" and len(present):
             data = np.sort(pd.to_numeric(present).to_numpy(dtype="float64"), kind="quicksort")
             edges = stats.quantile_edges(data, bins, presorted=True)
@@ -76,7 +82,7 @@ def build_profile(frame: pd.DataFrame, kinds: dict[str, str] | None = None, bins
             "columns": columns}
 
 
-def numeric_statistics_against(entry: dict, cur_sorted: np.ndarray) -> dict:
+def numeric_statistics_against(entry: dict[str, Any], cur_sorted: np.ndarray) -> dict[str, float]:
     """Statistics of sorted current values against a column's profile, in O(m log K + K log m)."""
     q = np.asarray(entry["quantiles"], dtype="float64")
     steps = len(q) - 1
@@ -106,7 +112,7 @@ def numeric_statistics_against(entry: dict, cur_sorted: np.ndarray) -> dict:
                 ks_pvalue=stats.ks_pvalue_limiting(d, n, m), wasserstein_normalised=w / scale)
 
 
-def compare_to_profile(profile: dict, current: pd.DataFrame,
+def compare_to_profile(profile: dict[str, Any], current: pd.DataFrame,
                        thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[ColumnDrift]:
     results = []
     for name, entry in profile["columns"].items():

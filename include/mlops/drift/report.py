@@ -4,6 +4,7 @@ current distributions side by side (inline SVG, no scripts, no downloads) with i
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ def _bars(labels: list[str], reference: np.ndarray, current: np.ndarray, width: 
     return "".join(parts)
 
 
-def _column_chart(entry: dict, current: pd.Series) -> str:
+def _column_chart(entry: dict[str, Any], current: pd.Series) -> str:
     values = current.dropna()
     if entry["kind"] == "numeric" and "psi_edges" in entry:
         edges = np.asarray(entry["psi_edges"])
@@ -54,14 +55,14 @@ def _column_chart(entry: dict, current: pd.Series) -> str:
 IGNORED_NOTE = "not counted: the spec's monitoring.columns says ignore"
 
 
-def _state(col: dict, ignored: set[str]) -> str:
+def _state(col: dict[str, Any], ignored: set[str]) -> str:
     """An ignored column is never 'drifted': the verdict leaves it out whatever its statistics say."""
     if col["column"] in ignored:
         return '<span style="color:#666">ignored</span>'
     return '<b style="color:#b00020">drifted</b>' if col["drifted"] else "stable"
 
 
-def render_html(record: dict, profile: dict, frame: pd.DataFrame) -> str:
+def render_html(record: dict[str, Any], profile: dict[str, Any], frame: pd.DataFrame) -> str:
     verdict = "ALARM: retraining requested" if record["alarm"] else ("drift seen" if record["bad"] else "stable")
     colour = "#b00020" if record["alarm"] else ("#a86b00" if record["bad"] else "#1b7f3b")
     ignored = set(record["ignored_columns"])

@@ -25,6 +25,7 @@ Both: the change in missing-value rate, current minus reference.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -216,7 +217,8 @@ def normalised_wasserstein(reference_sorted: np.ndarray, current_sorted: np.ndar
 
 
 # -- categorical ------------------------------------------------------------------------------------------
-def aligned_frequencies(reference: dict, current: dict) -> tuple[list, np.ndarray, np.ndarray]:
+def aligned_frequencies(reference: Mapping[str, float],
+                        current: Mapping[str, float]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Category counts of both sides over the union of their categories (reference order first)."""
     categories = list(reference) + [c for c in current if c not in reference]
     return (categories, np.array([reference.get(c, 0) for c in categories], dtype="float64"),

@@ -31,9 +31,12 @@ class _Context:
     catalogue: Catalogue | None
 
 
-def check(data: dict, path: str | Path = "<spec>", expectations_dir: Path | None = None,
+def check(data: dict[str, Any], path: str | Path = "<spec>", expectations_dir: Path | None = None,
           catalogue: Catalogue | None = None) -> tuple[ModelSpec | None, list[str]]:
     """The spec (None when its shape is wrong) and every problem with it."""
+    spec: ModelSpec | None
+    shape: list[str]
+    sections: ModelSpec | SimpleNamespace
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
@@ -46,7 +49,7 @@ def check(data: dict, path: str | Path = "<spec>", expectations_dir: Path | None
     return spec, shape + rules
 
 
-def valid_sections(data: dict) -> SimpleNamespace:
+def valid_sections(data: dict[str, Any]) -> SimpleNamespace:
     """The top-level fields that are valid on their own (given or defaulted); the others are left out."""
     valid = SimpleNamespace()
     for name, field in ModelSpec.model_fields.items():
@@ -64,9 +67,10 @@ def valid_sections(data: dict) -> SimpleNamespace:
 
 
 @functools.lru_cache(maxsize=None)
-def _adapter(name: str) -> TypeAdapter:
+def _adapter(name: str) -> TypeAdapter[Any]:
     field = ModelSpec.model_fields[name]
-    return TypeAdapter(Annotated[field.annotation, field])
+    annotated: Any = Annotated[field.annotation, field]  # built at runtime, so no static type form
+    return TypeAdapter(annotated)
 
 
 def valid_cron(expression: str) -> bool:
@@ -144,7 +148,8 @@ def _quality_metric(s: Any, ctx: _Context) -> list[str]:
 
 
 def _duplicate_key(s: Any, ctx: _Context) -> list[str]:
-    return s.validation.duplicates.key_problems(s.dataset.columns)
+    problems: list[str] = s.validation.duplicates.key_problems(s.dataset.columns)
+    return problems
 
 
 def _aliases(s: Any, ctx: _Context) -> list[str]:

@@ -77,7 +77,7 @@ def _file_problems(path: Path, expectations: Path | None, resolve_references: bo
     if spec.validation.suite and suites is None:
         problems.append(f"validation.suite: '{spec.validation.suite}' is named but no expectations folder was found "
                         f"(looked for {path.resolve().parent.parent / 'expectations'}); pass --expectations DIR")
-    elif spec.validation.suite:
+    elif spec.validation.suite and suites is not None:
         problems += unknown_expectations(suites / f"{spec.validation.suite}.yaml")
     if resolve_references:
         problems += reference_problems(spec.trainer)

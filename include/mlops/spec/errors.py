@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from mlops.problems import ProblemsError
 
@@ -23,13 +25,13 @@ def shape_problems(exc: ValidationError, prefix: str = "") -> list[str]:
     return [f"{prefix}{_loc(e['loc'])}: {e['msg']} -> fix: {_fix_for(e)}" for e in exc.errors()]
 
 
-def _loc(loc: tuple) -> str:
+def _loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _fix_for(err: dict) -> str:
+def _fix_for(err: ErrorDetails) -> str:
     kind = err["type"]
-    ctx = err.get("ctx") or {}
+    ctx: dict[str, Any] = err.get("ctx") or {}
     if kind == "missing":
         return "add this field"
     if kind == "extra_forbidden":

@@ -178,7 +178,8 @@ class DuplicateRows(Strict):
     @field_validator("key")
     @classmethod
     def _each_once(cls, key: list[str] | None) -> list[str] | None:
-        twice = sorted({c for c in key or [] if key.count(c) > 1})
+        columns = key or []
+        twice = sorted({c for c in columns if columns.count(c) > 1})
         if twice:
             raise ValueError(f"listed more than once: {', '.join(twice)}; list each column once")
         return key
@@ -254,7 +255,7 @@ class Scoring(Strict):
 
 
 NotificationEvent = Literal["validation_failed", "promoted", "drift_alarm", "rolled_back"]
-NOTIFICATION_EVENTS: tuple[str, ...] = get_args(NotificationEvent)
+NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = get_args(NotificationEvent)
 _EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 
 
@@ -359,7 +360,7 @@ class ModelSpec(Strict):
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     """The spec's JSON Schema, for editors (committed as include/models/model-spec.schema.json)."""
     schema = ModelSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
@@ -46,7 +47,7 @@ def _params(spec: ModelSpec, catalogue: Catalogue | None) -> dict[str, Param]:
         # fields take null too: the UI marks a non-null type as required, and NaN or 1e400 in a conf arrive
         # as null, which check_request explains rather than Airflow failing the task on its own.
         kind = _JSON_TYPES.get(type(default))
-        typing = {"type": ["null", kind]} if kind else {}
+        typing: dict[str, Any] = {"type": ["null", kind]} if kind else {}
         bounds = spec.trainer.hyperparameter_ranges.get(name)
         if bounds is not None:
             typing.update({k: v for k, v in (("minimum", bounds.min), ("maximum", bounds.max)) if v is not None})
@@ -94,18 +95,24 @@ def _doc(spec: ModelSpec, path: Path) -> str:
     )
 
 
-def _train_task(spec: ModelSpec, catalogue: Catalogue, backend: str):
+def _train_task(spec: ModelSpec, catalogue: Catalogue | None, backend: str):
     timeout = timedelta(minutes=spec.compute.timeout_minutes + 5)
     if backend == "local":
         return LocalTrainOperator(task_id="train", spec=spec, execution_timeout=timeout,
                                   **_local_gpu_quota(spec, catalogue))
+    if catalogue is None:
+        raise ValueError(f"{spec.name}: the {backend} backend plans its pod from the compute catalogue, "
+                         "and none was given")
+    # The pod's own schedule and startup timeouts come first; this is the backstop.
+    backstop = timeout + timedelta(hours=1)
     # Imported only when a model trains on a cluster: the kubernetes client is not free to import.
     if backend == "kubernetes":
-        from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator as operator
-    else:
-        from mlops_airflow.operators.train_gke import GKETrainOperator as operator
-    # The pod's own schedule and startup timeouts come first; this is the backstop.
-    return operator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=timeout + timedelta(hours=1))
+        from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator
+
+        return KubernetesTrainOperator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=backstop)
+    from mlops_airflow.operators.train_gke import GKETrainOperator
+
+    return GKETrainOperator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=backstop)
 
 
 def _local_gpu_quota(spec: ModelSpec, catalogue: Catalogue | None) -> dict:

@@ -3,6 +3,8 @@ remove training pods that no task is waiting for any more. Both talk to Airflow 
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -29,6 +31,9 @@ class SyncAirflowPoolsOperator(BaseOperator):
 
     template_fields = ("dry_run",)
     ui_color = "#f0f0e0"
+    # The DAG's `dry_run` param (a bool, or its rendered string): as a template field it is an instance attribute
+    # that shadows BaseOperator's dry_run() method, which nothing calls.
+    dry_run: Any
 
     def __init__(self, *, cluster_backends: list[str], api_conn_id: str, dry_run=False, **kwargs):
         super().__init__(**kwargs)
@@ -68,6 +73,9 @@ class ReapOrphanPodsOperator(BaseOperator):
 
     template_fields = ("min_age_minutes", "dry_run")
     ui_color = "#f0e0e0"
+    # The DAG's `dry_run` param (a bool, or its rendered string): as a template field it is an instance attribute
+    # that shadows BaseOperator's dry_run() method, which nothing calls.
+    dry_run: Any
 
     def __init__(self, *, cluster_backends: list[str], api_conn_id: str, min_age_minutes=15, dry_run=False,
                  **kwargs):

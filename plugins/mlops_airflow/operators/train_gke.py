@@ -14,7 +14,9 @@ from mlops_airflow.operators.train_kubernetes import _TrainingPodMixin, pod_argu
 
 class GKETrainOperator(_TrainingPodMixin, GKEStartPodOperator):
     ui_color = "#e0f0ff"
-    operator_extra_links = (*GKEStartPodOperator.operator_extra_links, *TRAIN_LINKS)
+    # The provider leaves this attribute unannotated, so mypy narrows it to a one-link tuple; BaseOperator's
+    # declared type is Collection[BaseOperatorLink].
+    operator_extra_links = (*GKEStartPodOperator.operator_extra_links, *TRAIN_LINKS)  # type: ignore[assignment]
 
     def __init__(self, *, spec: ModelSpec, catalogue: Catalogue, cluster: ClusterSettings | None = None,
                  validate_task_id: str = "validate_data", **kwargs):

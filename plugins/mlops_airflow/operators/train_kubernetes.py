@@ -8,6 +8,8 @@ the tracking Secret by reference), the entrypoint's arguments rendered from the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import models as k8s
 
@@ -77,7 +79,15 @@ def pod_arguments(spec: ModelSpec, catalogue: Catalogue, backend: str, cluster: 
     )
 
 
-class _TrainingPodMixin:
+if TYPE_CHECKING:
+    # The mixin only runs in front of KubernetesPodOperator (or GKEStartPodOperator, its subclass): type it as one,
+    # so its uses of the operator's attributes and its super() calls are checked. At runtime it stays a plain mixin.
+    _PodOperatorBase = KubernetesPodOperator
+else:
+    _PodOperatorBase = object
+
+
+class _TrainingPodMixin(_PodOperatorBase):
     """Shared by both operators: per-run arguments and the last-try fallback, nothing else."""
 
     spec: ModelSpec

@@ -65,18 +65,21 @@ class LocalTrainOperator(BaseOperator):
 
     def _run(self, cmd: list[str], env: dict[str, str]) -> None:
         tail: collections.deque[str] = collections.deque(maxlen=25)
-        self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      start_new_session=True)
+        self._proc = proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                             text=True, start_new_session=True)
+        stdout = proc.stdout
+        if stdout is None:  # stdout=PIPE always gives one
+            raise RuntimeError(f"{self.spec.name}: the trainer process has no stdout pipe to stream")
 
         def stream() -> None:  # on a thread, so the deadline below holds even if the trainer goes quiet
-            for line in self._proc.stdout:
+            for line in stdout:
                 tail.append(line.rstrip())
                 self.log.info("%s", line.rstrip())
 
         reader = threading.Thread(target=stream, daemon=True)
         reader.start()
         try:
-            code = self._proc.wait(timeout=self.spec.compute.timeout_minutes * 60)
+            code = proc.wait(timeout=self.spec.compute.timeout_minutes * 60)
         except subprocess.TimeoutExpired:
             self.on_kill()
             # from None: TimeoutExpired would only repeat the timeout this message already gives
@@ -93,6 +96,8 @@ class LocalTrainOperator(BaseOperator):
         from mlops.failures import from_exit_code
 
         failure = from_exit_code(code, tail)
+        if failure is None:  # only called for a non-zero exit code, which always has a verdict
+            raise ValueError(f"{self.spec.name}: exit code {code} is not a failure")
         message = (f"{self.spec.name}: the trainer exited with code {code} ({failure.kind}): {failure.reason}. "
                    f"{failure.verdict}.\nLast lines:\n" + "\n".join(tail))
         return AirflowFailException(message) if failure.permanent else AirflowException(message)
