@@ -22,8 +22,6 @@ from mlops.settings import Settings
 from mlops.spec import ModelSpec
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from mlflow.entities.model_registry import ModelVersion
     from numpy.typing import ArrayLike
 
 log = logging.getLogger("mlops.evaluate")
@@ -48,28 +46,20 @@ def paired_bootstrap(metric: str, maximize: bool, y: ArrayLike, challenger_score
     return Comparison(metric, ca, cb, sign * (ca - cb), float(lo), float(hi), confidence)
 
 
-def _score(model_uri: str, features: pd.DataFrame) -> np.ndarray:
-    """The registered model's scores: authoring.score's float array."""
-    from mlops.packaging import load_scorer
-
-    # Typed locally: ScoringModel.predict (mlops.packaging) carries no annotations.
-    scorer: Any = load_scorer(model_uri)
-    scores: np.ndarray = scorer.predict(None, features)
-    return scores
-
-
 def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict[str, Any],
                     loaded: data.WindowData) -> dict[str, Any]:
     """Score challenger and current champion, both loaded from the registry, on the holdout of the window
     the challenger was trained on. Runs in the trainer's process (local or pod), where the model's own
     libraries are installed; the result is small JSON for the decision step."""
+    from mlops.packaging import load_scorer
+
     name, ev, ds = spec.name, spec.evaluation, spec.dataset
     split = data.split_holdout(spec, loaded)
     y = split.holdout[ds.target].to_numpy()
     features = split.holdout[list(ds.features)]
 
     challenger_version = str(train_result["model_version"])
-    challenger_scores = _score(f"models:/{name}/{challenger_version}", features)
+    challenger_scores = load_scorer(f"models:/{name}/{challenger_version}").predict(None, features)
     evidence: dict[str, Any] = {
         "model": name,
         "challenger_version": challenger_version,
@@ -84,7 +74,7 @@ def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict[str,
         "holdout_smallest_class": _smallest_class(y) if ds.task == "binary_classification" else None,
         "holdout_days": split.holdout_days,
     }
-    champion_mv: ModelVersion | None = tracking.version_by_alias(settings, name, spec.promotion.alias)
+    champion_mv = tracking.version_by_alias(settings, name, spec.promotion.alias)
     if champion_mv is None:
         return evidence
     evidence["champion_version"] = str(champion_mv.version)
@@ -92,7 +82,7 @@ def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict[str,
     if evidence["champion_version"] == challenger_version:
         evidence["champion_metrics"] = evidence["challenger_metrics"]
         return evidence
-    champion_scores = _score(f"models:/{name}/{champion_mv.version}", features)
+    champion_scores = load_scorer(f"models:/{name}/{champion_mv.version}").predict(None, features)
     evidence["champion_metrics"] = compute_all(ds.task, y, champion_scores)
     evidence["comparison"] = paired_bootstrap(ev.primary_metric, ev.maximize, y, challenger_scores, champion_scores,
                                               ev.bootstrap_samples, ev.confidence, spec.trainer.seed).__dict__

@@ -24,12 +24,11 @@ def champion_row(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
     mv = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
     if mv is None:
         return row
-    if mv.run_id is None:  # every version this platform registers comes from a training run
-        raise ValueError(f"{spec.name}: champion v{mv.version} has no MLflow run; re-register it from its run")
-    value = tracking.client(settings).get_run(mv.run_id).data.metrics.get(spec.evaluation.primary_metric)
+    run_id = tracking.training_run_id(spec.name, mv)
+    value = tracking.client(settings).get_run(run_id).data.metrics.get(spec.evaluation.primary_metric)
     start, end = mv.tags.get(tracking.WINDOW_FIRST, "?"), mv.tags.get(tracking.WINDOW_LAST, "?")
     return {**row, "champion": f"v{mv.version}", "value": f"{value:.4f}" if value is not None else "-",
-            "interval": f"{start}..{end}", "fingerprint": mv.tags.get(tracking.FINGERPRINT, "-"), "run": mv.run_id}
+            "interval": f"{start}..{end}", "fingerprint": mv.tags.get(tracking.FINGERPRINT, "-"), "run": run_id}
 
 
 def format_table(rows: list[dict[str, Any]], headers: dict[str, str]) -> str:

@@ -18,7 +18,6 @@ from mlops.spec import ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd
-    from mlflow.entities.model_registry import ModelVersion
 
 
 class NoChampion(RuntimeError):
@@ -36,16 +35,14 @@ class Champion:
 def champion_of(spec: ModelSpec, settings: Settings) -> Champion:
     from mlops import tracking
 
-    version: ModelVersion | None = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
+    version = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
     if version is None:
         raise NoChampion(f"{spec.name} has no '{spec.promotion.alias}' yet: run {spec.dag_id} until a model is "
                          "promoted, then scoring starts")
-    if version.run_id is None:
-        raise RuntimeError(f"{spec.name} version {version.version} ('{spec.promotion.alias}') has no run id: "
-                           "it was not registered from a training run")
-    run = tracking.client(settings).get_run(version.run_id)
+    run_id = tracking.training_run_id(spec.name, version)
+    run = tracking.client(settings).get_run(run_id)
     last = run.data.tags.get(tracking.WINDOW_LAST)
-    return Champion(str(version.version), f"models:/{spec.name}/{version.version}", version.run_id,
+    return Champion(str(version.version), f"models:/{spec.name}/{version.version}", run_id,
                     date.fromisoformat(last) if last else None)
 
 

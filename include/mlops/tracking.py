@@ -118,6 +118,17 @@ def version_for_run(settings: Settings, model: str, run_id: str) -> ModelVersion
     return versions[0] if versions else None
 
 
+def training_run_id(model: str, version: ModelVersion) -> str:
+    """The MLflow run that trained `version`. Every version the platform registers has one; a version
+    registered by hand from a bare artifact does not, and nothing can be read about its data or metrics."""
+    if version.run_id is None:
+        raise ValueError(f"{model} v{version.version} was registered without an MLflow run, so its metrics and "
+                         f"data are unknown: point the alias back at a trained version "
+                         f"(python -m mlops.registry rollback {model} --to-version N)")
+    run_id: str = version.run_id
+    return run_id
+
+
 def version_by_alias(settings: Settings, model: str, alias: str) -> ModelVersion | None:
     """The version the alias points at; None when the model or the alias does not exist. A refusal of the
     credentials is raised, never read as "no champion" (that would let a challenger replace one)."""

@@ -101,8 +101,8 @@ def _train_task(spec: ModelSpec, catalogue: Catalogue | None, backend: str):
         return LocalTrainOperator(task_id="train", spec=spec, execution_timeout=timeout,
                                   **_local_gpu_quota(spec, catalogue))
     if catalogue is None:
-        raise ValueError(f"{spec.name}: the {backend} backend plans its pod from the compute catalogue, "
-                         "and none was given")
+        raise ValueError(f"{spec.name}: compute.backend {backend} plans its pod from the pool catalogue; pass "
+                         "catalogue=load_catalogue(<compute dir>/pools.yaml) to build_training_dag")
     # The pod's own schedule and startup timeouts come first; this is the backstop.
     backstop = timeout + timedelta(hours=1)
     # Imported only when a model trains on a cluster: the kubernetes client is not free to import.
