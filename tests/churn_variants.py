@@ -60,3 +60,64 @@ def rejected_hyperparameter(tmp_path: Path, monkeypatch, **compute) -> None:
     write(tmp_path, monkeypatch, compute=compute,
           trainer={"hyperparameters": {"C": -5, "max_iter": 300},
                    "hyperparameter_ranges": {"max_iter": {"min": 10, "max": 10000}}})
+
+
+# --- models that misbehave only where they are served ---------------------------------------------------
+# The model server's process has MLOPS_SERVING_MODEL set (the supervisor names the model it serves); the
+# trainer and its evaluation, which also load the logged model, do not. So each of these trains, evaluates
+# and registers like churn, and fails only as a served endpoint, as a model does whose serving environment
+# differs from the training one.
+SERVE_FAULT = "serve_fault"  # hyperparameter: "crash" | "offset" | "slow:<ms>" | "" (none)
+
+
+class ServedFault:
+    """churn's fitted pipeline, with a fault that shows once it is unpickled in a model server."""
+
+    def __init__(self, model, fault: str):
+        self.model, self.fault, self.served = model, fault, False
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.served = bool(os.environ.get("MLOPS_SERVING_MODEL"))
+        if self.served and self.fault == "crash":
+            raise RuntimeError("this model cannot load in the serving environment (a crash on purpose)")
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def predict_proba(self, frame):
+        import time
+
+        import numpy as np
+
+        proba = self.model.predict_proba(frame)
+        if not self.served:
+            return proba
+        if self.fault == "offset":
+            shifted = np.clip(proba[:, 1] + 0.2, 0, 1)
+            return np.column_stack([1 - shifted, shifted])
+        if self.fault.startswith("slow:"):
+            time.sleep(float(self.fault.split(":", 1)[1]) / 1000)
+        return proba
+
+
+def train_with_serving_fault(train_df, params):
+    params = dict(params)
+    fault = str(params.pop(SERVE_FAULT, "") or "")
+    return ServedFault(train_churn(train_df, params), fault)
+
+
+def serving(tmp_path: Path, monkeypatch, serving_section: dict) -> None:
+    """churn with a serving section, trained by `train_with_serving_fault` (no fault by default)."""
+    import yaml
+
+    from helpers import MODELS
+
+    hyperparameters = yaml.safe_load((MODELS / "churn.yaml").read_text())["trainer"]["hyperparameters"]
+    write(tmp_path, monkeypatch, trainer={"function": f"{__name__}:train_with_serving_fault",
+                                          "hyperparameters": {**hyperparameters, SERVE_FAULT: ""}})
+    path = tmp_path / "models" / "churn.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["serving"] = serving_section
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))

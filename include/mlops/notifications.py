@@ -118,6 +118,48 @@ def rolled_back(model: str, task: TaskRef, result: dict[str, Any], *, reason: st
     return Message(subject, body + [""] + where(task))
 
 
+def deployed(model: str, task: TaskRef, result: dict[str, Any]) -> Message:
+    """`result`: the retire task's return value (the rollout's summary)."""
+    to_version, from_version = result.get("to_version"), result.get("from_version")
+    body = [f"{model}: {_v(to_version)} serves at {result.get('endpoint') or '(endpoint unknown)'} "
+            f"(replacing {_v(from_version)}).", ""]
+    body += _gates(result)
+    if result.get("timeline"):
+        body.append(f"Timeline: {result['timeline']}")
+    if result.get("audit_id"):
+        body.append(f"Audit record: {result['audit_id']} (python -m mlops.registry audit {model})")
+    return Message(f"{SUBJECT_PREFIX} {model}: {_v(to_version)} deployed (was {_v(from_version)})",
+                   body + [""] + where(task))
+
+
+def deploy_rolled_back(model: str, task: TaskRef, result: dict[str, Any]) -> Message:
+    """`result`: the roll_back task's return value."""
+    to_version = result.get("to_version")
+    failure = result.get("failure") or {}
+    serving = result.get("serving") or []
+    body = [result.get("message") or f"{model}: the rollout of {_v(to_version)} was rolled back.", "",
+            f"Failed step: {failure.get('step', '?')}", f"Why: {failure.get('reason', '(not recorded)')}",
+            f"Serving now: {', '.join(_v(v) for v in serving) or 'nothing'}", ""]
+    body += _gates(result)
+    return Message(f"{SUBJECT_PREFIX} {model}: rollout of {_v(to_version)} rolled back "
+                   f"({failure.get('step', 'failed')})", body + [""] + where(task))
+
+
+def _gates(result: dict[str, Any]) -> list[str]:
+    lines = []
+    smoke, bake = result.get("smoke"), result.get("bake")
+    if smoke:
+        lines.append(f"Smoke test: {smoke.get('rows')} holdout rows, largest |online - offline| "
+                     f"{smoke.get('max_abs_diff', 0):.3g} (tolerance {smoke.get('tolerance', 0):g})")
+    if bake:
+        shift = "".join(f", {label} {bake[key]:.4f}" for key, label in (("psi", "PSI"), ("disagreement",
+                        "class disagreement")) if bake.get(key) is not None)
+        lines.append(f"Bake: {bake.get('requests')} requests, error rate {bake.get('error_rate', 0):.2%}, p50 "
+                     f"{bake.get('p50_ms', 0):.1f} ms, p99 {bake.get('p99_ms', 0):.1f} ms{shift}")
+        lines += [f"  - broke: {f}" for f in bake.get("failures") or []]
+    return lines
+
+
 def as_html(lines: list[str]) -> str:
     """Plain text in a <pre> (exception texts are laid out in lines), links clickable."""
     out = []

@@ -42,34 +42,41 @@ def _current(settings: Settings, spec: ModelSpec) -> str | None:
 
 def _move(settings: Settings, spec: ModelSpec, audit: AuditLog, current: str | None, target: str,
           action: str, actor: str, reason: str, evidence: dict[str, Any]) -> AuditRecord:
-    """Both aliases and the audit record, or none of them: a failure part-way (the server refusing a
-    request, the audit store unwritable) puts the aliases back before the error is raised."""
+    p = spec.promotion
+    return move_aliases(settings, spec.name, p.alias, p.previous_alias, audit,
+                        AuditRecord(spec.name, p.alias, current, target, action, actor, reason, evidence))
+
+
+def move_aliases(settings: Settings, name: str, alias: str, previous_alias: str, audit: AuditLog,
+                 record: AuditRecord) -> AuditRecord:
+    """`alias` to the record's target and `previous_alias` to what `alias` held, and the audit record, or none of
+    them: a failure part-way (the server refusing a request, the audit store unwritable) puts the aliases back
+    before the error is raised. The caller holds the model's lock."""
     client = tracking.client(settings)
-    name, p = spec.name, spec.promotion
-    record = AuditRecord(name, p.alias, current, target, action, actor, reason, evidence)
+    current, target = record.from_version, record.to_version
     old_previous = None
     if current is not None:
-        v = tracking.version_by_alias(settings, name, p.previous_alias)
+        v = tracking.version_by_alias(settings, name, previous_alias)
         old_previous = str(v.version) if v is not None else None
     undo: list[tuple[str, str | None]] = []  # (alias, the version it pointed at before)
     try:
         if current is not None:
-            client.set_registered_model_alias(name, p.previous_alias, current)
-            undo.append((p.previous_alias, old_previous))
-        client.set_registered_model_alias(name, p.alias, target)
-        undo.append((p.alias, current))
+            client.set_registered_model_alias(name, previous_alias, current)
+            undo.append((previous_alias, old_previous))
+        client.set_registered_model_alias(name, alias, target)
+        undo.append((alias, current))
         return audit.append(record)
     except Exception as exc:
         try:
-            for alias, version in reversed(undo):
+            for undo_alias, version in reversed(undo):
                 if version is None:
-                    client.delete_registered_model_alias(name, alias)
+                    client.delete_registered_model_alias(name, undo_alias)
                 else:
-                    client.set_registered_model_alias(name, alias, version)
+                    client.set_registered_model_alias(name, undo_alias, version)
         except Exception as undo_exc:  # noqa: BLE001 - say what state is left, with the first error
             raise RuntimeError(
-                f"{name}: moving {p.alias} to v{target} failed ({exc}), and putting the aliases back failed too "
-                f"({undo_exc}); the next run of the promote task completes the audit record or the move") from exc
+                f"{name}: moving {alias} to v{target} failed ({exc}), and putting the aliases back failed too "
+                f"({undo_exc}); the next run of the task completes the audit record or the move") from exc
         raise
 
 

@@ -259,6 +259,7 @@ def _train_and_log(spec: ModelSpec, loaded: WindowData, params: dict[str, Any], 
         metrics = compute_all(ds.task, split.holdout[ds.target].to_numpy(), scores)
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN is not loggable
         mlflow.log_dict(build_profile(split.train, spec_kinds(spec)), tracking.REFERENCE_PROFILE)
+        _log_smoke_sample(x_holdout, scores)
         example = x_holdout.head(5)
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -278,6 +279,22 @@ def _train_and_log(spec: ModelSpec, loaded: WindowData, params: dict[str, Any], 
         log.info("trained %s: run %s, version %s, holdout %s", spec.name, run.info.run_id, version, metrics)
         return {"run_id": run.info.run_id, "model_version": version,
                 "model_uri": f"models:/{spec.name}/{version}", "metrics": metrics}
+
+
+def _log_smoke_sample(x_holdout: Any, scores: Any) -> None:
+    """Holdout rows with the scores computed here, offline: a deploy's smoke test sends them to the endpoint and
+    expects the same scores back (mlops.serving.smoke)."""
+    import tempfile
+
+    import mlflow
+
+    from mlops.serving.smoke import SAMPLE_ARTIFACT, sample_frame
+
+    folder, name = SAMPLE_ARTIFACT.rsplit("/", 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        sample_frame(x_holdout, scores).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=folder)
 
 
 def _requirements() -> list[str]:

@@ -15,8 +15,12 @@ HEAVY = ("great_expectations", "mlflow", "sklearn", "pandas", "numpy", "torch")
 def test_no_import_errors_and_one_dag_per_spec(dagbag):
     bag = dagbag
     assert bag.import_errors == {}
+    from mlops.spec import load_spec
+
     per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml")
-                 for kind in ("train", "score", "monitor", "rollback")]
+                 for kind in ("train", "score", "monitor", "rollback", "deploy")
+                 if kind != "deploy" or load_spec(p).serving is not None]
+    assert "churn__deploy" in per_model and "demand__deploy" not in per_model
     assert sorted(bag.dags) == sorted([*per_model, "mlops__maintenance"])
 
 
@@ -27,6 +31,14 @@ def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
         if dag_id.endswith("__rollback"):  # a user's one-off action: it fails loudly rather than retrying
             assert [t.task_id for t in dag.tasks] == ["rollback"] and dag.get_task("rollback").retries == 0
             assert dag.get_task("rollback").outlets and dag.max_active_runs == 1
+            continue
+        if dag_id.endswith("__deploy"):  # a failed gate is the verdict: roll back, never retry the step
+            steps = ["resolve_version", "start_candidate", "smoke_test", "canary_bake", "switch_traffic",
+                     "record_deployment", "retire_old_version"]
+            assert [t.task_id for t in dag.topological_sort() if t.task_id != "roll_back"] == steps
+            assert all(t.retries == 0 for t in dag.tasks) and dag.max_active_runs == 1
+            assert dag.get_task("roll_back").trigger_rule == "one_failed"
+            assert dag.get_task("record_deployment").pool == "mlops-promotion-churn"  # turns with promotions
             continue
         assert "retries" in dag.default_args, dag_id
         assert dag.default_args["retries"] >= 1, dag_id

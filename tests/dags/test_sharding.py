@@ -26,7 +26,7 @@ def many_models(tmp_path_factory):
     for name in MODEL_NAMES:
         text = template.replace("name: churn", f"name: {name}")
         if name == "model_01":  # shard 1 of 16: the maintenance DAG (shard 0) must still see its backend
-            text = text.replace("backend: local", "backend: kubernetes")
+            text = text.replace("backend: local", "backend: kubernetes", 1)  # compute, not serving
         (models / f"{name}.yaml").write_text(text)
     return models
 
@@ -70,7 +70,7 @@ def test_sharded_dagbag_has_the_same_dags_each_in_its_models_file(parse_dags, ma
     whole = parse_dags(MLOPS_MODELS_DIR=many_models)
     sharded = parse_dags(MLOPS_MODELS_DIR=many_models, MLOPS_DAG_SHARDS=SHARD_FILES)
     assert whole.import_errors == {} and sharded.import_errors == {}
-    assert len(whole.dags) == 4 * len(MODEL_NAMES) + 1
+    assert len(whole.dags) == 5 * len(MODEL_NAMES) + 1  # churn serves: deploy is the fifth
     assert sorted(sharded.dags) == sorted(whole.dags)
     for dag_id, dag in sharded.dags.items():
         model = dag_id.rpartition("__")[0]
@@ -95,7 +95,7 @@ def test_every_model_is_built_by_exactly_one_file(many_models, monkeypatch):
         for dag_id in bag.dags:
             assert dag_id not in seen, f"{dag_id} in {seen.get(dag_id)} and {shard_file_name(index)}"
             seen[dag_id] = shard_file_name(index)
-    expected = {f"{m}__{kind}" for m in MODEL_NAMES for kind in ("train", "score", "monitor", "rollback")}
+    expected = {f"{m}__{kind}" for m in MODEL_NAMES for kind in ("train", "score", "monitor", "rollback", "deploy")}
     assert set(seen) == expected | {"mlops__maintenance"}
     assert seen["mlops__maintenance"] == "mlops_models.py"
 

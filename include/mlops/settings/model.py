@@ -177,9 +177,19 @@ class Dags(Section):
                           "them in parallel)", 1, example="4", ge=1)
 
 
+class Serving(Section):
+    """Online serving: where the local backend keeps its server processes, and the image clusters run."""
+
+    dir: Path = setting("MLOPS_SERVING_DIR", "The local serving supervisor's state, logs and downloaded model "
+                        "versions", shown="`$MLOPS_HOME/serving`")
+    host: str = setting("MLOPS_SERVING_HOST", "Address the local backend's endpoints listen on", "127.0.0.1")
+    image: str = setting("MLOPS_SERVING_IMAGE", "The model server image for the kubernetes and kserve backends "
+                         "(the Dockerfile's `serving` target)", "mlops-serving:latest")
+
+
 SECTIONS: dict[str, type[Section]] = {
     "storage": Storage, "tracking": Tracking, "trainer": Trainer, "compute": Compute, "kubernetes": Kubernetes,
-    "gke": Gke, "pods": Pods, "airflow_api": AirflowApi, "dags": Dags}
+    "gke": Gke, "pods": Pods, "airflow_api": AirflowApi, "dags": Dags, "serving": Serving}
 
 
 def variables() -> dict[str, tuple[str, str]]:
@@ -209,7 +219,7 @@ def _derive(env: Mapping[str, Any]) -> dict[str, Any]:
                           ("MLOPS_LOCK_DIR", home / "locks"), ("MLOPS_REPORTS_DIR", home / "reports"),
                           ("MLOPS_MODELS_DIR", include / "models"),
                           ("MLOPS_EXPECTATIONS_DIR", include / "expectations"),
-                          ("MLOPS_COMPUTE_DIR", include / "compute"),
+                          ("MLOPS_COMPUTE_DIR", include / "compute"), ("MLOPS_SERVING_DIR", home / "serving"),
                           ("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")):
         out.setdefault(name, default)
     explicit = str(out.get("MLOPS_MLFLOW_UI_URL", "")).strip()
@@ -265,6 +275,7 @@ class PlatformSettings(BaseSettings):
     pods: Pods
     airflow_api: AirflowApi
     dags: Dags
+    serving: Serving
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

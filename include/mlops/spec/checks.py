@@ -102,6 +102,20 @@ def _pool(s: Any, ctx: _Context) -> list[str]:
     return pool_problems(ctx.catalogue, s.compute.pool, s.compute.gpus)
 
 
+def _serving(s: Any, ctx: _Context) -> list[str]:
+    serving = s.serving
+    if serving is None:
+        return []
+    problems = []
+    if serving.deployed_alias in (s.promotion.alias, s.promotion.previous_alias):
+        problems.append(f"serving.deployed_alias: '{serving.deployed_alias}' is also a promotion alias; the "
+                        "deployed version and the champion move separately, so give them different aliases")
+    if ctx.catalogue is not None:
+        problems += [p.replace("compute.", "serving.", 1)
+                     for p in pool_problems(ctx.catalogue, serving.pool, serving.gpus)]
+    return problems
+
+
 def _target(s: Any, ctx: _Context) -> list[str]:
     ds = s.dataset
     if ds.target in ds.features:
@@ -178,6 +192,7 @@ def _file_name(s: Any, ctx: _Context) -> list[str]:
 _RULES: list[tuple[tuple[str, ...], Callable[[Any, _Context], list[str]]]] = [
     (("trainer",), _trainer_packages),
     (("compute",), _pool),
+    (("serving", "promotion"), _serving),
     (("dataset",), _target),
     (("dataset", "evaluation"), _evaluation_metrics),
     (("schedule",), _schedule("schedule", lambda s: s.schedule)),

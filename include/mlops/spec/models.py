@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from mlops.documents import Strict
 from mlops.drift.monitoring_spec import Monitoring
 from mlops.metrics import METRICS
+from mlops.spec.serving import Serving
 
 API_VERSION = "mlops.airflow/v1"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
@@ -22,7 +23,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 MAX_DESCRIPTION = 2000
 
 # A model's DAGs are `<model>__<kind>`; its assets `mlops://models/<model>/<kind>`.
-DAG_KINDS = ("train", "score", "monitor", "rollback")
+DAG_KINDS = ("train", "score", "monitor", "rollback", "deploy")
 ASSET_KINDS = ("champion", "predictions", "retrain-requested")
 
 
@@ -254,7 +255,8 @@ class Scoring(Strict):
 
 
 
-NotificationEvent = Literal["validation_failed", "promoted", "drift_alarm", "rolled_back"]
+NotificationEvent = Literal["validation_failed", "promoted", "drift_alarm", "rolled_back", "deployed",
+                            "deploy_rolled_back"]
 NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = get_args(NotificationEvent)
 _EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 
@@ -269,7 +271,9 @@ class Notifications(Strict):
         default_factory=lambda: list(NOTIFICATION_EVENTS),
         description="What to send: validation_failed (a validation gate of training or monitoring failed), "
                     "promoted (the champion alias moved), drift_alarm (the monitor asked for retraining), "
-                    "rolled_back (the champion was rolled back). Default: all four.")
+                    "rolled_back (the champion was rolled back), deployed (a new version took the online "
+                    "traffic), deploy_rolled_back (a rollout failed and was undone, or the endpoint was moved back "
+                    "on request). Default: all.")
     smtp_conn_id: str = Field(
         "smtp_default", min_length=1,
         description="Airflow connection of type smtp the mails are sent through (host, port, login, TLS "
@@ -321,6 +325,9 @@ class ModelSpec(Strict):
     promotion: Promotion = Promotion()
     scoring: Scoring = Scoring()
     monitoring: Monitoring = Monitoring()
+    serving: Serving | None = Field(
+        None, description="Serve the champion online (a `<model>__deploy` DAG); without it the model is scored "
+        "in batch only.")
     notifications: Notifications = Field(
         Notifications(), description="Email on failed validation gates, promotions, drift alarms and rollbacks.")
 
@@ -340,6 +347,10 @@ class ModelSpec(Strict):
     @property
     def rollback_dag_id(self) -> str:
         return self.dag_id_of("rollback")
+
+    @property
+    def deploy_dag_id(self) -> str:
+        return self.dag_id_of("deploy")
 
     def dag_id_of(self, kind: str) -> str:
         return dag_id(self.name, kind)

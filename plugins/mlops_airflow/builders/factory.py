@@ -21,6 +21,7 @@ from mlops.spec import ModelSpec, SpecError, SpecFiles, load_spec, scan_models_d
 from mlops_airflow.assets import champion_asset, retrain_asset
 from mlops_airflow.builders.broken import broken_spec_dag
 from mlops_airflow.builders.champion_dags import build_monitor_dag, build_score_dag
+from mlops_airflow.builders.deploy_dag import build_deploy_dag
 from mlops_airflow.builders.maintenance import DAG_ID as MAINTENANCE_DAG_ID
 from mlops_airflow.builders.maintenance import build_maintenance_dag
 from mlops_airflow.builders.rollback_dag import build_rollback_dag
@@ -163,7 +164,8 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
     return dag
 
 
-_COMPANIONS = {"score": build_score_dag, "monitor": build_monitor_dag, "rollback": build_rollback_dag}
+_COMPANIONS = {"score": build_score_dag, "monitor": build_monitor_dag, "rollback": build_rollback_dag,
+               "deploy": build_deploy_dag}  # deploy: only for a spec with a serving section
 KINDS = ("train", *_COMPANIONS)
 
 
@@ -174,7 +176,8 @@ def _model_dags(path: Path, expectations_dir: Path, catalogue: Catalogue,
         spec = load_spec(path, expectations_dir, catalogue)
         # The DAG validates its params: it always has a schedule.
         built = [build_training_dag(spec, path, catalogue)] if "train" in kinds else []
-        built += [_COMPANIONS[kind](spec, spec.tags) for kind in kinds if kind in _COMPANIONS]
+        companions = [_COMPANIONS[kind](spec, spec.tags) for kind in kinds if kind in _COMPANIONS]
+        built += [dag for dag in companions if dag is not None]
         return built, spec
     except SpecError as exc:
         log.error("%s", exc)

@@ -14,6 +14,8 @@ so a model without recipients gets no callback at all. The events and the task s
 | promoted | promote | on_success_callback | promote is skipped unless the alias moved |
 | drift_alarm | request_retraining | on_success_callback | skipped unless the alarm fired |
 | rolled_back | rollback | on_success_callback | the rollback task's own contract |
+| deployed | retire_old_version (deploy) | on_success_callback | the rollout's last step |
+| deploy_rolled_back | roll_back (deploy) | on_success_callback | runs only when a rollout step failed |
 
 When the callback runs, the notifier gathers from the context what the mail needs: model, DAG, run and
 task, a link to the task when `[api] base_url` is set, and per event what happened (the exception text of a
@@ -38,7 +40,8 @@ log = logging.getLogger(__name__)
 
 # Which task state each event follows: DAG code passes the callbacks under this keyword.
 CALLBACK_KIND = {"validation_failed": "on_failure_callback", "promoted": "on_success_callback",
-                 "drift_alarm": "on_success_callback", "rolled_back": "on_success_callback"}
+                 "drift_alarm": "on_success_callback", "rolled_back": "on_success_callback",
+                 "deployed": "on_success_callback", "deploy_rolled_back": "on_success_callback"}
 
 
 def callbacks(spec: ModelSpec, event: str) -> list[BaseNotifier]:
@@ -135,8 +138,16 @@ def _rolled_back(model: str, context) -> messages.Message:
     return messages.rolled_back(model, _task(context), result, reason=reason, actor=actor)
 
 
+def _deployed(model: str, context) -> messages.Message:
+    return messages.deployed(model, _task(context), _own_return(context))
+
+
+def _deploy_rolled_back(model: str, context) -> messages.Message:
+    return messages.deploy_rolled_back(model, _task(context), _own_return(context))
+
+
 _GATHERERS = {"validation_failed": _validation_failed, "promoted": _promoted, "drift_alarm": _drift_alarm,
-              "rolled_back": _rolled_back}
+              "rolled_back": _rolled_back, "deployed": _deployed, "deploy_rolled_back": _deploy_rolled_back}
 
 
 def task_url(ti) -> str | None:

@@ -1,0 +1,167 @@
+"""The client of the local supervisor: find it (start it when none runs), ask it to start and stop server
+processes, read its status. Deploy tasks, `python -m mlops.serving` and the tests talk to it through here."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+START_TIMEOUT_S = 30.0
+
+
+class SupervisorError(RuntimeError):
+    """The supervisor is not there or refused a request."""
+
+
+def _info(root: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((root / "supervisor.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if data.get("pid") and _alive(int(data["pid"])) else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs: a zombie (a supervisor that exited but that this process started and has not
+    reaped yet) counts as gone, and is reaped."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: its parent reaps it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Supervisor:
+    """A handle on a running supervisor."""
+
+    def __init__(self, root: Path, info: dict[str, Any]):
+        self.root, self.info = root, info
+        self.pid = int(info["pid"])
+        self.url, self.token, self.host = info["control_url"], info["token"], info.get("host", "127.0.0.1")
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 60) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"X-Mlops-Token": self.token, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback URL
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise SupervisorError(f"the serving supervisor (pid {self.pid}) refused {path}: {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SupervisorError(f"the serving supervisor (pid {self.pid}, {self.url}) did not answer {path}: "
+                                  f"{exc}; its log: {self.root / 'supervisor.log'}") from None
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("GET", "/status", timeout=10)
+        return out
+
+    def model(self, model: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.status()["models"].get(model)
+        return found
+
+    def start(self, model: str, version: str, model_path: str, role: str, env: dict[str, str] | None = None,
+              graceful_seconds: int = 30) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("POST", "/start", {
+            "model": model, "version": str(version), "model_path": model_path, "role": role, "env": env or {},
+            "graceful_seconds": graceful_seconds})
+        return out
+
+    def stop(self, model: str, pids: list[int], drain_seconds: float) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("POST", "/stop", {"model": model, "pids": pids,
+                                                            "drain_seconds": drain_seconds},
+                                         timeout=drain_seconds + 30)
+        return out
+
+    def tail(self, model: str, pid: int) -> list[str]:
+        lines: list[str] = self._call("POST", "/tail", {"model": model, "pid": pid}, timeout=10)["lines"]
+        return lines
+
+    def shutdown(self, drain_seconds: float = 10, wait_s: float = 60) -> None:
+        """Stop every server process and the supervisor; returns once its process is gone."""
+        try:
+            self._call("POST", "/shutdown", {"drain_seconds": drain_seconds}, timeout=10)
+        except SupervisorError:
+            if not _alive(self.pid):
+                return
+            raise
+        deadline = time.monotonic() + wait_s
+        while _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(self.pid):
+            raise SupervisorError(f"the serving supervisor (pid {self.pid}) is still running {wait_s:.0f} s after "
+                                  "the shutdown request; see its log")
+
+
+def find(root: Path) -> Supervisor | None:
+    info = _info(root)
+    return Supervisor(root, info) if info is not None else None
+
+
+@contextmanager
+def _start_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "start.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure(root: Path, host: str) -> Supervisor:
+    """The running supervisor, or a new one started in the background (its own session, so it outlives the
+    task that started it; stopped by `python -m mlops.serving stop`)."""
+    found = find(root)
+    if found is not None:
+        return found
+    with _start_lock(root):  # two deploys starting at once start one supervisor
+        found = find(root)
+        if found is not None:
+            return found
+        with open(root / "supervisor.log", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mlops.serving", "supervise", "--dir", str(root), "--host", host],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            info = _info(root)
+            if info is not None and int(info["pid"]) == proc.pid:
+                return Supervisor(root, info)
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        tail = (root / "supervisor.log").read_text(errors="replace").splitlines()[-15:]
+        if proc.poll() is None:
+            proc.kill()
+        raise SupervisorError("the serving supervisor did not start within "
+                              f"{START_TIMEOUT_S:.0f} s; the end of its log:\n" + "\n".join(tail))
+
+
+def stop(root: Path) -> bool:
+    """Stop the supervisor (and so every local server) if one runs; True when one did."""
+    found = find(root)
+    if found is None:
+        return False
+    found.shutdown()
+    return True

@@ -1,0 +1,244 @@
+"""The deploy steps, in order: resolve -> start (until ready) -> smoke -> bake -> switch -> record -> retire,
+and roll_back when any step after the candidate started failed. Each step reads and updates the rollout
+record, so the steps can run as separate Airflow tasks (and be retried) and the fleet page can follow them.
+
+The stable version serves the whole time: it is only stopped by `retire`, after the new version serves and
+is recorded. A failed step leaves its reason in the record; `roll_back` stops what the rollout started and
+says why the rollout failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mlops.serving import records
+from mlops.serving.records import Rollout, RolloutLog, Stopwatch
+from mlops.settings import Settings
+from mlops.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DeployError(RuntimeError):
+    """A rollout step failed; the message says which and why. The stable version still serves."""
+
+
+class NothingToDeploy(RuntimeError):
+    """The requested version already serves: the run changes nothing."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    rollout_id: str
+    version: str
+    from_version: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rollout_id": self.rollout_id, "version": self.version, "from_version": self.from_version}
+
+
+def backend_for(settings: Settings, spec: ModelSpec) -> Any:
+    from mlops.serving.local import LocalBackend
+
+    assert spec.serving is not None, f"{spec.name} has no serving section"
+    return LocalBackend(settings, spec)
+
+
+def _log(settings: Settings, spec: ModelSpec) -> RolloutLog:
+    return RolloutLog(settings.audit_root, spec.name)
+
+
+def _load(settings: Settings, spec: ModelSpec, rollout_id: str) -> Rollout:
+    found = _log(settings, spec).get(rollout_id)
+    if found is None:
+        raise DeployError(f"{spec.name}: no rollout record {rollout_id}; run the deploy from its first task")
+    return found
+
+
+def _step(settings: Settings, spec: ModelSpec, rollout: Rollout, name: str, work: Callable[[], T],
+          detail: Callable[[T], str] = lambda _: "") -> T:
+    """Run one step, timing it into the record; a failure is recorded with its reason and raised as DeployError."""
+    clock = Stopwatch()
+    try:
+        out = work()
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, (DeployError,)) or type(exc).__module__.startswith("mlops") else (
+            f"{type(exc).__name__}: {exc}")
+        rollout.failure = {"step": name, "reason": reason}
+        rollout.step(name, clock.seconds, "failed")
+        _log(settings, spec).save(rollout)
+        raise DeployError(f"{spec.name}: the rollout of v{rollout.to_version} failed at {name}: {reason}") from exc
+    rollout.step(name, clock.seconds, detail(out))
+    _log(settings, spec).save(rollout)
+    return out
+
+
+def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: str, reason: str) -> Plan:
+    """Which version to roll out (the requested one, else the champion) and from which; NothingToDeploy when it
+    already serves."""
+    from mlops import tracking
+    from mlops.scoring import champion_of
+
+    if requested:
+        version = requested.strip().lstrip("v")
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = tracking.client(settings).get_model_version(spec.name, version)
+        except MlflowException:
+            raise DeployError(f"{spec.name}: there is no registered version {version}; pick one from `python -m "
+                              "mlops.registry status` or leave the version empty for the champion") from None
+        tracking.training_run_id(spec.name, mv)  # a version without a training run cannot be smoke-tested
+    else:
+        version = champion_of(spec, settings).version
+    backend = backend_for(settings, spec)
+    deployed = records.deployed_version(settings, spec)
+    serving_now = backend.serving_versions()
+    status = backend.status()
+    if deployed == version and serving_now == [version] and status["replicas_ready"] >= 1:
+        raise NothingToDeploy(f"{spec.name}: v{version} already serves at {status['endpoint']} "
+                              f"({status['replicas_ready']} of {status['replicas']} replicas ready); nothing to do")
+    from_version = next((v for v in serving_now if v != version), None) if serving_now else None
+    rollout = Rollout(id=records.rollout_id(spec.name, actor), model=spec.name, backend=backend.name,
+                      from_version=from_version, to_version=version, actor=actor,
+                      reason=reason or ("the champion changed" if not requested else f"v{version} requested"))
+    previous = _log(settings, spec).get(rollout.id)
+    if previous is not None:  # a retried resolve keeps the record's start and history
+        rollout.started, rollout.steps = previous.started, previous.steps
+    rollout.endpoint = backend.endpoint()
+    rollout.step("resolve", 0.0, f"v{from_version or '-'} -> v{version}")
+    _log(settings, spec).save(rollout)
+    return Plan(rollout.id, version, from_version)
+
+
+def start(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+    rollout = _load(settings, spec, rollout_id)
+    backend = backend_for(settings, spec)
+    handle: dict[str, Any] = _step(settings, spec, rollout, "start",
+                                   lambda: backend.start_candidate(rollout.to_version),
+                                   lambda h: f"ready in {h['ready_seconds']:.1f} s at {h['url']}")
+    return handle
+
+
+def smoke(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: str) -> dict[str, Any]:
+    from mlops.serving import smoke as smoke_test
+
+    serving = spec.serving
+    assert serving is not None
+    rollout = _load(settings, spec, rollout_id)
+
+    def work() -> dict[str, Any]:
+        sample = smoke_sample(settings, spec, rollout.to_version)
+        report = smoke_test.check(candidate_url, sample, list(spec.dataset.features), serving.smoke.rows,
+                                  serving.smoke.tolerance, serving.timeouts.request_seconds,
+                                  f"{spec.name} v{rollout.to_version}")
+        return report.to_dict()
+
+    report = _step(settings, spec, rollout, "smoke", work,
+                   lambda r: f"{r['rows']} rows, max |online - offline| {r['max_abs_diff']:.2g}")
+    rollout.smoke = report
+    _log(settings, spec).save(rollout)
+    return report
+
+
+def smoke_sample(settings: Settings, spec: ModelSpec, version: str) -> Any:
+    """The holdout rows and offline scores the trainer logged with the version."""
+    import mlflow
+
+    from mlops import storage, tracking
+    from mlops.serving.smoke import SAMPLE_ARTIFACT
+
+    client = tracking.client(settings)
+    run_id = tracking.training_run_id(spec.name, client.get_model_version(spec.name, version))
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SAMPLE_ARTIFACT)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
+        raise DeployError(f"v{version} has no smoke sample ({SAMPLE_ARTIFACT} in run {run_id}: {exc}); it was "
+                          "trained before serving existed: retrain it") from None
+    return storage.read_frame(path)
+
+
+def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: str) -> dict[str, Any]:
+    from mlops.serving import bake as canary
+
+    rollout = _load(settings, spec, rollout_id)
+    backend = backend_for(settings, spec)
+
+    def work() -> dict[str, Any]:
+        traffic = canary.newest_scored_traffic(spec, settings)
+        if traffic is None:
+            sample = smoke_sample(settings, spec, rollout.to_version)
+            traffic = canary.Traffic(sample[list(spec.dataset.features)],
+                                     "the version's holdout rows (no partition has been scored in batch yet)")
+        stable = backend.endpoint() if backend.serving_versions() else None
+        report = canary.run(spec, traffic, candidate_url, stable)
+        rollout.bake = report.to_dict()
+        if not report.passed:
+            raise DeployError("the canary bake broke the guardrails: " + "; ".join(report.failures)
+                              + f" [{report.summary()}]")
+        return rollout.bake
+
+    return _step(settings, spec, rollout, "bake", work,
+                 lambda r: f"{r['requests']} requests, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}")
+
+
+def switch(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+    rollout = _load(settings, spec, rollout_id)
+    backend = backend_for(settings, spec)
+    out: dict[str, Any] = _step(settings, spec, rollout, "switch", lambda: backend.switch(rollout.to_version),
+                                lambda o: f"{len(o['pids'])} replica(s) of v{rollout.to_version} on {o['endpoint']}")
+    rollout.endpoint = out["endpoint"]
+    _log(settings, spec).save(rollout)
+    return out
+
+
+def record(settings: Settings, spec: ModelSpec, rollout_id: str, action: str = "deploy") -> dict[str, Any]:
+    rollout = _load(settings, spec, rollout_id)
+
+    def work() -> str | None:
+        rec = records.record_deploy(settings, spec, rollout, action)
+        return rec.id if rec is not None else None
+
+    audit_id = _step(settings, spec, rollout, "record", work, lambda a: f"audit record {a or '(already there)'}")
+    rollout.audit_id = audit_id
+    _log(settings, spec).save(rollout)
+    return {"audit_id": audit_id}
+
+
+def retire(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+    rollout = _load(settings, spec, rollout_id)
+    backend = backend_for(settings, spec)
+    retired: list[str] = _step(settings, spec, rollout, "retire", lambda: backend.retire(rollout.to_version),
+                               lambda r: "retired " + (", ".join(f"v{v}" for v in r) or "nothing"))
+    rollout.verdict, rollout.finished = records.DEPLOYED, records._now()
+    _log(settings, spec).save(rollout)
+    return {**summary(rollout), "retired": retired}
+
+
+def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+    """Undo a failed rollout: stop what it started; the stable version (never stopped) keeps serving."""
+    rollout = _load(settings, spec, rollout_id)
+    backend = backend_for(settings, spec)
+    clock = Stopwatch()
+    stopped = backend.abort(rollout.to_version)
+    rollout.step("roll_back", clock.seconds, f"stopped {len(stopped)} process(es) of v{rollout.to_version}")
+    rollout.verdict, rollout.finished = records.ROLLED_BACK, records._now()
+    _log(settings, spec).save(rollout)
+    serving_now = backend.serving_versions()
+    failure = rollout.failure or {"step": "?", "reason": "(no reason recorded)"}
+    message = (f"{spec.name}: the rollout of v{rollout.to_version} failed at {failure['step']} and was rolled back; "
+               + (f"v{', v'.join(serving_now)} keeps serving at {backend.endpoint()}" if serving_now
+                  else "nothing was serving before, so nothing serves") + f". Why: {failure['reason']}")
+    log.warning("%s", message)
+    return {**summary(rollout), "message": message, "serving": serving_now}
+
+
+def summary(rollout: Rollout) -> dict[str, Any]:
+    return {"rollout_id": rollout.id, "model": rollout.model, "verdict": rollout.verdict,
+            "from_version": rollout.from_version, "to_version": rollout.to_version, "endpoint": rollout.endpoint,
+            "failure": rollout.failure, "smoke": rollout.smoke, "bake": rollout.bake, "timeline": rollout.timeline(),
+            "audit_id": rollout.audit_id}

@@ -1,0 +1,82 @@
+"""The spec's `serving:` section: where and how a model's deployed version answers online requests,
+and the gates a new version passes before it takes the traffic (readiness, smoke test, canary bake)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlops.documents import Strict
+
+_QUANTITY = re.compile(r"\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|K|M|G|T)?")
+
+
+class Resources(Strict):
+    cpu: str = Field("500m", description="CPU request of each replica (Kubernetes quantity, e.g. '500m', '2').")
+    memory: str = Field("1Gi", description="Memory request and limit of each replica, e.g. '1Gi'.")
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        if not _QUANTITY.fullmatch(value):
+            raise ValueError(f"'{value}' is not a Kubernetes quantity; write it like '500m', '2' or '1Gi'")
+        return value
+
+
+class Timeouts(Strict):
+    ready_seconds: int = Field(
+        120, ge=5, le=3600, description="How long a new version may take to answer its health check; longer is a "
+        "failed rollout (probe timeout).")
+    request_seconds: float = Field(
+        30, gt=0, le=600, description="The server's limit on one request, and the client's during smoke and bake.")
+    drain_seconds: int = Field(
+        30, ge=0, le=3600, description="How long a retired version may finish the requests it holds.")
+
+
+class Smoke(Strict):
+    rows: int = Field(50, ge=1, le=1000, description="Rows of the version's own holdout sent to the new endpoint.")
+    tolerance: float = Field(
+        1e-6, ge=0, description="Largest absolute difference allowed between a served score and the score the "
+        "trainer computed offline for the same row.")
+
+
+class Canary(Strict):
+    requests: int = Field(
+        200, ge=0, le=1_000_000, description="Requests the bake sends to the new version (and, in shadow, to the "
+        "stable one): feature rows of the newest scored partition. 0 skips the bake.")
+    minutes: float = Field(0, ge=0, le=1440, description="The bake lasts at least this long.")
+
+
+class ServingGuardrails(Strict):
+    max_error_rate: float = Field(0.0, ge=0, le=1, description="Share of bake requests that may fail.")
+    max_p99_ms: float = Field(1000, gt=0, description="Slowest the new version's 99th percentile latency may be.")
+    max_psi: float = Field(
+        0.2, ge=0, description="Largest population stability index between the scores of the new version and of "
+        "the stable one on the same rows.")
+    max_disagreement: float = Field(
+        0.05, ge=0, le=1, description="Binary classification: largest share of rows whose class (score >= 0.5) "
+        "differs between the new version and the stable one.")
+
+
+class Serving(Strict):
+    backend: Literal["local"] = Field(
+        "local", description="local: MLflow scoring server processes on this machine's loopback, supervised by "
+        "the platform (blue/green on one stable address, shadow bake).")
+    replicas: int = Field(1, ge=1, le=100, description="Server processes (local) or pods serving the model.")
+    resources: Resources = Resources()
+    pool: str = Field("cpu", description="Node pool of the catalogue the replicas run on (a GPU pool for GPU serving).")
+    gpus: int = Field(0, ge=0, le=16, description="GPUs per replica.")
+    timeouts: Timeouts = Timeouts()
+    smoke: Smoke = Smoke()
+    canary: Canary = Canary()
+    guardrails: ServingGuardrails = ServingGuardrails()
+    deployed_alias: str = Field("deployed", description="Registry alias of the version that serves.")
+    previous_alias: str = Field("previous-deployed", description="Registry alias of the version it replaced.")
+
+    @model_validator(mode="after")
+    def _aliases(self) -> "Serving":
+        if self.deployed_alias == self.previous_alias:
+            raise ValueError("previous_alias must differ from deployed_alias")
+        return self
