@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo run airflow test test-fast install airflow-db ui lint bench-parse bench-many bench-demo bench-drift schema docs pools clean
+.PHONY: demo run serve airflow test test-fast install airflow-db ui lint bench-parse bench-many bench-demo bench-drift schema docs pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table (VERBOSE=1: task logs on the console)
 	$(BIN)/python -m tools.demo $(if $(VERBOSE),--verbose)
@@ -28,6 +28,9 @@ demo: airflow-db  ## sample data -> every model's training DAG for two logical d
 run: airflow-db  ## one model's training DAG for one logical date: make run MODEL=churn DATE=2026-01-15
 	@test -n "$(MODEL)" -a -n "$(DATE)" || { echo "usage: make run MODEL=<model> DATE=<YYYY-MM-DD> (models: $$(ls include/models | sed -n 's/\.yaml$$//p' | tr '\n' ' '))" >&2; exit 2; }
 	$(BIN)/python -m tools.demo --models $(MODEL) --dates $(DATE) --watch '' $(if $(VERBOSE),--verbose)
+
+serve: install  ## serve the deployed model versions on loopback in the foreground until Ctrl-C (after make demo)
+	$(BIN)/python -m mlops.serving serve $(MODELS)
 
 airflow: airflow-db  ## any Airflow command on the project's settings: make airflow ARGS="dags test churn__train 2026-01-15"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow $(ARGS)

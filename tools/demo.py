@@ -23,6 +23,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from tools import demo_serving
 from tools.run_log import RunLog
 
 DEFAULT_DATES = ["2026-01-14", "2026-01-15"]
@@ -202,7 +203,10 @@ def main(argv: list[str]) -> int:
     ensure_sample_data(settings, specs, max(dates[-1], DATA_LAST) if watched else dates[-1],
                        dataset_of(watched) if watched else None)
 
-    planned = len(specs) * len(dates) + (2 * len(WATCH_DAYS) + 1 if watched else 0)
+    served = [s for s in specs if s.serving is not None]
+    watched_served = watched is not None and watched.serving is not None
+    planned = (len(specs) * len(dates) + (2 * len(WATCH_DAYS) + 1 if watched else 0) + len(served)
+               + (1 if watched_served else 0))
     runs = RunLog(planned, log_dir(settings.home), a.verbose, model_width=max((len(s.name) for s in specs), default=0))
     if not a.verbose:
         print(f"Task logs: {runs.log_dir}/ (one file per DAG run; --verbose prints them here)")
@@ -217,16 +221,29 @@ def main(argv: list[str]) -> int:
     failures, timings = [], defaultdict(list)
     total_started = time.perf_counter()
     train_all(bag, specs, dates, runs, failures, timings)
-    story = []
-    if watched is not None:
-        watch_started = time.perf_counter()
-        story = watch(bag, watched, settings, runs, failures)
-        timings["score + monitor + retrain (watched model)"].append(time.perf_counter() - watch_started)
+    story, serving_story = [], []
+    try:
+        deploy_started = time.perf_counter()
+        serving_story = demo_serving.first_deploys(bag, served, settings, runs, failures)
+        timings["deploy (first, by hand)"].append(time.perf_counter() - deploy_started)
+        if watched is not None:
+            watch_started = time.perf_counter()
+            story = watch(bag, watched, settings, runs, failures)
+            timings["score + monitor + retrain (watched model)"].append(time.perf_counter() - watch_started)
+            if watched_served:
+                deploy_started = time.perf_counter()
+                serving_story += demo_serving.deploy_from_asset(bag, watched, settings, runs, failures)
+                timings["deploy (new champion, from its asset event)"].append(time.perf_counter() - deploy_started)
+    finally:
+        stopped = demo_serving.stop_servers(settings)
     total = time.perf_counter() - total_started
 
     if story:
         print(f"\n{watched.name} in production (data drifting from {DRIFT_FROM}):")
         print("\n".join(f"  {line}" for line in story))
+    if serving_story:
+        print("\nOnline serving:")
+        print("\n".join(f"  {line}" for line in serving_story + [stopped]))
     print("\nWhere the time went (sum over runs, seconds):")
     print(format_table([{"task": t, "runs": len(v), "total": f"{sum(v):.1f}", "mean": f"{sum(v) / len(v):.1f}"}
                         for t, v in sorted(timings.items(), key=lambda kv: -sum(kv[1]))],

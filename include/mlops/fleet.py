@@ -187,7 +187,8 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
         "task": spec.dataset.task,
         "backend": spec.compute.backend,
         "primary_metric": spec.evaluation.primary_metric,
-        "dag_ids": {"train": spec.dag_id, "score": spec.score_dag_id, "monitor": spec.monitor_dag_id},
+        "dag_ids": {"train": spec.dag_id, "score": spec.score_dag_id, "monitor": spec.monitor_dag_id,
+                    **({"deploy": spec.deploy_dag_id} if spec.serving is not None else {})},
         "mlflow_model_url": mlflow_model_url(settings, spec.name),
         "mlflow_experiment_url": mlflow_experiment_url(settings, exp_id),
         "champion": None,
@@ -207,7 +208,20 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
                              "to_version": rec.to_version, "action": rec.action, "actor": rec.actor,
                              "reason": rec.reason}
     out["last_drift"] = last_drift(settings, spec, client, exp_id)
+    out["serving"] = serving_status(settings, spec)
     return out
+
+
+def serving_status(settings: Settings, spec: ModelSpec) -> dict[str, Any] | None:
+    """The online side: deployed version, endpoint, replicas ready and the last rollout (None: not served)."""
+    if spec.serving is None:
+        return None
+    from mlops.serving.status import model_status as serving_model_status
+
+    row = serving_model_status(settings, spec)
+    deployed = row["deployed"].lstrip("v") if row["deployed"] != "-" else None
+    row["deployed_version_url"] = mlflow_model_version_url(settings, spec.name, deployed) if deployed else None
+    return row
 
 
 def broken_status(path: Path, error: str) -> dict[str, Any]:
@@ -217,7 +231,7 @@ def broken_status(path: Path, error: str) -> dict[str, Any]:
             "backend": None, "primary_metric": None,
             "dag_ids": {"train": dag_id(name, "train"), "score": None, "monitor": None},
             "mlflow_model_url": "", "mlflow_experiment_url": "", "champion": None, "previous_champion": None,
-            "last_audit": None, "last_validation": None, "last_drift": None, "error": error}
+            "last_audit": None, "last_validation": None, "last_drift": None, "serving": None, "error": error}
 
 
 def model_names(settings: Settings) -> list[str]:

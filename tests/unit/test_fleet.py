@@ -89,7 +89,27 @@ def test_champion_previous_champion_audit_validation_and_drift(store, platform, 
     drift = status["last_drift"]
     assert (drift["day"], drift["status"], drift["champion_version"]) == ("2026-01-17", "alarm", ids["v2"])
     assert drift["reasons"] == ["'tenure_months' drifted"] and drift["monitor_run_id"] == ids["monitor"]
-    assert status["dag_ids"] == {"train": "churn__train", "score": "churn__score", "monitor": "churn__monitor"}
+    assert status["dag_ids"] == {"train": "churn__train", "score": "churn__score", "monitor": "churn__monitor",
+                                 "deploy": "churn__deploy"}
+    # churn serves online, but nothing was deployed in this store and no supervisor runs
+    serving = status["serving"]
+    assert (serving["deployed"], serving["endpoint"], serving["ready"], serving["rollout"]) == ("-", "-", "0/1", None)
+
+
+def test_fleet_page_shows_deployed_version_endpoint_replicas_and_last_rollout():
+    from mlops_airflow.fleet.render import _rollout, _serving
+
+    serving = {"deployed": "v3", "champion": "v4", "endpoint": "http://127.0.0.1:4100", "replicas": 2,
+               "replicas_ready": 2, "ready": "2/2", "deployed_version_url": "http://mlflow/#/models/churn/versions/3"}
+    cell = _serving({"serving": serving})
+    assert "v3</a>" in cell and "champion is v4" in cell and "http://127.0.0.1:4100" in cell and "2/2 ready" in cell
+    assert "batch only" in _serving({"serving": None})
+    rollout = {"started": "2026-12-02T10:00:00.000+00:00", "from_version": "2", "to_version": "3",
+               "verdict": "rolled_back", "failure": {"step": "bake", "reason": "p99 latency 410 ms > max 150 ms"},
+               "bake": {"requests": 3, "error_rate": 0.0, "p99_ms": 410.2, "psi": None, "disagreement": None}}
+    cell = _rollout(rollout)
+    assert "v2 &rarr; v3" in cell and "rolled back" in cell and "at bake: p99 latency 410 ms" in cell
+    assert "bake 3 req" in cell and "p99 410 ms" in cell
 
 
 def test_fleet_lists_every_spec_and_filters_by_name(store, platform):

@@ -147,6 +147,7 @@ class Supervisor:
             except OSError:  # the old port is taken now: a new one, which the state file then names
                 listener = _listen(self.host, 0)
             slot = self.models[model] = ModelSlot(model, listener)
+            self._known_ports[model] = slot.port  # the same address after a restart of the supervisor
         return slot
 
     def _spawn(self, proc: ServerProcess, slot: ModelSlot) -> None:

@@ -109,17 +109,52 @@ def _promotion(v: dict | None) -> str:
             f"<span class=muted>by {_e(by)}</span>")
 
 
+def _serving(m: dict) -> str:
+    """Deployed version (beside the champion's column), endpoint and replicas ready."""
+    s = m.get("serving")
+    if not s:
+        return '<span class=muted>batch only</span>'
+    if s["deployed"] == "-":
+        return _pill("not deployed", "none")
+    behind = s["deployed"] != s["champion"]
+    ready_kind = "ok" if s["replicas_ready"] >= s["replicas"] else ("warn" if s["replicas_ready"] else "bad")
+    endpoint = (f"<code>{_e(s['endpoint'])}</code>" if s["endpoint"] != "-"
+                else '<span class=muted>no endpoint (servers stopped)</span>')
+    return (f"{_a(s.get('deployed_version_url'), s['deployed'])}"
+            + (f" {_pill('champion is ' + s['champion'], 'warn')}" if behind else "")
+            + f"<br>{endpoint}<br>{_pill(str(s['ready']) + ' ready', ready_kind)}")
+
+
+def _rollout(r: dict | None) -> str:
+    """The last rollout: when, from which version to which, the verdict and the bake's figures."""
+    if not r:
+        return "<span class=muted>no rollout yet</span>"
+    kind = {"deployed": "ok", "rolled_back": "bad", "running": "warn"}.get(r["verdict"], "none")
+    move = f"v{_e(r.get('from_version') or '-')} &rarr; v{_e(r['to_version'])}"
+    lines = [f"{_e(r['started'][:19].replace('T', ' '))} UTC {move} {_pill(r['verdict'].replace('_', ' '), kind)}"]
+    if r.get("failure"):
+        lines.append(f"<span class=muted>at {_e(r['failure']['step'])}: {_e(r['failure']['reason'][:300])}</span>")
+    b = r.get("bake")
+    if b and b.get("requests"):
+        shift = "".join(f", {label} {b[key]:.3f}" for key, label in (("psi", "PSI"), ("disagreement", "flips"))
+                        if b.get(key) is not None)
+        lines.append(f"<span class=muted>bake {_e(b['requests'])} req, errors {b.get('error_rate', 0):.1%}, "
+                     f"p99 {b.get('p99_ms', 0):.0f} ms{_e(shift)}</span>")
+    return "<br>".join(lines)
+
+
 def _summary_row(m: dict) -> str:
     urls = m["airflow"]["dag_urls"]
     if m.get("error"):
         return (f"<tr><td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a></td>"
-                f"<td colspan=6>{_pill('error', 'bad')} {_e(m['error'].splitlines()[0])}</td>"
+                f"<td colspan=8>{_pill('error', 'bad')} {_e(m['error'].splitlines()[0])}</td>"
                 f"<td>{_a(urls.get('train'), 'train DAG')}</td></tr>")
     ch = m.get("champion")
     return ("<tr>"
             f"<td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a><br>"
             f"<span class=muted>{_e(m.get('owner'))}</span></td>"
-            f"<td>{_version(ch)}</td><td class=num>{_metric(ch)}</td><td>{_interval(ch)}</td>"
+            f"<td>{_version(ch)}</td><td>{_serving(m)}</td><td class=num>{_metric(ch)}</td><td>{_interval(ch)}</td>"
+            f"<td>{_rollout((m.get('serving') or {}).get('rollout'))}</td>"
             f"<td>{_validation(m.get('last_validation'), m['airflow'].get('data_docs_url'))}</td>"
             f"<td>{_drift(m.get('last_drift'), ch)}</td><td>{_next_run(m)}</td>"
             f"<td>{' '.join(_a(u, k) for k, u in urls.items())} &middot; {_a(m.get('mlflow_model_url'), 'MLflow')}</td>"
@@ -167,7 +202,8 @@ def _card(m: dict) -> str:
 
 def fleet_page(models: list[dict], *, user_name: str, airflow_base: str, mlflow_ui: str) -> str:
     if models:
-        table = ("<table><tr><th>model</th><th>champion</th><th>metric</th><th>trained on</th>"
+        table = ("<table><tr><th>model</th><th>champion</th><th>deployed</th><th>metric</th><th>trained on</th>"
+                 "<th>last rollout</th>"
                  "<th>last validation</th><th>last drift check</th><th>next training run</th><th>links</th></tr>"
                  + "".join(_summary_row(m) for m in models) + "</table>")
         cards = "".join(_card(m) for m in models)
