@@ -2,6 +2,7 @@
 # Two images from one file:
 #   docker build --target airflow -t mlops-airflow .   the scheduler / API server / worker image
 #   docker build --target trainer -t mlops-trainer .   the training pod image (CUDA base, no Airflow)
+#   docker build --target serving -t mlops-serving .   the model server image (the trainer's libraries)
 
 ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
@@ -56,3 +57,15 @@ RUN pip install --no-cache-dir --no-deps /opt/mlops
 WORKDIR /opt/mlops
 USER 50000:50000
 ENTRYPOINT ["python", "-m", "mlops.train"]
+
+# ---------------------------------------------------------------- serving
+# The model server for clusters: MLflow's scoring server under uvicorn (mlops.serving.worker, the process the
+# local backend runs too) on the trainer image's libraries, so a model is served by what trained it. No Airflow,
+# non-root (the trainer's user). The model is a local MLflow model directory at /mnt/models, where KServe's
+# storage initializer puts it; /ping and /health are the probes, /invocations the endpoint.
+FROM trainer AS serving
+ENV __pyfunc_model_path__=/mnt/models \
+    MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=30
+EXPOSE 8080
+USER 50000:50000
+ENTRYPOINT ["python", "-m", "mlops.serving.worker", "--host", "0.0.0.0", "--port", "8080"]

@@ -20,7 +20,7 @@ class AuditRecord:
     alias: str
     from_version: str | None
     to_version: str
-    action: str  # promote | force_promote | rollback | repair
+    action: str  # promote | force_promote | rollback | repair; for the deployed alias: deploy | deploy_rollback
     actor: str  # who or what moved it: "airflow:<dag_id>/<run_id>" or a user name
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)  # decision, metrics, holdout fingerprint, ...

@@ -8,6 +8,7 @@ offline ones, and a model too slow for the p99 guardrail."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -199,3 +200,42 @@ def test_bad_candidate_rolls_back_while_the_stable_version_serves(served, bad, s
     left = [p for p in control.find(served["settings"].serving.dir).model("churn")["processes"]
             if p["version"] == version]
     assert left == [], left  # nothing of the bad candidate is left
+
+
+def test_moving_the_endpoint_back_is_a_deploy_of_the_previous_version(served):
+    from mlops.audit import AuditLog
+
+    if _alias(served, "previous-deployed") is None:  # run on its own: two deploys first
+        deploy(served, served["versions"]["good"])
+        deploy(served, served["versions"]["better"])
+    back_to, leaving = _alias(served, "previous-deployed"), _alias(served, "deployed")
+    with ClientLoop(_status(served)["endpoint"], _one_row(served)) as loop:
+        _, states = deploy(served, back_to, "v-next mis-scores a segment")
+    assert states == {**dict.fromkeys(STEPS, "success"), "roll_back": "skipped"}, states
+    assert loop.failures == [] and set(loop.answers) == {leaving, back_to}, (loop.failures[:5], loop.answers)
+    assert (_alias(served, "deployed"), _alias(served, "previous-deployed")) == (back_to, leaving)
+    record = AuditLog(served["settings"].audit_root, "churn").last_for_alias("deployed")
+    assert (record.action, record.from_version, record.to_version) == ("deploy_rollback", leaving, back_to)
+    assert record.reason == "v-next mis-scores a segment" and " via airflow:churn__deploy/" in record.actor
+
+
+def test_a_replica_that_dies_is_restarted_by_the_supervisor(served):
+    import signal
+
+    from mlops.serving import control
+
+    sup = control.find(served["settings"].serving.dir)
+    if sup is None or _status(served)["ready"] != "2/2":
+        deploy(served, served["versions"]["good"])
+        sup = control.find(served["settings"].serving.dir)
+    victim = next(p for p in sup.model("churn")["processes"] if p["role"] == "stable")
+    os.kill(victim["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        procs = [p for p in sup.model("churn")["processes"] if p["role"] == "stable"]
+        if _status(served)["ready"] == "2/2" and victim["pid"] not in [p["pid"] for p in procs]:
+            break
+        time.sleep(0.5)
+    restarted = next(p for p in sup.model("churn")["processes"] if p["private_url"] == victim["private_url"])
+    assert restarted["pid"] != victim["pid"] and restarted["restarts"] == 1 and restarted["alive"]
+    assert _status(served)["ready"] == "2/2"

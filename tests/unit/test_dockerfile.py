@@ -79,6 +79,16 @@ def test_two_targets_and_the_trainer_has_no_airflow(dockerfile):
     assert "mlflow" in pins and not any("airflow" in p or "great-expectations" in p for p in pins)
 
 
+def test_the_serving_image_runs_the_model_server_on_the_trainer_libraries_without_airflow(dockerfile):
+    serving = dockerfile["serving"]
+    assert _values(serving, "FROM") == ["trainer AS serving"]  # what trained the model serves it
+    (entrypoint,) = _values(serving, "ENTRYPOINT")
+    assert '"mlops.serving.worker"' in entrypoint and '"8080"' in entrypoint
+    assert _values(serving, "USER")[-1].startswith("50000") and _values(serving, "EXPOSE") == ["8080"]
+    assert "__pyfunc_model_path__=/mnt/models" in " ".join(_values(serving, "ENV"))
+    assert not any("airflow" in v.lower() for _, v in serving)
+
+
 def test_the_airflow_image_installs_the_runtime_and_no_test_tool(dockerfile):
     airflow = dockerfile["airflow"]
     runs = _values(airflow, "RUN")

@@ -40,8 +40,8 @@ def test_every_serving_problem_is_reported_at_once():
     with pytest.raises(SpecError) as err:
         parse_spec(data, "churn.yaml", catalogue=catalogue)
     text = "\n".join(err.value.problems)
-    for field in ("serving.backend", "serving.replicas", "serving.resources.memory", "serving.guardrails.max_error_rate",
-                  "serving.canary.requests", "serving.smoke.tolrance"):
+    for field in ("serving.backend", "serving.replicas", "serving.resources.memory",
+                  "serving.guardrails.max_error_rate", "serving.canary.requests", "serving.smoke.tolrance"):
         assert field in text, (field, text)
     assert "'lots' is not a Kubernetes quantity" in text
 

@@ -196,8 +196,15 @@ def switch(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
     return out
 
 
-def record(settings: Settings, spec: ModelSpec, rollout_id: str, action: str = "deploy") -> dict[str, Any]:
+def record(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+    """The deployed alias moves, audited: `deploy`, or `deploy_rollback` when the version is the one that served
+    before the current one (the `previous_alias`): the endpoint was moved back."""
+    from mlops import tracking
+
+    assert spec.serving is not None
     rollout = _load(settings, spec, rollout_id)
+    previous = tracking.version_by_alias(settings, spec.name, spec.serving.previous_alias)
+    action = "deploy_rollback" if previous is not None and str(previous.version) == rollout.to_version else "deploy"
 
     def work() -> str | None:
         rec = records.record_deploy(settings, spec, rollout, action)

@@ -58,14 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     # Loading the model is the import: a model that cannot load ends the process here, before it listens.
     app = importlib.import_module("mlflow.pyfunc.scoring_server.app").app
     served = with_version_headers(app, os.environ.get(MODEL_ENV, ""), os.environ.get(VERSION_ENV, ""))
-    config = uvicorn.Config(served, lifespan="off", access_log=False, log_level="warning",
+    config = uvicorn.Config(served, host=args.host or "0.0.0.0", port=args.port,  # noqa: S104 - a container's port
+                            lifespan="off", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=args.graceful_seconds, timeout_keep_alive=5)
     server = uvicorn.Server(config)
-    if args.fd:
-        server.run(sockets=[socket.socket(fileno=fd) for fd in args.fd])
-    else:
-        config.host, config.port = args.host or "0.0.0.0", args.port  # noqa: S104 - a container's port
-        server.run()
+    server.run(sockets=[socket.socket(fileno=fd) for fd in args.fd] if args.fd else None)
 
 
 if __name__ == "__main__":

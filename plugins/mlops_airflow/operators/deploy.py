@@ -59,10 +59,11 @@ class ResolveDeploymentOperator(_DeployStep):
         params = context["params"]
         who = actor(context)
         by = getattr(context.get("dag_run"), "triggering_user_name", None)
-        reason = str(params.get("reason") or "").strip()
+        if by:
+            who = f"{by} via {who}"
         try:
             plan = rollout.resolve(settings, self.spec, str(params.get("version") or "").strip() or None,
-                                   who, (f"{reason} (by {by})" if by and reason else reason))
+                                   who, str(params.get("reason") or "").strip())
         except rollout.NothingToDeploy as exc:
             raise AirflowSkipException(str(exc)) from None
         self.log.info("%s: rolling out v%s (serving now: %s)", self.spec.name, plan.version,
