@@ -141,6 +141,9 @@ def airflow():
                 if observer is not None:
                     observer.stop()
                 deployment.stop()
+                from mlops.serving import control
+
+                control.stop(deployment.mlops_home / "serving")  # the model servers a deploy run started
     finally:
         drop_started = time.perf_counter()
         try:

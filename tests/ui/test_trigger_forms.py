@@ -2,7 +2,8 @@
 Chromium logs in through the login page, opens each DAG's form and submits it, and the runs that result
 (run by the services suite's deployment: scheduler, LocalExecutor, PostgreSQL) are checked through the
 REST API. Training with the form's defaults, then forcing a promotion with a reason; a rollback with a
-reason and no version; scoring, monitoring and maintenance with their defaults. A screenshot of the
+reason and no version; the champion deployed online with a reason; scoring, monitoring and maintenance with
+their defaults. A screenshot of the
 forced training's form is saved (MLOPS_UI_TRIGGER_SCREENSHOT, default: the test's tmp folder)."""
 
 import os
@@ -25,10 +26,12 @@ if not (shutil.which("chromium") and shutil.which("chromedriver")):
 pytestmark = pytest.mark.services
 
 MODEL = "churn_form"  # its own model of the deployment: no other test reads its registry entry
-TRAIN, ROLLBACK, SCORE, MONITOR = (f"{MODEL}__{kind}" for kind in ("train", "rollback", "score", "monitor"))
+TRAIN, ROLLBACK, SCORE, MONITOR, DEPLOY = (f"{MODEL}__{kind}" for kind in ("train", "rollback", "score", "monitor",
+                                                                           "deploy"))
 MAINTENANCE = "mlops__maintenance"
 FORCE_REASON = "incident 7: the retrained model is needed now"
 ROLLBACK_REASON = "v2 misbehaves in the retention campaign"
+DEPLOY_REASON = "the retention app scores customers online from today"
 RUN_TIMEOUT = 900  # the deployment runs every other services test's runs meanwhile
 
 
@@ -202,6 +205,27 @@ def test_every_kind_of_dag_runs_from_its_trigger_form(started, airflow, api, bro
     assert (audit["action"], audit["from_version"], audit["to_version"], audit["reason"]) == (
         "rollback", "2", "1", ROLLBACK_REASON), audit
     assert audit["actor"].startswith(f"{USER} via airflow:{ROLLBACK}/"), audit
+
+    # The champion online, from the deploy form: the version is optional (empty = the champion), as is the
+    # reason; the run goes through every gate and the endpoint answers a request with the champion's version.
+    button = open_form(browser, airflow.url, DEPLOY)
+    marks = required_marks(browser)
+    assert (marks["Version"], marks["Reason"]) == (False, False), marks
+    visible(browser, "#element_reason").send_keys(DEPLOY_REASON)
+    deploy_run = submit(browser, button)
+    run = succeeded(api, DEPLOY, deploy_run)
+    assert run["conf"] == {"version": None, "reason": DEPLOY_REASON}, run["conf"]
+    states = api.task_states(DEPLOY, deploy_run)
+    assert states.pop("roll_back") == "skipped" and set(states.values()) == {"success"}, states
+    serving = person.get(f"/mlops/api/models/{MODEL}")["serving"]
+    assert (serving["deployed"], serving["champion"], serving["ready"]) == ("v1", "v1", "1/1"), serving
+    import requests
+
+    answer = requests.post(f"{serving['endpoint']}/invocations", timeout=30, json={"dataframe_records": [
+        {"tenure_months": 3, "monthly_charges": 80.5, "contract": "month-to-month", "support_calls": 4}]})
+    assert answer.status_code == 200 and answer.headers["x-mlops-model-version"] == "1", answer.text
+    assert 0 < answer.json()["predictions"][0] < 1
+    assert serving["rollout"]["actor"].startswith(f"{USER} via airflow:{DEPLOY}/"), serving["rollout"]
 
     # Each with its work done, not skipped: the champion scored a partition, the monitor checked one, and
     # maintenance synced the pools and looked for orphaned pods (a model of the deployment trains on pods).
