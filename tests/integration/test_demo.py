@@ -4,8 +4,11 @@ the task logs go to files under $MLOPS_HOME/logs/."""
 
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from helpers import ROOT
@@ -36,15 +39,16 @@ def assert_each_training_run_says(logs: dict[str, str], line: str, retrained: bo
             "\n".join(text.splitlines()[-40:])
 
 
-# Per model two training runs; the watched model: score and monitor for four days, then its retraining.
-RUNS = 2 * len(NAMES) + 2 * 4 + 1
+# Per model two training runs and a first deploy; the watched model: score and monitor for four days, then
+# its retraining and the deploy of its new champion.
+RUNS = 2 * len(NAMES) + len(NAMES) + 2 * 4 + 1 + 1
 
 
 def assert_one_line_per_run(stdout):
     progress = re.findall(rf"^\[\s*(\d+)/{RUNS}\] ({'|'.join(NAMES)})\s+(\S+) (\S+): (.+) in [\d.]+s$", stdout, re.M)
     assert [int(p[0]) for p in progress] == list(range(1, RUNS + 1)), stdout
     assert "[info" not in stdout and "[warning" not in stdout and "great_expectations" not in stdout
-    assert len(stdout.splitlines()) < 60, stdout
+    assert len(stdout.splitlines()) < 75, stdout
 
 
 def champions(stdout):
@@ -88,7 +92,18 @@ def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
     assert_each_training_run_says(first_logs, "trained: models:/", retrained=True)
     # GX's config dump is silenced where GX logs it
     assert not any("Loading 'datasources'" in text for text in first_logs.values())
-    audit_files = sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json"))
+    # online: both champions deployed, a request answered, demand's new champion rolled out through the bake
+    online = first.split("Online serving:", 1)[1].split("Where the time went", 1)[0]
+    assert re.search(r"churn: first rollout of v1: deployed \(resolve .*retire [\d.]+ s\)", online), online
+    assert re.search(r"demand: deploy run asset_triggered__\S+ \(started from the champion's asset event\): success",
+                     online), online
+    assert re.search(r"demand: v1 -> v3: deployed", online), online
+    assert re.search(r"bake: 300 requests of the partition of 2026-01-\d\d, scored in batch, in shadow to both "
+                     r"versions: error rate 0.00%, p50 [\d.]+ ms, p99 [\d.]+ ms, PSI against the stable version",
+                     online), online
+    assert re.search(r"POST http://127.0.0.1:\d+/invocations .* \(served by v3 in [\d.]+ ms\)", online), online
+    assert "stopped the model servers" in online
+    audit_files = sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json") if p.parent.name != "rollouts")
     versions_before = model_versions(tmp_path / "home")
     assert versions_before == {"churn": ["1", "2"], "demand": ["1", "2", "3"]}
 
@@ -99,4 +114,45 @@ def test_demo_twice_second_run_is_all_cache_hits(tmp_path, airflow_db):
     assert_each_training_run_says(second_logs, "cache hit, reused: models:/", retrained=False)
     assert not any("trained: models:/" in text for text in second_logs.values())
     assert model_versions(tmp_path / "home") == versions_before
-    assert sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json")) == audit_files
+    assert sorted(p.name for p in (tmp_path / "home" / "audit").rglob("*.json")
+                  if p.parent.name != "rollouts") == audit_files
+    # the deployed versions came back (the first run had stopped its servers), through the gates, alias unmoved
+    assert "churn: first rollout of v1: deployed" in second and "demand: first rollout of v3: deployed" in second
+    assert "demand: no new champion, no rollout" in second
+
+    serve_then_curl(env)
+
+
+def readme_curl_command() -> str:
+    """The README's curl one-liner for the served demand model."""
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"^(curl -s \"\$\(\.venv/bin/python -m mlops\.serving url demand\)/invocations\".*?\n.*?)$", text,
+                  re.M)
+    assert m, "README lost its curl one-liner"
+    return m.group(1).replace("\\\n", " ")
+
+
+def serve_then_curl(env) -> None:
+    """`make serve`'s command in a plain shell, then the README's curl line, then Ctrl-C (SIGINT)."""
+    serve = subprocess.Popen([sys.executable, "-m", "mlops.serving", "serve"], env=env, cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = serve.stdout.readline()
+            lines.append(line)
+            if "serving until Ctrl-C" in line or not line:
+                break
+        assert "serving until Ctrl-C" in "".join(lines), "".join(lines)
+        assert re.search(r"demand: v3 serves at http://127.0.0.1:\d+ \(2 replica\(s\)\)", "".join(lines)), lines
+        command = readme_curl_command()
+        curl = subprocess.run(["bash", "-c", command + " -i"], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+        assert curl.returncode == 0 and "HTTP/1.1 200 OK" in curl.stdout, (shlex.quote(command), curl.stdout,
+                                                                          curl.stderr)
+        assert "x-mlops-model-version: 3" in curl.stdout and '"predictions": [' in curl.stdout, curl.stdout
+    finally:
+        os.killpg(serve.pid, signal.SIGINT)
+        rest, _ = serve.communicate(timeout=60)
+    assert serve.returncode == 0 and "stopped every server" in rest, rest
