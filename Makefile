@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo run serve airflow test test-fast install airflow-db ui lint bench-parse bench-many bench-demo bench-drift schema docs pools clean
+.PHONY: demo run serve airflow test test-fast install airflow-db ui lint bench-parse bench-many bench-demo bench-drift bench-serving schema docs pools clean
 
 demo: airflow-db  ## sample data -> every model's training DAG for two logical dates -> champions table (VERBOSE=1: task logs on the console)
 	$(BIN)/python -m tools.demo $(if $(VERBOSE),--verbose)
@@ -87,6 +87,9 @@ bench-many: install  ## 1,000 generated specs over the DAG shard files: parse + 
 
 bench-demo: airflow-db
 	$(BIN)/python bench/demo_time.py
+
+bench-serving: install  ## the deployed endpoint vs `mlflow models serve` by hand (rps, p50/p99 at 1/8/32), rollout timeline
+	$(BIN)/python bench/serving.py
 
 bench-drift: install  ## drift statistics on 10^6 rows x 12 columns, and 10^5..10^7 rows
 	$(BIN)/python bench/drift_speed.py --scaling

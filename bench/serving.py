@@ -1,7 +1,7 @@
 """Online serving: the platform's endpoint against the same model version started by hand with `mlflow models
 serve`, and what a client sees while a new version rolls out and while it is rolled back.
 
-    python bench/serving.py [--requests 2000] [--concurrency 1 8 32] [--warmup 200]
+    python bench/serving.py [--requests 3000] [--concurrency 1 8 32] [--warmup 200]
 
 Everything runs on a temporary MLOPS_HOME (removed at the end): churn sample data, two churn versions
 trained with run_training (different logical dates and C), v1 deployed through the rollout steps
@@ -344,8 +344,8 @@ def timeline(settings: Settings, spec: ModelSpec, version: str, actor: str, body
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--requests", type=int, default=2000,
-                   help="requests per endpoint and concurrency level (2,000: about 2.5 min in all on 2 cores)")
+    p.add_argument("--requests", type=int, default=3000,
+                   help="requests per endpoint and concurrency level (3,000: about 2.5 min in all on 2 cores)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--warmup", type=int, default=200, help="unmeasured requests to each endpoint first")
     a = p.parse_args(argv)

@@ -124,7 +124,8 @@ class LocalBackend:
         except endpoint.NotReady:
             self.supervisor.stop(self.spec.name, [p["pid"] for p in started], 0)
             raise
-        return {"version": version, "pids": [p["pid"] for p in started], "endpoint": self.endpoint()}
+        return {"version": version, "pids": [p["pid"] for p in started], "urls": [p["private_url"] for p in started],
+                "endpoint": self.endpoint()}
 
     def retire(self, keep_version: str) -> list[str]:
         """Drain and stop every process but the serving ones of `keep_version` (old versions, the candidate's

@@ -189,11 +189,31 @@ def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: st
 def switch(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
     rollout = _load(settings, spec, rollout_id)
     backend = backend_for(settings, spec)
-    out: dict[str, Any] = _step(settings, spec, rollout, "switch", lambda: backend.switch(rollout.to_version),
+
+    def work() -> dict[str, Any]:
+        out: dict[str, Any] = backend.switch(rollout.to_version)
+        _warm_up(settings, spec, rollout.to_version, out.get("urls", []))
+        return out
+
+    out: dict[str, Any] = _step(settings, spec, rollout, "switch", work,
                                 lambda o: f"{len(o['pids'])} replica(s) of v{rollout.to_version} on {o['endpoint']}")
     rollout.endpoint = out["endpoint"]
     _log(settings, spec).save(rollout)
     return out
+
+
+def _warm_up(settings: Settings, spec: ModelSpec, version: str, urls: list[str]) -> None:
+    """One request of the smoke rows to each new replica before the old ones are retired: its first real
+    request then finds the code paths loaded. A replica that cannot answer it fails the switch."""
+    from mlops.serving import endpoint
+
+    assert spec.serving is not None
+    sample = smoke_sample(settings, spec, version)
+    body = endpoint.frame_body(sample[list(spec.dataset.features)].head(spec.serving.smoke.rows))
+    for url in urls:
+        answer = endpoint.invoke(endpoint.session(), url, body, spec.serving.timeouts.request_seconds)
+        if not answer.ok:
+            raise DeployError(f"replica {url} of v{version} failed its warm-up request: {endpoint.describe(answer)}")
 
 
 def record(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:

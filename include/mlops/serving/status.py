@@ -24,8 +24,11 @@ def _slot(settings: Settings, spec: ModelSpec) -> dict[str, Any] | None:
 
 
 def endpoint_of(settings: Settings, spec: ModelSpec) -> str | None:
+    """The model's stable address, while a live process serves it."""
     slot = _slot(settings, spec)
-    return str(slot["url"]) if slot and any(p["role"] == "stable" for p in slot["processes"]) else None
+    serving = [p for p in (slot or {}).get("processes", []) if p["role"] == "stable" and p["alive"]
+               and not p["stopping"]]
+    return str(slot["url"]) if slot and serving else None
 
 
 def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
