@@ -67,7 +67,8 @@ def rejected_hyperparameter(tmp_path: Path, monkeypatch, **compute) -> None:
 # trainer and its evaluation, which also load the logged model, do not. So each of these trains, evaluates
 # and registers like churn, and fails only as a served endpoint, as a model does whose serving environment
 # differs from the training one.
-SERVE_FAULT = "serve_fault"  # hyperparameter: "crash" | "offset" | "slow:<ms>" | "" (none)
+# hyperparameter: "crash" | "offset" | "slow:<ms>" | "second-replica-crash:<marker file>" | "" (none)
+SERVE_FAULT = "serve_fault"
 
 
 class ServedFault:
@@ -81,6 +82,13 @@ class ServedFault:
         self.served = bool(os.environ.get("MLOPS_SERVING_MODEL"))
         if self.served and self.fault == "crash":
             raise RuntimeError("this model cannot load in the serving environment (a crash on purpose)")
+        if self.served and self.fault.startswith("second-replica-crash:") \
+                and os.environ.get("MLOPS_SERVING_ROLE") == "stable":
+            # the first replica on the shared socket starts (and takes traffic), the second cannot
+            marker = Path(self.fault.split(":", 1)[1])
+            if marker.exists():
+                raise RuntimeError("the second replica cannot load (a crash on purpose)")
+            marker.write_text("the first replica started\n")
 
     @property
     def classes_(self):

@@ -20,7 +20,7 @@ def test_no_import_errors_and_one_dag_per_spec(dagbag):
     per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml")
                  for kind in ("train", "score", "monitor", "rollback", "deploy")
                  if kind != "deploy" or load_spec(p).serving is not None]
-    assert "churn__deploy" in per_model and "demand__deploy" not in per_model
+    assert "churn__deploy" in per_model and "demand_nn__deploy" not in per_model
     assert sorted(bag.dags) == sorted([*per_model, "mlops__maintenance"])
 
 
@@ -36,9 +36,12 @@ def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
             steps = ["resolve_version", "start_candidate", "smoke_test", "canary_bake", "switch_traffic",
                      "record_deployment", "retire_old_version"]
             assert [t.task_id for t in dag.topological_sort() if t.task_id != "roll_back"] == steps
-            assert all(t.retries == 0 for t in dag.tasks) and dag.max_active_runs == 1
+            # a gate's verdict does not change on a second try; retire is idempotent and retried
+            assert {t.task_id: t.retries for t in dag.tasks if t.retries} == {"retire_old_version": 2}
+            assert dag.max_active_runs == 1
             assert dag.get_task("roll_back").trigger_rule == "one_failed"
-            assert dag.get_task("record_deployment").pool == "mlops-promotion-churn"  # turns with promotions
+            model = dag_id.removesuffix("__deploy")  # takes turns with the model's promotions:
+            assert dag.get_task("record_deployment").pool == f"mlops-promotion-{model}"
             continue
         assert "retries" in dag.default_args, dag_id
         assert dag.default_args["retries"] >= 1, dag_id

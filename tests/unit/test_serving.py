@@ -188,3 +188,39 @@ def test_mails_for_a_rollout_and_a_roll_back_carry_the_gates_figures():
         "serving": ["3"], "message": "churn: the rollout of v4 failed at smoke and was rolled back"})
     assert failed.subject == "[mlops] churn: rollout of v4 rolled back (smoke)"
     assert "Why: 3 of 50 rows score differently" in failed.lines and "Serving now: v3" in failed.lines
+
+
+def test_a_draining_worker_asks_keep_alive_clients_to_reconnect_elsewhere():
+    from mlops.serving.worker import with_version_headers
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    draining = {"now": False}
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request"}
+
+    wrapped = with_version_headers(app, "churn", "7", lambda: draining["now"])
+    asyncio.run(wrapped({"type": "http"}, receive, send))
+    draining["now"] = True
+    asyncio.run(wrapped({"type": "http"}, receive, send))
+    assert b"connection" not in dict(sent[0]["headers"]) and dict(sent[2]["headers"])[b"connection"] == b"close"
+
+
+@pytest.mark.parametrize("executor, ok", [("LocalExecutor", True), ("SequentialExecutor", True),
+                                          ("airflow.executors.local_executor.LocalExecutor", True),
+                                          ("CeleryExecutor", False), ("KubernetesExecutor", False),
+                                          ("LocalExecutor,CeleryExecutor", False)])
+def test_the_local_backend_refuses_executors_that_spread_a_run_over_machines(executor, ok):
+    from mlops_airflow.operators.deploy import local_backend_problem
+
+    problem = local_backend_problem(executor)
+    assert (problem is None) == ok, problem
+    if not ok:
+        assert "LocalExecutor" in problem and repr(executor) in problem

@@ -23,11 +23,30 @@ class SupervisorError(RuntimeError):
 
 
 def _info(root: Path) -> dict[str, Any] | None:
+    """What supervisor.json says, if the supervisor it names runs. Its lock says so, not its pid: after a
+    crash the pid may belong to another process by now."""
     try:
         data: dict[str, Any] = json.loads((root / "supervisor.json").read_text())
     except (OSError, ValueError):
         return None
-    return data if data.get("pid") and _alive(int(data["pid"])) else None
+    if not data.get("pid") or not _locked(root) or not _alive(int(data["pid"])):
+        return None
+    return data
+
+
+def _locked(root: Path) -> bool:
+    """Whether a supervisor holds the folder's lock (it holds it exclusively for its whole life)."""
+    try:
+        handle = open(root / "supervisor.lock")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 def _alive(pid: int) -> bool:
@@ -70,7 +89,8 @@ class Supervisor:
             raise SupervisorError(f"the serving supervisor (pid {self.pid}) refused {path}: {detail}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise SupervisorError(f"the serving supervisor (pid {self.pid}, {self.url}) did not answer {path}: "
-                                  f"{exc}; its log: {self.root / 'supervisor.log'}") from None
+                                  f"{exc}; its log is {self.root / 'supervisor.log'} (or the terminal of "
+                                  "`make serve`)") from None
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = self._call("GET", "/status", timeout=10)
@@ -81,21 +101,24 @@ class Supervisor:
         return found
 
     def start(self, model: str, version: str, model_path: str, role: str, env: dict[str, str] | None = None,
-              graceful_seconds: int = 30) -> dict[str, Any]:
+              graceful_seconds: int = 30, tag: str = "") -> dict[str, Any]:
         out: dict[str, Any] = self._call("POST", "/start", {
             "model": model, "version": str(version), "model_path": model_path, "role": role, "env": env or {},
-            "graceful_seconds": graceful_seconds})
+            "graceful_seconds": graceful_seconds, "tag": tag})
         return out
 
-    def stop(self, model: str, pids: list[int], drain_seconds: float) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("POST", "/stop", {"model": model, "pids": pids,
+    def stop(self, model: str, ids: list[int], drain_seconds: float) -> dict[str, Any]:
+        """Stop the processes `ids` (their `id`, which survives a restart; not the pid)."""
+        if not ids:
+            return {"stopped": []}
+        out: dict[str, Any] = self._call("POST", "/stop", {"model": model, "ids": ids,
                                                             "drain_seconds": drain_seconds},
-                                         timeout=drain_seconds + 30)
+                                         timeout=drain_seconds + 60)
         return out
 
-    def tail(self, model: str, pid: int) -> list[str]:
-        lines: list[str] = self._call("POST", "/tail", {"model": model, "pid": pid}, timeout=10)["lines"]
-        return lines
+    def mark_ready(self, model: str, ids: list[int]) -> None:
+        """The processes passed their health check: from now on the supervisor restarts them if they die."""
+        self._call("POST", "/ready", {"model": model, "ids": ids}, timeout=10)
 
     def shutdown(self, drain_seconds: float = 10, wait_s: float = 60) -> None:
         """Stop every server process and the supervisor; returns once its process is gone."""
@@ -154,8 +177,12 @@ def ensure(root: Path, host: str) -> Supervisor:
         tail = (root / "supervisor.log").read_text(errors="replace").splitlines()[-15:]
         if proc.poll() is None:
             proc.kill()
-        raise SupervisorError("the serving supervisor did not start within "
-                              f"{START_TIMEOUT_S:.0f} s; the end of its log:\n" + "\n".join(tail))
+            proc.wait()
+            why = f"did not start within {START_TIMEOUT_S:.0f} s"
+        else:
+            why = f"exited at once with code {proc.returncode}"
+        raise SupervisorError(f"the serving supervisor {why}; the end of its log ({root / 'supervisor.log'}):\n"
+                              + "\n".join(tail))
 
 
 def stop(root: Path) -> bool:

@@ -40,15 +40,15 @@ class LocalBackend:
         return str(slot["url"]) if slot else None
 
     def serving_processes(self) -> list[dict[str, Any]]:
-        """The processes on the shared socket (those not told to stop)."""
-        return [p for p in self._processes() if p["role"] == "stable" and not p["stopping"]]
+        """The processes on the shared socket that serve (alive, not told to stop, not given up)."""
+        return [p for p in self._processes() if p["role"] == "stable" and p["alive"] and not p["stopping"]
+                and not p["gave_up"]]
 
     def serving_versions(self) -> list[str]:
-        return sorted({p["version"] for p in self.serving_processes() if p["alive"]})
+        return sorted({p["version"] for p in self.serving_processes()})
 
     def status(self) -> dict[str, Any]:
-        live = [p for p in self.serving_processes() if p["alive"]]
-        ready = sum(1 for p in live if endpoint.healthy(p["private_url"], timeout=1))
+        ready = sum(1 for p in self.serving_processes() if endpoint.healthy(p["private_url"], timeout=1))
         return {"backend": self.name, "endpoint": self.endpoint(), "versions": self.serving_versions(),
                 "replicas": self.serving.replicas, "replicas_ready": ready}
 
@@ -69,7 +69,12 @@ class LocalBackend:
         local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{self.spec.name}/{version}",
                                                     dst_path=str(staging))
         found = Path(local)
-        found = found if (found / "MLmodel").is_file() else next(p.parent for p in staging.rglob("MLmodel"))
+        if not (found / "MLmodel").is_file():
+            inside = [p.parent for p in staging.rglob("MLmodel")]
+            if not inside:
+                raise RuntimeError(f"the artifacts of models:/{self.spec.name}/{version} hold no MLmodel file: it "
+                                   "is not an MLflow model; deploy a version the platform's trainer registered")
+            found = inside[0]
         if target.exists():
             shutil.rmtree(staging, ignore_errors=True)
         else:
@@ -85,12 +90,15 @@ class LocalBackend:
             env["CUDA_VISIBLE_DEVICES"] = ""  # CPU serving stays off the workstation's GPUs
         return env
 
-    def _start(self, version: str, role: str) -> dict[str, Any]:
+    def _start(self, version: str, role: str, tag: str) -> dict[str, Any]:
         return self.supervisor.start(self.spec.name, version, self.model_path(version), role, self._env(),
-                                     graceful_seconds=self.serving.timeouts.drain_seconds)
+                                     graceful_seconds=self.serving.timeouts.drain_seconds, tag=tag)
 
-    def _why_gone(self, pid: int) -> str | None:
-        proc = next((p for p in self._processes() if p["pid"] == pid), None)
+    def _stop(self, procs: list[dict[str, Any]]) -> None:
+        self.supervisor.stop(self.spec.name, [p["id"] for p in procs], self.serving.timeouts.drain_seconds)
+
+    def _why_gone(self, proc_id: int) -> str | None:
+        proc = next((p for p in self._processes() if p["id"] == proc_id), None)
         if proc is None:
             return "its process is gone (stopped by someone else)"
         if proc["alive"]:
@@ -99,56 +107,54 @@ class LocalBackend:
 
     def _wait(self, proc: dict[str, Any], what: str) -> float:
         return endpoint.wait_ready(proc["private_url"], self.serving.timeouts.ready_seconds,
-                                   lambda: self._why_gone(int(proc["pid"])), what)
+                                   lambda: self._why_gone(int(proc["id"])), what)
 
-    def start_candidate(self, version: str) -> dict[str, Any]:
-        """Start the version on a private port and wait until it answers; the stable version is untouched."""
-        self.abort(version)  # leftovers of an earlier try of this rollout
-        proc = self._start(version, "candidate")
-        handle = {"version": version, "pids": [proc["pid"]], "url": proc["private_url"]}
+    def start_candidate(self, version: str, tag: str) -> dict[str, Any]:
+        """Start the version on a private port and wait until it answers; what serves is untouched."""
+        self.abort(tag)  # leftovers of an earlier try of this rollout (a retried or cleared task)
+        proc = self._start(version, "candidate", tag)
+        handle = {"version": version, "ids": [proc["id"]], "url": proc["private_url"]}
         try:
             handle["ready_seconds"] = self._wait(proc, f"{self.spec.name} v{version}")
         except endpoint.NotReady:
-            self.abort(version)
+            self.abort(tag)
             raise
         return handle
 
-    def switch(self, version: str) -> dict[str, Any]:
-        """The version's replicas on the shared socket, each ready, beside the old version's processes."""
-        started = []
+    def switch(self, version: str, tag: str) -> dict[str, Any]:
+        """This rollout's replicas of the version on the shared socket, each healthy, beside what served before.
+        Run again (a cleared task), it starts only the replicas that are missing."""
+        mine = [p for p in self.serving_processes() if p["tag"] == tag and p["version"] == version]
+        started: list[dict[str, Any]] = []
         try:
-            for i in range(self.serving.replicas):
-                proc = self._start(version, "stable")
+            for i in range(len(mine), self.serving.replicas):
+                proc = self._start(version, "stable", tag)
                 started.append(proc)
                 self._wait(proc, f"{self.spec.name} v{version} (replica {i + 1} of {self.serving.replicas})")
         except endpoint.NotReady:
-            self.supervisor.stop(self.spec.name, [p["pid"] for p in started], 0)
+            self._stop(started)  # drained: the ones that were healthy already took connections
             raise
-        return {"version": version, "pids": [p["pid"] for p in started], "urls": [p["private_url"] for p in started],
-                "endpoint": self.endpoint()}
+        replicas = mine + started
+        self.supervisor.mark_ready(self.spec.name, [p["id"] for p in replicas])
+        return {"version": version, "ids": [p["id"] for p in replicas],
+                "urls": [p["private_url"] for p in replicas], "endpoint": self.endpoint()}
 
-    def retire(self, keep_version: str) -> list[str]:
-        """Drain and stop every process but the serving ones of `keep_version` (old versions, the candidate's
-        private process). Returns the versions retired."""
+    def retire(self, tag: str) -> list[str]:
+        """Drain and stop every process but this rollout's replicas on the shared socket: the version that
+        served before, candidates (this rollout's, and any an interrupted rollout left). Returns the versions
+        that stopped serving."""
         procs = self._processes()
-        old = [p for p in procs if not (p["role"] == "stable" and p["version"] == keep_version)]
-        if old:
-            self.supervisor.stop(self.spec.name, [p["pid"] for p in old], self.serving.timeouts.drain_seconds)
-        return sorted({p["version"] for p in old if p["role"] == "stable"})
+        old = [p for p in procs if not (p["role"] == "stable" and p["tag"] == tag)]
+        self._stop(old)
+        kept = {p["version"] for p in procs if p["role"] == "stable" and p["tag"] == tag}
+        return sorted({p["version"] for p in old if p["role"] == "stable"} - kept)
 
-    def abort(self, version: str) -> list[int]:
-        """Stop every process of `version` (a rollout's candidate, and its replicas if the switch had begun);
-        the other versions' processes keep serving."""
-        doomed = [p for p in self._processes() if p["version"] == version]
-        if doomed:
-            self.supervisor.stop(self.spec.name, [p["pid"] for p in doomed], 0)
-        return [p["pid"] for p in doomed]
-
-    def wait_gone(self, pids: list[int], timeout_s: float = 10) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and any(p["pid"] in pids for p in self._processes()):
-            time.sleep(0.1)
-
+    def abort(self, tag: str) -> list[int]:
+        """Stop what this rollout started (its candidate, and its replicas if the switch had begun, drained);
+        what served before keeps serving."""
+        doomed = [p for p in self._processes() if p["tag"] == tag]
+        self._stop(doomed)
+        return [p["id"] for p in doomed]
 
 def restore(settings: Settings, spec: ModelSpec) -> str:
     """Start the deployed version's replicas (after a restart of the machine or `make serve`); the version
@@ -161,5 +167,5 @@ def restore(settings: Settings, spec: ModelSpec) -> str:
         return f"{spec.name}: nothing deployed yet (trigger {spec.deploy_dag_id})"
     backend = LocalBackend(settings, spec)
     if version not in backend.serving_versions():
-        backend.switch(version)
+        backend.switch(version, tag=f"restore-{int(time.time())}")
     return f"{spec.name}: v{version} serves at {backend.endpoint()} ({spec.serving.replicas} replica(s))"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from mlops.settings import Settings
     from mlops.spec import ModelSpec
 
+log = logging.getLogger(__name__)
 RUNNING, DEPLOYED, ROLLED_BACK, UNCHANGED = "running", "deployed", "rolled_back", "unchanged"
 
 
@@ -75,23 +77,33 @@ class RolloutLog:
         return f"{self.dir}/{stamp}-{rollout.id}.json"
 
     def save(self, rollout: Rollout) -> Rollout:
+        """Written whole or not at all: to a temporary name, then renamed (object stores write whole objects)."""
         self.fs.makedirs(self.dir, exist_ok=True)
-        with self.fs.open(self._path(rollout), "w") as f:
+        path = self._path(rollout)
+        with self.fs.open(path + ".tmp", "w") as f:
             f.write(json.dumps(rollout.to_dict(), sort_keys=True))
+        self.fs.mv(path + ".tmp", path)
         return rollout
 
-    def all(self) -> list[Rollout]:
+    def _read(self, path: str) -> Rollout | None:
+        try:
+            with self.fs.open(path) as f:
+                return Rollout(**json.loads(f.read()))
+        except (OSError, ValueError, TypeError) as exc:  # one unreadable record must not hide the others
+            log.warning("skipping the unreadable rollout record %s: %s", path, exc)
+            return None
+
+    def _paths(self) -> list[str]:
         if not self.fs.exists(self.dir):
             return []
-        out = []
-        for path in sorted(self.fs.ls(self.dir, detail=False)):
-            if str(path).endswith(".json"):
-                with self.fs.open(path) as f:
-                    out.append(Rollout(**json.loads(f.read())))
-        return out
+        return sorted(str(p) for p in self.fs.ls(self.dir, detail=False) if str(p).endswith(".json"))
+
+    def all(self) -> list[Rollout]:
+        return [r for r in map(self._read, self._paths()) if r is not None]
 
     def get(self, rollout_id: str) -> Rollout | None:
-        return next((r for r in self.all() if r.id == rollout_id), None)
+        found = [p for p in self._paths() if p.endswith(f"-{rollout_id}.json")]
+        return self._read(found[-1]) if found else None
 
     def latest(self, finished_only: bool = False) -> Rollout | None:
         done = [r for r in self.all() if not finished_only or r.verdict != RUNNING]
@@ -121,6 +133,7 @@ def record_deploy(settings: Settings, spec: ModelSpec, rollout: Rollout, action:
             last = audit.last_for_alias(serving.deployed_alias)
             if last is not None and last.to_version == rollout.to_version:
                 return None
+            current = rollout.from_version  # moved without its record (a crash in between): the real "from"
         evidence = {"rollout_id": rollout.id, "backend": rollout.backend, "endpoint": rollout.endpoint,
                     "smoke": rollout.smoke, "bake": rollout.bake, "timeline": rollout.steps}
         return move_aliases(settings, spec.name, serving.deployed_alias, serving.previous_alias, audit,

@@ -68,13 +68,21 @@ def _step(settings: Settings, spec: ModelSpec, rollout: Rollout, name: str, work
     except Exception as exc:
         reason = str(exc) if isinstance(exc, (DeployError,)) or type(exc).__module__.startswith("mlops") else (
             f"{type(exc).__name__}: {exc}")
-        rollout.failure = {"step": name, "reason": reason}
-        rollout.step(name, clock.seconds, "failed")
-        _log(settings, spec).save(rollout)
+        _fail(settings, spec, rollout, name, reason, clock.seconds)
         raise DeployError(f"{spec.name}: the rollout of v{rollout.to_version} failed at {name}: {reason}") from exc
+    except BaseException as exc:  # the task's timeout or a kill: recorded, then let through as it came
+        _fail(settings, spec, rollout, name, f"interrupted after {clock.seconds:.0f} s ({type(exc).__name__}: "
+              f"{exc or 'the task timed out or was stopped'})", clock.seconds)
+        raise
     rollout.step(name, clock.seconds, detail(out))
     _log(settings, spec).save(rollout)
     return out
+
+
+def _fail(settings: Settings, spec: ModelSpec, rollout: Rollout, step: str, reason: str, seconds: float) -> None:
+    rollout.failure = {"step": step, "reason": reason}
+    rollout.step(step, seconds, "failed")
+    _log(settings, spec).save(rollout)
 
 
 def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: str, reason: str) -> Plan:
@@ -99,7 +107,7 @@ def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: s
     deployed = records.deployed_version(settings, spec)
     serving_now = backend.serving_versions()
     status = backend.status()
-    if deployed == version and serving_now == [version] and status["replicas_ready"] >= 1:
+    if deployed == version and serving_now == [version] and status["replicas_ready"] >= status["replicas"]:
         raise NothingToDeploy(f"{spec.name}: v{version} already serves at {status['endpoint']} "
                               f"({status['replicas_ready']} of {status['replicas']} replicas ready); nothing to do")
     from_version = next((v for v in serving_now if v != version), None) if serving_now else None
@@ -119,7 +127,7 @@ def start(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any
     rollout = _load(settings, spec, rollout_id)
     backend = backend_for(settings, spec)
     handle: dict[str, Any] = _step(settings, spec, rollout, "start",
-                                   lambda: backend.start_candidate(rollout.to_version),
+                                   lambda: backend.start_candidate(rollout.to_version, rollout.id),
                                    lambda h: f"ready in {h['ready_seconds']:.1f} s at {h['url']}")
     return handle
 
@@ -191,20 +199,20 @@ def switch(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
     backend = backend_for(settings, spec)
 
     def work() -> dict[str, Any]:
-        out: dict[str, Any] = backend.switch(rollout.to_version)
+        out: dict[str, Any] = backend.switch(rollout.to_version, rollout.id)
         _warm_up(settings, spec, rollout.to_version, out.get("urls", []))
         return out
 
     out: dict[str, Any] = _step(settings, spec, rollout, "switch", work,
-                                lambda o: f"{len(o['pids'])} replica(s) of v{rollout.to_version} on {o['endpoint']}")
+                                lambda o: f"{len(o['ids'])} replica(s) of v{rollout.to_version} on {o['endpoint']}")
     rollout.endpoint = out["endpoint"]
     _log(settings, spec).save(rollout)
     return out
 
 
 def _warm_up(settings: Settings, spec: ModelSpec, version: str, urls: list[str]) -> None:
-    """One request of the smoke rows to each new replica before the old ones are retired: its first real
-    request then finds the code paths loaded. A replica that cannot answer it fails the switch."""
+    """One request of the smoke rows to each new replica, before the old version is retired (so before the new
+    one takes every connection). A replica that cannot answer it fails the switch."""
     from mlops.serving import endpoint
 
     assert spec.serving is not None
@@ -239,7 +247,7 @@ def record(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
 def retire(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
     rollout = _load(settings, spec, rollout_id)
     backend = backend_for(settings, spec)
-    retired: list[str] = _step(settings, spec, rollout, "retire", lambda: backend.retire(rollout.to_version),
+    retired: list[str] = _step(settings, spec, rollout, "retire", lambda: backend.retire(rollout.id),
                                lambda r: "retired " + (", ".join(f"v{v}" for v in r) or "nothing"))
     rollout.verdict, rollout.finished = records.DEPLOYED, records._now()
     _log(settings, spec).save(rollout)
@@ -251,7 +259,8 @@ def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str,
     rollout = _load(settings, spec, rollout_id)
     backend = backend_for(settings, spec)
     clock = Stopwatch()
-    stopped = backend.abort(rollout.to_version)
+    _undo_record(settings, spec, rollout)
+    stopped = backend.abort(rollout.id)
     rollout.step("roll_back", clock.seconds, f"stopped {len(stopped)} process(es) of v{rollout.to_version}")
     rollout.verdict, rollout.finished = records.ROLLED_BACK, records._now()
     _log(settings, spec).save(rollout)
@@ -262,6 +271,25 @@ def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str,
                   else "nothing was serving before, so nothing serves") + f". Why: {failure['reason']}")
     log.warning("%s", message)
     return {**summary(rollout), "message": message, "serving": serving_now}
+
+
+def _undo_record(settings: Settings, spec: ModelSpec, rollout: Rollout) -> None:
+    """When record_deployment moved the alias before its task failed (killed after the move), the alias
+    goes back to what still serves, audited, before the new version is stopped."""
+    from mlops import tracking
+    from mlops.locks import model_lock
+
+    serving = spec.serving
+    assert serving is not None
+    with model_lock(settings, spec.name):
+        if records.deployed_version(settings, spec) != rollout.to_version:
+            return
+        if rollout.from_version is None:  # a first deploy: nothing served before, so no version is deployed
+            tracking.client(settings).delete_registered_model_alias(spec.name, serving.deployed_alias)
+            return
+    back = Rollout(rollout.id, spec.name, rollout.backend, rollout.to_version, rollout.from_version,
+                   rollout.actor, f"the rollout of v{rollout.to_version} failed after the alias moved")
+    records.record_deploy(settings, spec, back, "deploy_rollback")
 
 
 def summary(rollout: Rollout) -> dict[str, Any]:

@@ -43,6 +43,8 @@ log = logging.getLogger("mlops.serving.supervisor")
 BACKLOG = 4096  # connections queue here while no process accepts (e.g. a restart): they wait, not fail
 MAX_RESTARTS, RESTART_WINDOW_S = 3, 60.0
 LOG_TAIL_LINES = 30
+REBIND_WAIT_S = 30.0  # a model's old servers may still drain on its port after a supervisor restart
+PRESTOP_S = 1.0
 
 
 @dataclass
@@ -55,24 +57,29 @@ class ServerProcess:
     env: dict[str, str]
     graceful_seconds: int
     log_path: Path
+    tag: str = ""  # the rollout that started it: a rollout stops only its own processes
     popen: subprocess.Popen[bytes] | None = None
     started: float = field(default_factory=time.time)
     stopping: bool = False
+    ready: bool = False  # told by the deployer once healthy: only a process that ever served is restarted
+    gave_up: bool = False
     restarts: list[float] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
         return self.popen.pid if self.popen is not None else -1
 
-    @property
-    def private_port(self) -> int:
-        return int(self.private.getsockname()[1])
+    id: int = 0  # the private port: unlike the pid, it stays the same when the process is restarted
+
+    def __post_init__(self) -> None:
+        self.id = int(self.private.getsockname()[1])
 
     def describe(self, host: str) -> dict[str, Any]:
         code = self.popen.poll() if self.popen is not None else None
-        return {"pid": self.pid, "version": self.version, "role": self.role, "alive": code is None,
-                "exit_code": code, "stopping": self.stopping, "private_url": f"http://{host}:{self.private_port}",
-                "started": self.started, "log": str(self.log_path), "restarts": len(self.restarts)}
+        return {"id": self.id, "pid": self.pid, "version": self.version, "role": self.role, "tag": self.tag,
+                "alive": code is None, "exit_code": code, "stopping": self.stopping, "ready": self.ready,
+                "gave_up": self.gave_up, "private_url": f"http://{host}:{self.id}", "started": self.started,
+                "log": str(self.log_path), "restarts": len(self.restarts)}
 
 
 @dataclass
@@ -95,11 +102,30 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
 
 def _listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(BACKLOG)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
+
+
+def _listen_again(host: str, port: int, model: str) -> socket.socket:
+    """The model's remembered address: clients know it, so it is worth waiting for (servers of an earlier
+    supervisor drain on it for a while) and an error when it cannot be had, never a silent new port."""
+    deadline = time.monotonic() + REBIND_WAIT_S
+    while True:
+        try:
+            return _listen(host, port)
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise OSError(f"{model}'s address {host}:{port} is held by another process ({exc}); find it with "
+                              f"`ss -ltnp 'sport = :{port}'` and stop it, or delete '{model}' from the \"ports\" of "
+                              "state.json to give the model a new address") from None
+            time.sleep(0.5)
 
 
 class Supervisor:
@@ -108,8 +134,11 @@ class Supervisor:
         self.models: dict[str, ModelSlot] = {}
         self.lock = threading.RLock()
         self.stopped = threading.Event()
+        self.closing = False
         (root / "logs").mkdir(parents=True, exist_ok=True)
         self._known_ports = self._read_state().get("ports", {})
+        # Every server gets the read end; only this process holds the write end, so its end ends them too.
+        self.lifeline_read, self._lifeline_write = os.pipe()
 
     # --- state ------------------------------------------------------------------------------------------
     @property
@@ -142,10 +171,7 @@ class Supervisor:
         slot = self.models.get(model)
         if slot is None:
             remembered = int(self._known_ports.get(model, 0))
-            try:
-                listener = _listen(self.host, remembered)
-            except OSError:  # the old port is taken now: a new one, which the state file then names
-                listener = _listen(self.host, 0)
+            listener = _listen_again(self.host, remembered, model) if remembered else _listen(self.host, 0)
             slot = self.models[model] = ModelSlot(model, listener)
             self._known_ports[model] = slot.port  # the same address after a restart of the supervisor
         return slot
@@ -154,51 +180,65 @@ class Supervisor:
         fds = [proc.private.fileno()]
         if proc.role == "stable":
             fds.insert(0, slot.listener.fileno())
-        argv = [sys.executable, "-m", "mlops.serving.worker", "--graceful-seconds", str(proc.graceful_seconds)]
+        argv = [sys.executable, "-m", "mlops.serving.worker", "--graceful-seconds", str(proc.graceful_seconds),
+                "--prestop-seconds", str(min(PRESTOP_S, proc.graceful_seconds) if proc.role == "stable" else 0),
+                "--lifeline", str(self.lifeline_read)]
         for fd in fds:
             argv += ["--fd", str(fd)]
         env = {**os.environ, **proc.env, "__pyfunc_model_path__": proc.model_path,
-               "MLOPS_SERVING_MODEL": proc.model, "MLOPS_SERVING_VERSION": proc.version}
+               "MLOPS_SERVING_MODEL": proc.model, "MLOPS_SERVING_VERSION": proc.version,
+               "MLOPS_SERVING_ROLE": proc.role}
         with open(proc.log_path, "ab") as out:
             out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {proc.model} v{proc.version} "
                       f"({proc.role}) on fds {fds}\n".encode())
             out.flush()
-            proc.popen = subprocess.Popen(argv, pass_fds=fds, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+            proc.popen = subprocess.Popen(argv, pass_fds=[*fds, self.lifeline_read], env=env,
+                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
         proc.started = time.time()
 
     def start(self, model: str, version: str, model_path: str, role: str, env: dict[str, str] | None = None,
-              graceful_seconds: int = 30) -> dict[str, Any]:
+              graceful_seconds: int = 30, tag: str = "") -> dict[str, Any]:
         if role not in ("candidate", "stable"):
             raise ValueError(f"role must be candidate or stable, not {role!r}")
         with self.lock:
+            if self.closing:
+                raise ValueError("the supervisor is shutting down; start the deploy again once it is back")
             slot = self._slot(model)
             private = _listen(self.host, 0)
             name = f"{model}-v{version}-{role}-{time.strftime('%Y%m%dT%H%M%S')}-{private.getsockname()[1]}.log"
             proc = ServerProcess(model, str(version), role, model_path, private, dict(env or {}), graceful_seconds,
-                                 self.root / "logs" / name)
-            self._spawn(proc, slot)
+                                 self.root / "logs" / name, tag)
+            try:
+                self._spawn(proc, slot)
+            except OSError:
+                private.close()
+                raise
             slot.processes.append(proc)
             self._save()
-            log.info("started %s v%s (%s): pid %s, private port %s", model, version, role, proc.pid,
-                     proc.private_port)
+            log.info("started %s v%s (%s): pid %s, private port %s", model, version, role, proc.pid, proc.id)
             return proc.describe(self.host)
 
-    def stop(self, model: str, pids: list[int], drain_seconds: float) -> dict[str, Any]:
-        """SIGTERM, then up to `drain_seconds` to finish open requests, then SIGKILL. Returns when all are gone."""
+    def stop(self, model: str, ids: list[int], drain_seconds: float) -> dict[str, Any]:
+        """SIGTERM, then time to finish open requests (a process on the shared socket: its pre-stop phase and
+        `drain_seconds`; a candidate, which only the deployer talks to: 2 s), then SIGKILL. Returns when all
+        are gone."""
         with self.lock:
             slot = self.models.get(model)
-            procs = [p for p in (slot.processes if slot else []) if p.pid in pids]
+            procs = [p for p in (slot.processes if slot else []) if p.id in ids]
             for p in procs:
                 p.stopping = True
                 if p.popen is not None and p.popen.poll() is None:
                     p.popen.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + drain_seconds
+        start = time.monotonic()
         for p in procs:
             assert p.popen is not None
+            allowed = PRESTOP_S + drain_seconds + 1 if p.role == "stable" else 2.0
             try:
-                p.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                p.popen.wait(timeout=max(0.0, start + allowed - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.warning("%s v%s (pid %s) did not finish within %.0f s; killing it", p.model, p.version, p.pid,
+                            allowed)
                 p.popen.kill()
                 p.popen.wait()
         with self.lock:
@@ -207,15 +247,16 @@ class Supervisor:
                 for p in procs:
                     p.private.close()
             self._save()
-        return {"stopped": [p.pid for p in procs], "exit_codes": [p.popen.returncode for p in procs if p.popen]}
+        return {"stopped": [p.id for p in procs], "exit_codes": [p.popen.returncode for p in procs if p.popen]}
 
-    def tail(self, model: str, pid: int) -> list[str]:
+    def mark_ready(self, model: str, ids: list[int]) -> dict[str, Any]:
         with self.lock:
             slot = self.models.get(model)
             for p in slot.processes if slot else []:
-                if p.pid == pid:
-                    return log_tail(p.log_path)
-        return []
+                if p.id in ids:
+                    p.ready = True
+            self._save()
+        return {"ready": ids}
 
     def watch(self, interval: float = 0.5) -> None:
         """Restart stable processes that died (not those told to stop); candidates are left dead."""
@@ -224,12 +265,17 @@ class Supervisor:
                 changed = False
                 for slot in self.models.values():
                     for p in slot.processes:
-                        if p.role != "stable" or p.stopping or p.popen is None or p.popen.poll() is None:
+                        if p.role != "stable" or not p.ready or p.stopping or p.gave_up or p.popen is None \
+                                or p.popen.poll() is None:
                             continue
                         now = time.time()
                         p.restarts = [t for t in p.restarts if now - t < RESTART_WINDOW_S]
                         if len(p.restarts) >= MAX_RESTARTS:
-                            continue  # crash-looping: leave it dead, status shows it
+                            p.gave_up = True  # crash-looping: it stays dead, status shows it; a deploy replaces it
+                            log.error("%s v%s exited %s times within %.0f s; not restarting it again", p.model,
+                                      p.version, MAX_RESTARTS + 1, RESTART_WINDOW_S)
+                            changed = True
+                            continue
                         log.warning("%s v%s (pid %s) exited with %s; restarting it", p.model, p.version, p.pid,
                                     p.popen.returncode)
                         p.restarts.append(now)
@@ -239,8 +285,10 @@ class Supervisor:
                     self._save()
 
     def shutdown(self, drain_seconds: float = 10) -> None:
+        with self.lock:
+            self.closing = True
         for name, slot in list(self.models.items()):
-            self.stop(name, [p.pid for p in slot.processes], drain_seconds)
+            self.stop(name, [p.id for p in slot.processes], drain_seconds)
         with self.lock:
             for slot in self.models.values():
                 slot.listener.close()
@@ -278,16 +326,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         if not self._authorised():
             return
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         sup = self.server.supervisor
         try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             if self.path == "/start":
                 out = sup.start(body["model"], body["version"], body["model_path"], body["role"],
-                                body.get("env"), int(body.get("graceful_seconds", 30)))
+                                body.get("env"), int(body.get("graceful_seconds", 30)), str(body.get("tag", "")))
             elif self.path == "/stop":
-                out = sup.stop(body["model"], [int(p) for p in body["pids"]], float(body.get("drain_seconds", 30)))
-            elif self.path == "/tail":
-                out = {"lines": sup.tail(body["model"], int(body["pid"]))}
+                out = sup.stop(body["model"], [int(i) for i in body["ids"]], float(body.get("drain_seconds", 30)))
+            elif self.path == "/ready":
+                out = sup.mark_ready(body["model"], [int(i) for i in body["ids"]])
             elif self.path == "/shutdown":
                 self._reply(HTTPStatus.OK, {"stopping": True})
                 threading.Thread(target=self.server.stop_all, args=(float(body.get("drain_seconds", 10)),),
@@ -322,9 +370,14 @@ def _take_pid_lock(root: Path) -> Any:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = (root / "supervisor.lock").read_text().strip() or "?"
         handle.close()
-        raise SystemExit(f"a supervisor already runs for {root} (see {root / 'supervisor.json'}); "
-                         "stop it with `python -m mlops.serving stop`") from None
+        raise SystemExit(f"a supervisor already runs for {root} (pid {holder}); stop it with "
+                         "`python -m mlops.serving stop` (or `kill` that pid if its supervisor.json is gone)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
     return handle
 
 
@@ -346,8 +399,8 @@ def run(root: Path, host: str, ready: threading.Event | None = None,
     def on_signal(signum: int, frame: Any) -> None:
         threading.Thread(target=control.stop_all, args=(10.0,), daemon=True).start()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: the terminal of `make serve` closed
+        signal.signal(signum, on_signal)
     watcher = threading.Thread(target=supervisor.watch, daemon=True)
     watcher.start()
     supervisor._save()

@@ -2,18 +2,29 @@
 serve` runs) under uvicorn, listening on sockets it inherited from the supervisor (`--fd`, repeatable: the
 model's shared socket and the process's own one, for health checks that reach this process only).
 
-The one addition to MLflow's app: each response names the model and version that made it
-(`x-mlops-model`, `x-mlops-model-version`), so a client can tell which version answered during a rollout.
+What it adds to MLflow's app and uvicorn:
+- each response names the model and version that made it (`x-mlops-model`, `x-mlops-model-version`), so a
+  client can tell which version answered during a rollout;
+- a pre-stop phase: on SIGTERM the process first stops accepting new connections (the other processes on
+  the shared socket take them) and answers for `--prestop-seconds` with `connection: close`, so keep-alive
+  clients reconnect elsewhere instead of finding their idle connection closed under a request; then
+  uvicorn's graceful shutdown finishes what is left;
+- `--lifeline FD`: the read end of a pipe whose write end only the supervisor holds; when the supervisor
+  ends (even by SIGKILL) the pipe closes and the server drains and exits, so no server outlives it.
 
-    __pyfunc_model_path__=<local model dir> python -m mlops.serving.worker --fd 5 [--fd 6]
+    __pyfunc_model_path__=<local model dir> python -m mlops.serving.worker --fd 5 [--fd 6] [--lifeline 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import os
+import signal
 import socket
+import threading
+from types import FrameType
 from typing import Any, Awaitable, Callable
 
 MODEL_HEADER = "x-mlops-model"
@@ -27,9 +38,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def with_version_headers(app: ASGIApp, model: str, version: str) -> ASGIApp:
-    """The app, with the model's name and version added to every HTTP response's headers."""
+def with_version_headers(app: ASGIApp, model: str, version: str,
+                         draining: Callable[[], bool] = lambda: False) -> ASGIApp:
+    """The app, with the model's name and version added to every HTTP response's headers (and
+    `connection: close` while the process drains)."""
     extra = [(MODEL_HEADER.encode(), model.encode()), (VERSION_HEADER.encode(), version.encode())]
+    close = [(b"connection", b"close")]
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,12 +52,56 @@ def with_version_headers(app: ASGIApp, model: str, version: str) -> ASGIApp:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = [*message.get("headers", []), *extra, *(close if draining() else [])]
+                message = {**message, "headers": headers}
             await send(message)
 
         await app(scope, receive, send_with_headers)
 
     return wrapped
+
+
+def _draining_server(config: Any, prestop_seconds: float) -> Any:
+    """uvicorn's Server, with the pre-stop phase before its own graceful shutdown."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        draining = False
+        loop: asyncio.AbstractEventLoop | None = None
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            self.loop = asyncio.get_running_loop()
+            await super().startup(sockets=sockets)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.draining or self.loop is None or prestop_seconds <= 0:
+                super().handle_exit(sig, frame)
+                return
+            self.loop.call_soon_threadsafe(self.begin_drain, sig)
+
+        def begin_drain(self, sig: int) -> None:
+            if self.draining:
+                return
+            self.draining = True
+            for server in getattr(self, "servers", []):
+                server.close()  # this process's copy of the sockets: new connections go to the other processes
+            assert self.loop is not None
+            self.loop.call_later(prestop_seconds, uvicorn.Server.handle_exit, self, sig, None)
+
+    return DrainingServer(config)
+
+
+def _watch_lifeline(fd: int, server: Any) -> None:
+    """Block on the supervisor's pipe; its end (EOF) means the supervisor is gone: drain and exit."""
+    def watch() -> None:
+        while os.read(fd, 1):
+            pass
+        if server.loop is not None:
+            server.loop.call_soon_threadsafe(server.begin_drain, signal.SIGTERM)
+        else:  # still loading the model
+            os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="lifeline").start()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,14 +112,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default=None, help="without --fd: listen here (containers)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--graceful-seconds", type=int, default=30, help="time to finish open requests on SIGTERM")
+    p.add_argument("--prestop-seconds", type=float, default=2.0,
+                   help="on SIGTERM, answer with connection: close this long before shutting down")
+    p.add_argument("--lifeline", type=int, help="a pipe's read end: exit when it closes")
     args = p.parse_args(argv)
     # Loading the model is the import: a model that cannot load ends the process here, before it listens.
     app = importlib.import_module("mlflow.pyfunc.scoring_server.app").app
-    served = with_version_headers(app, os.environ.get(MODEL_ENV, ""), os.environ.get(VERSION_ENV, ""))
+    holder: dict[str, Any] = {}
+    served = with_version_headers(app, os.environ.get(MODEL_ENV, ""), os.environ.get(VERSION_ENV, ""),
+                                  lambda: bool(getattr(holder.get("server"), "draining", False)))
     config = uvicorn.Config(served, host=args.host or "0.0.0.0", port=args.port,  # noqa: S104 - a container's port
                             lifespan="off", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=args.graceful_seconds, timeout_keep_alive=5)
-    server = uvicorn.Server(config)
+    server = holder["server"] = _draining_server(config, args.prestop_seconds)
+    if args.lifeline is not None:
+        _watch_lifeline(args.lifeline, server)
     server.run(sockets=[socket.socket(fileno=fd) for fd in args.fd] if args.fd else None)
 
 

@@ -70,7 +70,9 @@ def build_deploy_dag(spec: ModelSpec, tags: list[str]) -> DAG | None:
         switch = SwitchTrafficOperator(task_id="switch_traffic", spec=spec,
                                        execution_timeout=step_timeout * max(1, s.replicas))
         record = RecordDeploymentOperator(task_id="record_deployment", spec=spec)
-        retire = RetireOldVersionOperator(task_id="retire_old_version", spec=spec,
+        # retire is idempotent (it stops what is not this rollout's); a retry beats two versions left serving
+        retire = RetireOldVersionOperator(task_id="retire_old_version", spec=spec, retries=2,
+                                          retry_delay=timedelta(seconds=10),
                                           execution_timeout=timedelta(seconds=s.timeouts.drain_seconds + 300),
                                           on_success_callback=notify.callbacks(spec, "deployed"))
         roll_back = RollBackDeploymentOperator(task_id="roll_back", spec=spec, trigger_rule="one_failed",

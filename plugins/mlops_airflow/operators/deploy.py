@@ -49,12 +49,32 @@ class _DeployStep(BaseOperator):
         raise NotImplementedError
 
 
+LOCAL_EXECUTORS = ("LocalExecutor", "SequentialExecutor")
+
+
+def local_backend_problem(executor: str) -> str | None:
+    """The local backend's servers live on the machine that ran start_candidate, and the later steps talk to
+    them on loopback: every task of the run must run on that machine, which only the local executors do."""
+    names = [e.strip().rsplit(".", 1)[-1] for e in executor.split(",") if e.strip()]
+    if names and all(n in LOCAL_EXECUTORS or n.endswith(":LocalExecutor") for n in names):
+        return None
+    return (f"serving.backend local needs Airflow's LocalExecutor (the tasks of a deploy run must share one "
+            f"machine, where the model servers run), and this deployment runs {executor!r}; serve this model from "
+            "a cluster backend, or run the deploy on a LocalExecutor deployment")
+
+
 class ResolveDeploymentOperator(_DeployStep):
     """The version to roll out (the form's, else the champion); skips the whole run when it already serves."""
 
     def step(self, settings: Any, context: Any) -> Any:
+        from airflow.sdk.configuration import conf
+
         from mlops.serving import rollout
         from mlops_airflow.runtime import actor
+
+        problem = local_backend_problem(conf.get("core", "executor", fallback="LocalExecutor"))
+        if problem:
+            raise AirflowFailException(f"{self.spec.name}: {problem}")
 
         params = context["params"]
         who = actor(context)
