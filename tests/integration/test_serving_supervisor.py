@@ -60,3 +60,11 @@ def test_bad_requests_say_what_is_wrong(root):
         sup.start("churn", "1", str(root / "nowhere"), "canary")
     with pytest.raises(control.SupervisorError, match="KeyError"):
         sup._call("POST", "/start", {"model": "churn"})
+
+
+def test_the_supervisor_gets_no_credentials_of_the_task_that_starts_it(root, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "canary-4f1e")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "canary-9b2c")
+    sup = control.ensure(root, "127.0.0.1")
+    environ = open(f"/proc/{sup.pid}/environ", "rb").read()
+    assert b"canary-" not in environ and b"MLFLOW_DISABLE_TELEMETRY=true" in environ

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 START_TIMEOUT_S = 30.0
+# What the supervisor (and so every model server) gets of the environment of the task that starts it: enough
+# to run Python and find the model's code, with telemetry off. Not the task's credentials: a server reads a
+# local copy of the model and talks to no store.
+SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "CUDA_VISIBLE_DEVICES",
+                  "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "SCARF_ANALYTICS", "GX_ANALYTICS_ENABLED")
 
 
 class SupervisorError(RuntimeError):
@@ -163,9 +168,11 @@ def ensure(root: Path, host: str) -> Supervisor:
         if found is not None:
             return found
         with open(root / "supervisor.log", "ab") as out:
+            env = {k: os.environ[k] for k in SUPERVISOR_ENV if k in os.environ}
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mlops.serving", "supervise", "--dir", str(root), "--host", host],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**env, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             info = _info(root)
