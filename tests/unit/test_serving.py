@@ -84,13 +84,21 @@ def test_judge_names_each_broken_guardrail():
 
 
 def test_the_bake_stops_once_a_guardrail_cannot_be_met():
+    import numpy as np
+
     from mlops.serving.bake import _already_broken
 
     g = ServingGuardrails(max_error_rate=0.05, max_p99_ms=100)
     assert not _already_broken(errors=5, slow=0, planned=100, g=g)  # 5% is allowed
     assert _already_broken(errors=6, slow=0, planned=100, g=g)
-    assert not _already_broken(errors=0, slow=1, planned=100, g=g)  # one slow request in 100 is the 99th percentile
-    assert _already_broken(errors=0, slow=2, planned=100, g=g)
+    # stopped exactly when the final p99 can no longer stay under the limit, and not before
+    for planned in (60, 100, 200, 300):
+        needed = next(n for n in range(1, planned) if _already_broken(0, n, planned, g))
+        fast, slow = [1.0] * planned, 1e6
+        assert np.percentile(fast[:planned - needed] + [slow] * needed, 99) > 100 * 1000  # on a slow one
+        # one fewer, each just over the limit: the bake can still pass
+        assert np.percentile(fast[:planned - needed + 1] + [101.0] * (needed - 1), 99) <= 100
+    assert [next(n for n in range(1, p) if _already_broken(0, n, p, g)) for p in (60, 100, 200)] == [2, 2, 3]
 
 
 def test_score_shift_is_zero_for_the_same_scores_and_grows_with_a_shift():

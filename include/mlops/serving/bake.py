@@ -9,6 +9,7 @@ whose class flips). The bake sends `canary.requests` requests and lasts at least
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -112,8 +113,10 @@ def score_shift(stable: list[float], candidate: list[float], binary: bool) -> tu
 
 def _already_broken(errors: int, slow: int, planned: int, g: ServingGuardrails) -> bool:
     """True once the bake must fail however the remaining requests go: more failures than the error budget of
-    the whole bake, or more requests over the p99 limit than 1% of it."""
-    return errors > g.max_error_rate * planned or slow > 0.01 * planned
+    the whole bake, or so many requests over the p99 limit that the 99th percentile of all `planned` ones
+    (numpy's linear interpolation) lands on a slow one whatever the others take."""
+    slow_needed = planned - math.floor(0.99 * (planned - 1)) if planned else 1
+    return errors > g.max_error_rate * planned or slow >= slow_needed
 
 
 def judge(report: BakeReport, guardrails: ServingGuardrails) -> None:

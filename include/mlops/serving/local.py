@@ -121,6 +121,16 @@ class LocalBackend:
             raise
         return handle
 
+    def candidate_problem(self, url: str) -> str | None:
+        """Why the candidate at `url` cannot take the next step (None when it can)."""
+        proc = next((p for p in self._processes() if p["private_url"] == url), None)
+        if proc is None or proc["stopping"]:
+            return (f"the candidate at {url} is gone (its rollout was rolled back or its server stopped); clear "
+                    "start_candidate to start it again")
+        if not proc["alive"]:
+            return "the candidate " + endpoint.exit_reason(int(proc["exit_code"]), log_tail(Path(proc["log"])))
+        return None
+
     def switch(self, version: str, tag: str) -> dict[str, Any]:
         """This rollout's replicas of the version on the shared socket, each healthy, beside what served before.
         Run again (a cleared task), it starts only the replicas that are missing."""

@@ -139,7 +139,10 @@ def smoke(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: s
     assert serving is not None
     rollout = _load(settings, spec, rollout_id)
 
+    backend = backend_for(settings, spec)
+
     def work() -> dict[str, Any]:
+        _candidate_there(backend, candidate_url)
         sample = smoke_sample(settings, spec, rollout.to_version)
         report = smoke_test.check(candidate_url, sample, list(spec.dataset.features), serving.smoke.rows,
                                   serving.smoke.tolerance, serving.timeouts.request_seconds,
@@ -151,6 +154,12 @@ def smoke(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: s
     rollout.smoke = report
     _log(settings, spec).save(rollout)
     return report
+
+
+def _candidate_there(backend: Any, url: str) -> None:
+    problem = backend.candidate_problem(url)
+    if problem:
+        raise DeployError(problem)
 
 
 def smoke_sample(settings: Settings, spec: ModelSpec, version: str) -> Any:
@@ -177,6 +186,7 @@ def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: st
     backend = backend_for(settings, spec)
 
     def work() -> dict[str, Any]:
+        _candidate_there(backend, candidate_url)
         traffic = canary.newest_scored_traffic(spec, settings)
         if traffic is None:
             sample = smoke_sample(settings, spec, rollout.to_version)
