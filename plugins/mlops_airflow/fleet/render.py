@@ -130,7 +130,8 @@ def _rollout(r: dict | None) -> str:
     if not r:
         return "<span class=muted>no rollout yet</span>"
     kind = {"deployed": "ok", "rolled_back": "bad", "running": "warn"}.get(r["verdict"], "none")
-    move = f"v{_e(r.get('from_version') or '-')} &rarr; v{_e(r['to_version'])}"
+    move = (f"v{_e(r['from_version'])} &rarr; v{_e(r['to_version'])}" if r.get("from_version")
+            else f"first rollout of v{_e(r['to_version'])}")
     lines = [f"{_e(r['started'][:19].replace('T', ' '))} UTC {move} {_pill(r['verdict'].replace('_', ' '), kind)}"]
     if r.get("failure"):
         lines.append(f"<span class=muted>at {_e(r['failure']['step'])}: {_e(r['failure']['reason'][:300])}</span>")
