@@ -45,6 +45,6 @@ def get_provider_info() -> dict:
             },
         }],
         "extra-links": ["mlops_airflow.links.MlflowRunLink", "mlops_airflow.links.ModelVersionLink",
-                        "mlops_airflow.links.DataDocsLink"],
+                        "mlops_airflow.links.DataDocsLink", "mlops_airflow.links.EndpointLink"],
         "notifications": ["mlops_airflow.notifications.notifier.ModelEventNotifier"],
     }

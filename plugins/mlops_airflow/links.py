@@ -1,7 +1,9 @@
 """Operator extra links: from a task in the Airflow UI to what it produced.
 
 - train ("MLflow run"): the MLflow run that holds the model (the reused run on a cache hit);
-- evaluate, promote ("Model version"): the registered model version in MLflow;
+- evaluate, promote, resolve_version and retire_old_version of a deploy ("Model version"): the registered
+  model version in MLflow;
+- retire_old_version ("Endpoint health"): the health check of the endpoint the rollout left serving;
 - validate_data, validate_batch ("Data Docs"): this validation's GX Data Docs page, served by the plugin's
   fleet app (`/mlops/data-docs/<model>/...`, behind Airflow's login), or the model's Data Docs index when the
   validation failed (a failed task has no XCom).
@@ -99,8 +101,10 @@ class ModelVersionLink(BaseOperatorLink):
         value = _return_value(ti_key)
         if not isinstance(value, dict):
             return ""
-        # evaluate returns the evidence (challenger_version); promote returns PromotionResult (champion).
-        version = value.get("challenger_version") or value.get("champion")
+        # evaluate returns the evidence (challenger_version); promote returns PromotionResult (champion); a
+        # deploy's resolve its plan (version), its retire the rollout's summary (to_version).
+        version = (value.get("challenger_version") or value.get("champion") or value.get("to_version")
+                   or value.get("version"))
         model = _model_name(operator, value)
         return mlflow_model_version_url(_settings(), model, version) if model and version else ""
 
@@ -131,7 +135,20 @@ class DataDocsLink(BaseOperatorLink):
         return ""
 
 
+@attrs.define()
+class EndpointLink(BaseOperatorLink):
+    """The endpoint a rollout left serving: its health check (200 once the model is loaded)."""
+
+    name = "Endpoint health"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        value = _return_value(ti_key)
+        endpoint = value.get("endpoint") if isinstance(value, dict) else None
+        return f"{str(endpoint).rstrip('/')}/health" if endpoint else ""
+
+
 TRAIN_LINKS = (MlflowRunLink(),)
 VERSION_LINKS = (ModelVersionLink(),)
 VALIDATION_LINKS = (DataDocsLink(),)
-ALL_LINKS = [MlflowRunLink(), ModelVersionLink(), DataDocsLink()]
+DEPLOYED_LINKS = (ModelVersionLink(), EndpointLink())
+ALL_LINKS = [MlflowRunLink(), ModelVersionLink(), DataDocsLink(), EndpointLink()]

@@ -48,7 +48,7 @@ def test_the_provider_info_validates_against_airflows_schema_and_names_real_clas
     assert (hook.conn_type, hook.hook_name, hook.default_conn_name) == (
         conn_type["connection-type"], conn_type["hook-name"], "mlops_mlflow")
     assert {import_string(name).__name__ for name in info["extra-links"]} == {
-        "MlflowRunLink", "ModelVersionLink", "DataDocsLink"}
+        "MlflowRunLink", "ModelVersionLink", "DataDocsLink", "EndpointLink"}
     assert [import_string(name).__name__ for name in info["notifications"]] == ["ModelEventNotifier"]
     for group in (*info["hooks"], *info["operators"]):
         for module in group["python-modules"]:
@@ -84,4 +84,4 @@ def test_airflow_finds_the_plugin_once_with_an_empty_plugins_folder_and_no_pytho
     assert "EntryPoint(name='mlops', value='mlops_airflow.plugin:MlopsPlugin'" in mlops["source"]
     assert [a["url_prefix"] for a in mlops["fastapi_apps"]] == ["/mlops"]
     assert [v["href"] for v in mlops["external_views"]] == ["/mlops/fleet"]
-    assert len(mlops["operator_extra_links"]) == 3
+    assert len(mlops["operator_extra_links"]) == 4

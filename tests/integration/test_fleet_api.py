@@ -160,7 +160,7 @@ def test_the_plugin_loads_alone_and_cheaply():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
-    assert lines[-2] == "['Data Docs', 'MLflow run', 'Model version'] /mlops /mlops/fleet True"
+    assert lines[-2] == "['Data Docs', 'Endpoint health', 'MLflow run', 'Model version'] /mlops /mlops/fleet True"
     assert lines[-1] == "[]", lines[-1]
 
 

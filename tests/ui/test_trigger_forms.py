@@ -226,6 +226,9 @@ def test_every_kind_of_dag_runs_from_its_trigger_form(started, airflow, api, bro
     assert answer.status_code == 200 and answer.headers["x-mlops-model-version"] == "1", answer.text
     assert 0 < answer.json()["predictions"][0] < 1
     assert serving["rollout"]["actor"].startswith(f"{USER} via airflow:{DEPLOY}/"), serving["rollout"]
+    links = api.get(f"/api/v2/dags/{DEPLOY}/dagRuns/{deploy_run}/taskInstances/retire_old_version/links")
+    assert links["extra_links"]["Endpoint health"] == f"{serving['endpoint']}/health", links
+    assert links["extra_links"]["Model version"].endswith(f"/#/models/{MODEL}/versions/1"), links
 
     # Each with its work done, not skipped: the champion scored a partition, the monitor checked one, and
     # maintenance synced the pools and looked for orphaned pods (a model of the deployment trains on pods).

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.links import DEPLOYED_LINKS, VERSION_LINKS
 from mlops_airflow.operators.promote import promotion_pool_args
 
 RESOLVE = "resolve_version"
@@ -65,6 +66,8 @@ def local_backend_problem(executor: str) -> str | None:
 
 class ResolveDeploymentOperator(_DeployStep):
     """The version to roll out (the form's, else the champion); skips the whole run when it already serves."""
+
+    operator_extra_links = VERSION_LINKS
 
     def step(self, settings: Any, context: Any) -> Any:
         from airflow.sdk.configuration import conf
@@ -143,6 +146,8 @@ class RecordDeploymentOperator(_DeployStep):
 
 class RetireOldVersionOperator(_DeployStep):
     """Drains and stops the version that served before; the rollout is done."""
+
+    operator_extra_links = DEPLOYED_LINKS
 
     def step(self, settings: Any, context: Any) -> Any:
         from mlops.serving import rollout
