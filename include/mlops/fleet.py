@@ -219,7 +219,7 @@ def serving_status(settings: Settings, spec: ModelSpec) -> dict[str, Any] | None
     from mlops.serving.status import model_status as serving_model_status
 
     row = serving_model_status(settings, spec)
-    deployed = row["deployed"].lstrip("v") if row["deployed"] != "-" else None
+    deployed = row["deployed_version"]
     row["deployed_version_url"] = mlflow_model_version_url(settings, spec.name, deployed) if deployed else None
     return row
 

@@ -138,7 +138,8 @@ class Supervisor:
             time.sleep(0.1)
         if _alive(self.pid):
             raise SupervisorError(f"the serving supervisor (pid {self.pid}) is still running {wait_s:.0f} s after "
-                                  "the shutdown request; see its log")
+                                  f"the shutdown request; its log: {self.root / 'supervisor.log'}; `kill {self.pid}` "
+                                  "ends it (its servers drain and exit with it)")
 
 
 def find(root: Path) -> Supervisor | None:

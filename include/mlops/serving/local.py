@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.serving import control, endpoint
-from mlops.serving.supervisor import log_tail
+from mlops.serving.supervisor import log_tail, serving
 from mlops.settings import Settings
 from mlops.spec import ModelSpec
 
@@ -41,8 +41,7 @@ class LocalBackend:
 
     def serving_processes(self) -> list[dict[str, Any]]:
         """The processes on the shared socket that serve (alive, not told to stop, not given up)."""
-        return [p for p in self._processes() if p["role"] == "stable" and p["alive"] and not p["stopping"]
-                and not p["gave_up"]]
+        return serving(self._processes())
 
     def serving_versions(self) -> list[str]:
         return sorted({p["version"] for p in self.serving_processes()})

@@ -105,8 +105,8 @@ def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: s
         version = champion_of(spec, settings).version
     backend = backend_for(settings, spec)
     deployed = records.deployed_version(settings, spec)
-    serving_now = backend.serving_versions()
     status = backend.status()
+    serving_now = status["versions"]
     if deployed == version and serving_now == [version] and status["replicas_ready"] >= status["replicas"]:
         raise NothingToDeploy(f"{spec.name}: v{version} already serves at {status['endpoint']} "
                               f"({status['replicas_ready']} of {status['replicas']} replicas ready); nothing to do")
@@ -147,13 +147,11 @@ def smoke(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: s
         report = smoke_test.check(candidate_url, sample, list(spec.dataset.features), serving.smoke.rows,
                                   serving.smoke.tolerance, serving.timeouts.request_seconds,
                                   f"{spec.name} v{rollout.to_version}")
-        return report.to_dict()
+        rollout.smoke = report.to_dict()  # saved with the step
+        return rollout.smoke
 
-    report = _step(settings, spec, rollout, "smoke", work,
-                   lambda r: f"{r['rows']} rows, max |online - offline| {r['max_abs_diff']:.2g}")
-    rollout.smoke = report
-    _log(settings, spec).save(rollout)
-    return report
+    return _step(settings, spec, rollout, "smoke", work,
+                 lambda r: f"{r['rows']} rows, max |online - offline| {r['max_abs_diff']:.2g}")
 
 
 def _candidate_there(backend: Any, url: str) -> None:
@@ -211,12 +209,11 @@ def switch(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
     def work() -> dict[str, Any]:
         out: dict[str, Any] = backend.switch(rollout.to_version, rollout.id)
         _warm_up(settings, spec, rollout.to_version, out.get("urls", []))
+        rollout.endpoint = out["endpoint"]  # saved with the step
         return out
 
     out: dict[str, Any] = _step(settings, spec, rollout, "switch", work,
                                 lambda o: f"{len(o['ids'])} replica(s) of v{rollout.to_version} on {o['endpoint']}")
-    rollout.endpoint = out["endpoint"]
-    _log(settings, spec).save(rollout)
     return out
 
 
@@ -246,11 +243,10 @@ def record(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
 
     def work() -> str | None:
         rec = records.record_deploy(settings, spec, rollout, action)
-        return rec.id if rec is not None else None
+        rollout.audit_id = rec.id if rec is not None else None  # saved with the step
+        return rollout.audit_id
 
     audit_id = _step(settings, spec, rollout, "record", work, lambda a: f"audit record {a or '(already there)'}")
-    rollout.audit_id = audit_id
-    _log(settings, spec).save(rollout)
     return {"audit_id": audit_id}
 
 

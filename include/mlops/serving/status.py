@@ -9,6 +9,7 @@ from typing import Any
 
 from mlops.serving import control, endpoint
 from mlops.serving.records import RolloutLog, deployed_version
+from mlops.serving.supervisor import serving
 from mlops.settings import Settings
 from mlops.spec import ModelSpec
 
@@ -26,9 +27,7 @@ def _slot(settings: Settings, spec: ModelSpec) -> dict[str, Any] | None:
 def endpoint_of(settings: Settings, spec: ModelSpec) -> str | None:
     """The model's stable address, while a live process serves it."""
     slot = _slot(settings, spec)
-    serving = [p for p in (slot or {}).get("processes", []) if p["role"] == "stable" and p["alive"]
-               and not p["stopping"]]
-    return str(slot["url"]) if slot and serving else None
+    return str(slot["url"]) if slot and serving(slot["processes"]) else None
 
 
 def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
@@ -37,16 +36,16 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
     assert spec.serving is not None
     champion = tracking.version_by_alias(settings, spec.name, spec.promotion.alias)
     slot = _slot(settings, spec)
-    serving = [p for p in (slot or {}).get("processes", []) if p["role"] == "stable" and not p["stopping"]]
-    ready = sum(1 for p in serving if p["alive"] and endpoint.healthy(p["private_url"], timeout=1))
+    live = serving(slot["processes"]) if slot else []
+    ready = sum(1 for p in live if endpoint.healthy(p["private_url"], timeout=1))
     last = RolloutLog(settings.audit_root, spec.name).latest()
     deployed = deployed_version(settings, spec)
     row: dict[str, Any] = {
         "model": spec.name, "backend": spec.serving.backend,
-        "deployed": f"v{deployed}" if deployed else "-",
+        "deployed": f"v{deployed}" if deployed else "-", "deployed_version": deployed,
         "champion": f"v{champion.version}" if champion is not None else "-",
-        "endpoint": slot["url"] if slot and serving else "-",
-        "serving": ", ".join(sorted({f"v{p['version']}" for p in serving if p["alive"]})) or "-",
+        "endpoint": slot["url"] if slot and live else "-",
+        "serving": ", ".join(sorted({f"v{p['version']}" for p in live})) or "-",
         "replicas": spec.serving.replicas, "replicas_ready": ready, "ready": f"{ready}/{spec.serving.replicas}",
         "last_rollout": "-", "rollout": None,
     }

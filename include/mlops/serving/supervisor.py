@@ -93,6 +93,12 @@ class ModelSlot:
         return int(self.listener.getsockname()[1])
 
 
+def serving(processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of a model's processes (as `status()` describes them), those that serve on its shared socket: alive,
+    not told to stop, not given up."""
+    return [p for p in processes if p["role"] == "stable" and p["alive"] and not p["stopping"] and not p["gave_up"]]
+
+
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     try:
         return path.read_text(errors="replace").splitlines()[-lines:]
