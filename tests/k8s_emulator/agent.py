@@ -14,8 +14,16 @@ pod looks like through the API:
 * unschedulable: the pod is never bound (PodScheduled=False, reason Unschedulable).
 
 The XCom sidecar (`airflow-xcom-sidecar`) is never run; it is reported running until an exec into it
-kills it, which is what the provider does after reading the result. Init containers are not run (they
-are reported Completed) and nothing is restarted whatever the restartPolicy.
+kills it, which is what the provider does after reading the result. Init containers with a command run
+in order before the main containers (one without a command is reported Completed unrun). emptyDir
+volumes are folders of the pod's sandbox, and each declared containerPort a free loopback port (see
+runtime.publish), so a pod's server is reachable through the API server's service and pod proxies.
+
+Pods a controller owns (ownerReferences, e.g. a Deployment's) behave as workload pods: containers are
+restarted under restartPolicy Always with a growing back-off (CrashLoopBackOff in between), HTTP
+readiness and liveness probes run (see probes.py), and deleting one is graceful: SIGTERM, then SIGKILL
+after terminationGracePeriodSeconds, the pod listed as terminating until its processes end. Other pods
+keep the batch semantics the training tests rely on: nothing restarts and a delete is immediate.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import status as st
-from .runtime import ConfigError, ContainerProcess, Sandbox, container_argv, container_env
+from .runtime import ConfigError, ContainerProcess, Sandbox, container_argv, container_env, free_port, publish
 from .scheduler import choose_node, pod_requests
 from .state import ApiError, State, rfc3339
 
@@ -55,12 +63,25 @@ class PodRuntime:
     last_retry: float = field(default_factory=time.time)
     inflicted: bool = False
     gone: bool = False
+    ports: dict[int, int] = field(default_factory=dict)  # containerPort -> the host's loopback port
+    port_names: dict[str, int] = field(default_factory=dict)  # named containerPort -> its number
+    restarts: dict[str, int] = field(default_factory=dict)
+    terminating: bool = False
+
+    def host_port(self, port: int | str) -> int | None:
+        number = self.port_names.get(port) if isinstance(port, str) and not port.isdigit() else int(port)
+        return self.ports.get(number) if number is not None else None
 
     def kill(self) -> None:
         for timer in self.timers:
             timer.cancel()
         for proc in self.processes.values():
             proc.kill()
+
+
+def workload(pod: dict) -> bool:
+    """A pod a controller owns: restarted, probed and terminated gracefully (see the module's doc)."""
+    return any(ref.get("controller") for ref in pod["metadata"].get("ownerReferences") or [])
 
 
 def node_object(spec: dict, index: int) -> dict:
@@ -207,21 +228,95 @@ class NodeAgent(threading.Thread):
         rt = PodRuntime(meta["namespace"], meta["name"], meta["uid"],
                         Sandbox(self.workdir / meta["namespace"] / f"{meta['name']}-{meta['uid'][:8]}"),
                         self.failure_for(pod), main_container(pod))
+        empty_dirs = {v["name"] for v in pod["spec"].get("volumes") or [] if "emptyDir" in v}
+        for container in (pod["spec"].get("initContainers") or []) + pod["spec"]["containers"]:
+            for mount in container.get("volumeMounts") or []:
+                if mount["name"] in empty_dirs:
+                    rt.sandbox.mount(mount["mountPath"], mount["name"])
+            for port in container.get("ports") or []:
+                rt.ports.setdefault(int(port["containerPort"]), free_port())
+                if port.get("name"):
+                    rt.port_names[port["name"]] = int(port["containerPort"])
         with self._lock:
             self.runtimes[rt.uid] = rt
+        inits = [c for c in pod["spec"].get("initContainers") or [] if c.get("command")]
 
         def initialise(p: dict) -> None:
             st.set_condition(p, "PodReadyToStartContainers", "True")
-            st.set_condition(p, "Initialized", "True")
+            st.set_condition(p, "Initialized", "False" if inits else "True", "ContainersNotInitialized" if inits
+                             else None)
             for init in p["spec"].get("initContainers") or []:
+                ran = bool(init.get("command"))
                 p["status"].setdefault("initContainerStatuses", []).append({
-                    "name": init["name"], "image": init["image"], "imageID": "", "ready": True, "restartCount": 0,
-                    "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                             "message": "not run by the emulator"}}})
+                    "name": init["name"], "image": init["image"], "imageID": "", "ready": False, "restartCount": 0,
+                    "state": {"waiting": {"reason": "PodInitializing"}} if ran else {"terminated": {
+                        "exitCode": 0, "reason": "Completed", "message": "not run by the emulator (no command)"}}})
             for c in p["spec"]["containers"]:
                 st.container_status(p, c["name"])
+                if inits:
+                    st.set_waiting(p, c["name"], "PodInitializing")
         pod = self._update(pod, initialise)
+        if inits:
+            self._run_init(rt, 0)
+        else:
+            self._start_main(pod, rt)
 
+    def _run_init(self, rt: PodRuntime, index: int) -> None:
+        """Run init container `index`; the next one (or the main containers) starts when it exits 0."""
+        try:
+            pod = self.state.get_pod(rt.ns, rt.name)
+        except ApiError:
+            return
+        inits = [c for c in pod["spec"].get("initContainers") or [] if c.get("command")]
+        if rt.gone or rt.terminating:
+            return
+        if index >= len(inits):
+            pod = self._update(pod, lambda p: st.set_condition(p, "Initialized", "True"))
+            self._start_main(pod, rt)
+            return
+        container = inits[index]
+        name = container["name"]
+        env = container_env(pod, container, lambda s: self.state.find_secret(rt.ns, s))
+        env = {key: publish(rt.sandbox.rewrite(value), rt.ports) for key, value in env.items()}
+        argv = container_argv(container, env, rt.sandbox, self.executables, rt.ports)
+
+        def exited(code: int) -> None:
+            if rt.gone or rt.terminating:
+                return
+            self._init_exited(rt, index, name, code)
+
+        proc = ContainerProcess(argv, {**self.host_env(), "HOSTNAME": rt.name, **env}, rt.sandbox.root,
+                                on_line=lambda line: self.state.append_log(rt.ns, rt.name, name, line),
+                                on_exit=exited)
+        self._event(pod, "Started", f"Started container {name}", f"spec.initContainers{{{name}}}")
+        self._update(pod, lambda p: _init_status(p, name).update(state={"running": {"startedAt": rfc3339()}}))
+        rt.processes[name] = proc
+        proc.start()
+
+    def _init_exited(self, rt: PodRuntime, index: int, name: str, code: int) -> None:
+        reason = "Completed" if code == 0 else "Error"
+        try:
+            pod = self.state.get_pod(rt.ns, rt.name)
+        except ApiError:
+            return
+
+        def done(p: dict) -> None:
+            cs = _init_status(p, name)
+            cs.update(ready=code == 0, state={"terminated": {"exitCode": code, "reason": reason,
+                                                             "finishedAt": rfc3339()}})
+        pod = self._update(pod, done)
+        if code == 0:
+            self._run_init(rt, index + 1)
+        elif workload(pod):
+            self._back_off(rt, name, lambda: self._run_init(rt, index), init=True)
+        else:
+            def fail(p: dict) -> None:
+                p["status"]["phase"] = "Failed"
+                st.set_condition(p, "Initialized", "False", "ContainersNotInitialized",
+                                 f"containers with incomplete status: [{name}]")
+            self._update(pod, fail)
+
+    def _start_main(self, pod: dict, rt: PodRuntime) -> None:
         main = rt.main
         for container in pod["spec"]["containers"]:
             name, image = container["name"], container["image"]
@@ -245,6 +340,88 @@ class NodeAgent(threading.Thread):
             rt.timers.append(timer)
             timer.start()
 
+    def _back_off(self, rt: PodRuntime, name: str, again, *, init: bool = False) -> None:
+        """A workload container exited: wait (0.5 s, doubling up to 5 s) and start it again."""
+        count = rt.restarts[name] = rt.restarts.get(name, 0) + 1
+        delay = min(0.5 * 2 ** (count - 1), 5.0)
+        message = f"back-off {delay:g}s restarting failed container={name} pod={rt.name}"
+        try:
+            pod = self.state.get_pod(rt.ns, rt.name)
+        except ApiError:
+            return
+
+        def waiting(p: dict) -> None:
+            cs = _init_status(p, name) if init else st.container_status(p, name)
+            cs.update(lastState={"terminated": (cs.get("state") or {}).get("terminated") or {}},
+                      restartCount=count, ready=False, started=False,
+                      state={"waiting": {"reason": "CrashLoopBackOff", "message": message}})
+            st.refresh_phase(p)
+        self._update(pod, waiting)
+        self._event(pod, "BackOff", "Back-off restarting failed container " + name,
+                    f"spec.{'initContainers' if init else 'containers'}{{{name}}}", "Warning")
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        rt.timers.append(timer)
+        timer.start()
+
+    def _restart(self, rt: PodRuntime, name: str) -> None:
+        if rt.gone or rt.terminating:
+            return
+        try:
+            pod = self.state.get_pod(rt.ns, rt.name)
+        except ApiError:
+            return
+        container = next(c for c in pod["spec"]["containers"] if c["name"] == name)
+        self._run(pod, rt, container, f"spec.containers{{{name}}}")
+        self._update(pod, st.refresh_phase)
+
+    # -- graceful deletion of workload pods --------------------------------------------------------------
+    def terminate(self, pod: dict, grace: float) -> None:
+        """SIGTERM the pod's containers; SIGKILL after `grace` s; the pod leaves the store when they are gone."""
+        rt = self.runtime(pod["metadata"]["uid"])
+        if rt is None:
+            self._remove(pod)
+            return
+        with self._lock:
+            if rt.terminating:
+                return
+            rt.terminating = True
+        for timer in rt.timers:
+            timer.cancel()
+        for c in pod["spec"]["containers"]:
+            self._event(pod, "Killing", f"Stopping container {c['name']}", f"spec.containers{{{c['name']}}}")
+        for proc in rt.processes.values():
+            proc.term()
+        killer = threading.Timer(grace, self._finish_termination, args=(rt, True))
+        killer.daemon = True
+        killer.start()
+        self._finish_termination(rt, False)
+
+    def _finish_termination(self, rt: PodRuntime, force: bool) -> None:
+        if force:
+            rt.kill()
+        if any(proc.alive for proc in rt.processes.values()):
+            return
+        with self._lock:
+            if rt.gone:
+                return
+            rt.gone = True
+            self.runtimes.pop(rt.uid, None)
+        try:
+            self._remove(self.state.get_pod(rt.ns, rt.name))
+        except ApiError:
+            pass
+        rt.sandbox.remove()
+
+    def _remove(self, pod: dict) -> None:
+        meta = pod["metadata"]
+        try:
+            if self.state.get_pod(meta["namespace"], meta["name"])["metadata"]["uid"] == meta["uid"]:
+                self.state.delete_pod(meta["namespace"], meta["name"])
+        except ApiError:
+            pass
+        self.state.drop_logs(meta["namespace"], meta["name"])
+
     def _event(self, pod: dict, reason: str, message: str, field_path: str | None = None,
                type_: str = "Normal") -> None:
         self.state.record_event(pod, reason, message, type_=type_, field_path=field_path)
@@ -259,8 +436,8 @@ class NodeAgent(threading.Thread):
             self._event(pod, "Failed", f"Error: {message}", field_path, "Warning")
             self._update(pod, lambda p: st.set_waiting(p, name, "CreateContainerConfigError", message))
             return
-        env = {key: rt.sandbox.rewrite(value) for key, value in env.items()}  # e.g. MLOPS_RESULT_PATH
-        argv = container_argv(container, env, rt.sandbox, self.executables)
+        env = {key: publish(rt.sandbox.rewrite(value), rt.ports) for key, value in env.items()}  # MLOPS_RESULT_PATH
+        argv = container_argv(container, env, rt.sandbox, self.executables, rt.ports)
         self._event(pod, "Pulled", f'Container image "{container["image"]}" already present on machine', field_path)
         if not argv:
             self._fail_start(pod, name,
@@ -271,8 +448,14 @@ class NodeAgent(threading.Thread):
             on_line=lambda line: self.state.append_log(ns, rt.name, name, line),
             on_exit=lambda code: self._exited(rt, name, code))
         self._event(pod, "Created", f"Created container {name}", field_path)
+        probed = "readinessProbe" in container
+
+        def running(p: dict) -> None:
+            st.set_running(p, name)
+            if probed:  # ready once its readiness probe passes (probes.py)
+                st.container_status(p, name)["ready"] = False
         try:
-            self._update(pod, lambda p: st.set_running(p, name))
+            self._update(pod, running)
             proc.start()
         except OSError as exc:
             self._fail_start(pod, name, f"exec: {argv[0]!r}: {exc.strerror or exc}")
@@ -291,6 +474,9 @@ class NodeAgent(threading.Thread):
     def _exited(self, rt: PodRuntime, name: str, code: int) -> None:
         if rt.gone:
             return
+        if rt.terminating:
+            self._finish_termination(rt, False)
+            return
         if rt.failure in ("oom", "evict") and name == rt.main:
             self._inflict(rt)  # exiting early does not dodge an injected failure
             return
@@ -300,9 +486,12 @@ class NodeAgent(threading.Thread):
                 st.set_terminated(p, name, code)
                 st.refresh_phase(p)
         try:
-            self.state.update_pod(rt.ns, rt.name, terminate, uid=rt.uid)
+            pod = self.state.update_pod(rt.ns, rt.name, terminate, uid=rt.uid)
         except ApiError:
-            pass
+            return
+        if workload(pod) and pod["spec"].get("restartPolicy", "Always") in ("Always", "OnFailure") and (
+                code != 0 or pod["spec"].get("restartPolicy", "Always") == "Always"):
+            self._back_off(rt, name, lambda: self._restart(rt, name))
 
     def stop_container(self, pod: dict, name: str, exit_code: int = 0) -> None:
         """Stop a pseudo container (the XCom sidecar) as if its main process exited with `exit_code`."""
@@ -377,6 +566,10 @@ class NodeAgent(threading.Thread):
             message = "Pod was active on the node longer than the specified deadline"
             self._end_pod(rt, pod, "DeadlineExceeded", message, None)
             self._event(pod, "DeadlineExceeded", message, None, "Warning")
+
+
+def _init_status(pod: dict, name: str) -> dict:
+    return next(cs for cs in pod["status"].get("initContainerStatuses") or [] if cs["name"] == name)
 
 
 def main_container(pod: dict) -> str:

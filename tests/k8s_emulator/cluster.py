@@ -1,4 +1,5 @@
-"""`Cluster`: the API server and node agent started together, reachable through a kubeconfig file.
+"""`Cluster`: the API server, the node agent, the controllers (Deployments, garbage collection) and the
+prober started together, reachable through a kubeconfig file.
 
     with Cluster(tmp_path / "kubeconfig", nodes=[{"name": "gpu-1", "gpus": 2}]) as cluster:
         config.load_kube_config(config_file=str(cluster.kubeconfig))
@@ -19,6 +20,8 @@ import threading
 from pathlib import Path
 
 from .agent import NodeAgent, node_object
+from .controllers import ControllerManager
+from .probes import Prober
 from .server import ApiServer
 from .state import State
 from .tls import issue
@@ -55,6 +58,8 @@ class Cluster:
         self.state.add_nodes(node_object(spec, i) for i, spec in enumerate(nodes or DEFAULT_NODES))
         self.agent = NodeAgent(self.state, self.workdir / "pods", inject=inject, executables=executables,
                                inherit_env=inherit_env, fail_after=fail_after)
+        self.controllers = ControllerManager(self.state, self.agent)
+        self.prober = Prober(self.state, self.agent)
         self.server: ApiServer | None = None
         self.certificate = issue() if tls else None
         self._tokens: set[str] | None = {KUBECONFIG_TOKEN} if require_token else None
@@ -81,9 +86,12 @@ class Cluster:
     def __enter__(self) -> "Cluster":
         context = self.certificate.server_context(self.workdir) if self.certificate else None
         self.server = ApiServer(self.state, self.agent, tls_context=context, tokens=self._tokens)
+        self.server.controllers = self.controllers
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
                          name="k8s-emulator-api").start()
         self.agent.start()
+        self.controllers.start()
+        self.prober.start()
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self.kubeconfig.write_text(json.dumps(self.kubeconfig_dict(), indent=2))  # JSON is valid YAML
         return self
@@ -95,6 +103,8 @@ class Cluster:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        self.controllers.stop()
+        self.prober.stop()
         self.agent.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

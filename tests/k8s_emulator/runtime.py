@@ -29,15 +29,25 @@ class ConfigError(Exception):
 
 class Sandbox:
     """A pod's private folder; `/airflow/xcom/...` paths in argv, env, exec commands and stdin are
-    rewritten into it, which is how the container's result file and the sidecar's `cat` meet."""
+    rewritten into it, which is how the container's result file and the sidecar's `cat` meet. The mount
+    paths of the pod's emptyDir volumes are rewritten the same way (`mount`), so an init container that
+    writes to /mnt/models and the server that reads it meet in one folder."""
 
     def __init__(self, root: Path):
         self.root = root
         self.xcom_dir = root / "airflow" / "xcom"
         self.xcom_dir.mkdir(parents=True, exist_ok=True)
+        self.mounts: dict[str, Path] = {XCOM_DIR: self.xcom_dir}
+
+    def mount(self, mount_path: str, volume: str) -> None:
+        folder = self.root / "volumes" / volume
+        folder.mkdir(parents=True, exist_ok=True)
+        self.mounts[mount_path.rstrip("/")] = folder
 
     def rewrite(self, text: str) -> str:
-        return text.replace(XCOM_DIR, str(self.xcom_dir))
+        for path in sorted(self.mounts, key=len, reverse=True):  # the most specific mount wins
+            text = text.replace(path, str(self.mounts[path]))
+        return text
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -114,11 +124,33 @@ def _add_env_var(env: dict[str, str], var: dict, pod: dict, secrets: Callable[[s
         raise ConfigError(f"env {var['name']}: this valueFrom source is not emulated")
 
 
-def container_argv(container: dict, env: dict[str, str], sandbox: Sandbox, executables: dict[str, str]) -> list[str]:
+def container_argv(container: dict, env: dict[str, str], sandbox: Sandbox, executables: dict[str, str],
+                   ports: dict[int, int] | None = None) -> list[str]:
+    """argv with `$(VAR)` expanded and the sandbox's paths; with `ports`, the pod network too (see
+    `publish`)."""
     argv = [sandbox.rewrite(expand(a, env)) for a in (container.get("command") or []) + (container.get("args") or [])]
     if argv:
         argv[0] = executables.get(argv[0], argv[0])
-    return argv
+    return [publish(a, ports) for a in argv] if ports else argv
+
+
+def publish(token: str, ports: dict[int, int]) -> str:
+    """Pods share the host's network here, so each declared containerPort gets a free loopback port: an
+    argv token (or env value) that is exactly a declared port number becomes its host port, and the
+    wildcard address 0.0.0.0 becomes 127.0.0.1 (nothing listens beyond loopback)."""
+    if token == "0.0.0.0":  # noqa: S104 - rewritten away from the wildcard
+        return "127.0.0.1"
+    if token.isdigit() and int(token) in ports:
+        return str(ports[int(token)])
+    return token
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def exit_code(returncode: int) -> int:
@@ -156,6 +188,18 @@ class ContainerProcess:
         for reader in readers:
             reader.join(timeout=5)
         self.on_exit(exit_code(code))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def term(self) -> None:
+        """SIGTERM to the container's process group: what the kubelet sends when a pod is deleted."""
+        if self.alive:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -14,11 +14,17 @@ Routes (namespaced ones also as cluster-wide lists where the real API has them):
   GET /api/v1/namespaces/{ns}/pods/{name}/log    GET|POST .../exec (WebSocket)
   GET /api/v1/[namespaces/{ns}/]events      GET /apis/events.k8s.io/v1/[namespaces/{ns}/]events
   GET|POST /api/v1/namespaces/{ns}/secrets  GET|DELETE .../secrets/{name}   GET /api/v1/secrets
+  GET|POST|PUT|PATCH|DELETE, watch too, for the kinds in KINDS (see workload_kinds.py):
+    /api/v1/namespaces/{ns}/services[/{name}[/status]]
+    /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status]]   (deployments, ...)
+  * /api/v1/namespaces/{ns}/services/{name}[:{port}]/proxy/{path}   to a ready endpoint, round robin
+  * /api/v1/namespaces/{ns}/pods/{name}[:{port}]/proxy/{path}
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 import ssl
@@ -32,10 +38,12 @@ from . import patch as patching
 from . import selectors as sel
 from . import status as st
 from . import websocket as ws
+from .controllers import endpoints
 from .exec import ExecSession
 from .runtime import container_env
 from .state import ApiError, State, not_found, rfc3339_nano
 from .validation import default_pod, invalid, validate_pod
+from .workload_kinds import KINDS, default_object, validate_object
 
 VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0", "gitCommit": "emulator", "gitTreeState": "clean",
            "buildDate": "2024-08-13T07:28:49Z", "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64"}
@@ -87,6 +95,8 @@ class ApiServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.sessions: set[ExecSession] = set()
         self.sessions_lock = threading.Lock()
+        self.controllers = None  # the ControllerManager, set by the Cluster
+        self.turns: dict[tuple[str, str], int] = {}  # round robin of each Service's proxy
 
     @property
     def url(self) -> str:
@@ -230,9 +240,10 @@ class Handler(BaseHTTPRequestHandler):
 
     @route("GET", r"/apis")
     def api_groups(self):
-        version = {"groupVersion": "events.k8s.io/v1", "version": "v1"}
+        groups = {"events.k8s.io": "v1", **{k.group: k.version for k in KINDS.values() if k.group}}
         self._json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-            {"name": "events.k8s.io", "versions": [version], "preferredVersion": version}]})
+            {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
+             "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}} for g, v in sorted(groups.items())]})
 
     # -- nodes and namespaces ----------------------------------------------------------------------------
     @route("GET", r"/api/v1/nodes")
@@ -343,7 +354,17 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, self._delete(ns, name))
 
     def _delete(self, ns: str, name: str) -> dict:
-        """Remove at once (no grace period): kill the processes, free the node, drop the logs."""
+        """Remove at once (no grace period): kill the processes, free the node, drop the logs. A workload
+        pod (one a controller owns) is deleted gracefully instead: it is marked, its containers get SIGTERM,
+        and it leaves when they have ended (agent.terminate)."""
+        current = self.state.get_pod(ns, name)
+        if current["metadata"].get("ownerReferences"):
+            body = self.body() if self.raw_body else None
+            grace = (body or {}).get("gracePeriodSeconds") if isinstance(body, dict) else None
+            if grace is None:
+                grace = self.q("gracePeriodSeconds") or current["spec"].get("terminationGracePeriodSeconds", 30)
+            self.server.controllers.delete_pod_with_grace(current, float(grace))
+            return self.state.find_pod(ns, name) or current
         pod = self.state.delete_pod(ns, name)
         self.server.agent.forget(pod["metadata"]["uid"])
         self.state.drop_logs(ns, name)
@@ -564,3 +585,167 @@ class Handler(BaseHTTPRequestHandler):
     @route("DELETE", NS + r"/secrets/(?P<name>[^/]+)")
     def delete_secret(self, ns, name):
         self._json(200, self.state.delete_secret(ns, name))
+
+    # -- Deployments, Services and the other kinds of KINDS -----------------------------------------------
+    def _kind(self, plural: str, group: str = "", version: str = "v1"):
+        kind = KINDS.get(plural)
+        if kind is None or (kind.group, kind.version) != (group, version):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return kind
+
+    def _generic(self, method: str, plural: str, ns: str | None, name: str | None, status: str | None,
+                 group: str = "", version: str = "v1") -> None:
+        kind = self._kind(plural, group, version)
+        if name is None:
+            if method == "GET":
+                return self._list_kind(kind, ns)
+            if method == "POST" and ns is not None:
+                return self._create_kind(kind, ns)
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if ns is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if method == "GET":
+            return self._json(200, self.state.get_object(kind.kind, ns, name))
+        if method == "DELETE":
+            return self._json(200, self.state.delete_object(kind.kind, ns, name))
+        if method in ("PUT", "PATCH"):
+            return self._update_kind(kind, ns, name, method, bool(status))
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _list_kind(self, kind, ns: str | None) -> None:
+        labels = sel.parse_labels(self.q("labelSelector"))
+        fields = sel.parse_fields(self.q("fieldSelector"), {"metadata.name", "metadata.namespace"})
+
+        def match(obj: dict) -> bool:
+            return sel.labels_match(labels, obj["metadata"].get("labels")) and sel.fields_match(fields, obj)
+
+        if self.flag("watch"):
+            return self._watch(kind.kind, ns, lambda n: self.state.list_objects(kind.kind, n), match)
+        items = [o for o in self.state.list_objects(kind.kind, ns) if match(o)]
+        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        self._json(200, {"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
+                         "metadata": {"resourceVersion": self.state.resource_version}, "items": items})
+
+    def _create_kind(self, kind, ns: str) -> None:
+        obj = self.body()
+        if not isinstance(obj, dict):
+            raise ApiError(400, "BadRequest", f"the body must be a {kind.kind} object")
+        obj.setdefault("apiVersion", kind.api_version)
+        obj.setdefault("kind", kind.kind)
+        if (obj["apiVersion"], obj["kind"]) != (kind.api_version, kind.kind):
+            raise ApiError(400, "BadRequest", f"expected {kind.api_version} {kind.kind}, got {obj['apiVersion']} "
+                           f"{obj['kind']}")
+        meta = obj.setdefault("metadata", {})
+        if meta.get("namespace", ns) != ns:
+            raise ApiError(400, "BadRequest",
+                           "the namespace of the provided object does not match the namespace sent on the request")
+        obj.pop("status", None)
+        validate_object(kind, obj)
+        default_object(kind, obj, self.state)
+        if self.q("dryRun"):
+            meta["namespace"] = ns
+            return self._json(201, obj)
+        self._json(201, self.state.create_object(kind.kind, ns, obj))
+
+    def _update_kind(self, kind, ns: str, name: str, method: str, status_only: bool) -> None:
+        body, ctype = self.body(), self.headers.get("Content-Type", "")
+        current = self.state.get_object(kind.kind, ns, name)
+        if method == "PUT":
+            if not isinstance(body, dict):
+                raise ApiError(400, "BadRequest", f"the body must be a {kind.kind} object")
+            wanted = (body.get("metadata") or {}).get("resourceVersion")
+            if wanted and wanted != current["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {kind.plural} "{name}": the '
+                               "object has been modified; please apply your changes to the latest version and try "
+                               "again", {"name": name, "kind": kind.plural})
+            updated = copy.deepcopy(body)
+        else:
+            updated = patching.apply(ctype, current, body)
+        if status_only:  # the status subresource changes the status and nothing else
+            updated = {**current, "status": updated.get("status") or {}}
+        else:
+            updated["status"] = current.get("status") or {}
+            check = {k: v for k, v in updated.items() if k != "status"}
+            check["metadata"] = {k: v for k, v in (updated.get("metadata") or {}).items()
+                                 if k in ("name", "namespace", "labels", "annotations", "generateName")}
+            validate_object(kind, check)
+
+        def replace(obj: dict) -> None:
+            meta = {**(updated.get("metadata") or {})}
+            meta.pop("resourceVersion", None)
+            kept = {**obj["metadata"], **{k: v for k, v in meta.items() if k in ("labels", "annotations")}}
+            obj.clear()
+            obj.update(copy.deepcopy(updated))
+            obj["metadata"] = kept
+            if not status_only:
+                default_object(kind, obj, self.state)
+        self._json(200, self.state.update_object(kind.kind, ns, name, replace))
+
+    @route("GET|POST|PUT|PATCH|DELETE", NS + r"/(?P<plural>services)(?:/(?P<name>[^/]+)(?P<status>/status)?)?")
+    def core_generic(self, ns, plural, name=None, status=None):
+        self._generic(self.command, plural, ns, name, status)
+
+    @route("GET", r"/api/v1/(?P<plural>services)")
+    def core_generic_all(self, plural):
+        self._generic("GET", plural, None, None, None)
+
+    @route("GET|POST|PUT|PATCH|DELETE", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/"
+           r"(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?P<status>/status)?)?")
+    def group_generic(self, group, version, ns, plural, name=None, status=None):
+        self._generic(self.command, plural, ns, name, status, group, version)
+
+    @route("GET", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/(?P<plural>[^/]+)")
+    def group_generic_all(self, group, version, plural):
+        self._generic("GET", plural, None, None, None, group, version)
+
+    # -- the API server's proxies ----------------------------------------------------------------------
+    @route("GET|POST|PUT|PATCH|DELETE", NS + r"/services/(?P<target>[^/]+)/proxy(?P<path>/.*)?")
+    def service_proxy(self, ns, target, path=None):
+        parts = target.split(":")
+        name, port = (parts[1], parts[2]) if len(parts) == 3 else (parts[0], parts[1] if len(parts) == 2 else None)
+        service = self.state.get_object("Service", ns, name)
+        ready = endpoints(self.state, self.server.agent, service, port)
+        if not ready:
+            raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+        with self.server.sessions_lock:
+            turn = self.server.turns[(ns, name)] = self.server.turns.get((ns, name), -1) + 1
+        self._forward(ready[turn % len(ready)][1], path)
+
+    @route("GET|POST|PUT|PATCH|DELETE", POD + r"/proxy(?P<path>/.*)?")
+    def pod_proxy(self, ns, name, path=None):
+        pod_name, _, port = name.partition(":")
+        pod = self.state.get_pod(ns, pod_name)
+        rt = self.server.agent.runtime(pod["metadata"]["uid"])
+        declared = [p for c in pod["spec"]["containers"] for p in c.get("ports") or []]
+        chosen = port or (str(declared[0]["containerPort"]) if declared else "")
+        host = rt.host_port(chosen) if rt and chosen else None
+        if host is None or pod["status"].get("phase") != "Running":
+            raise ApiError(503, "ServiceUnavailable", f'pod "{pod_name}" has no running container on port '
+                           f"{chosen or '(none declared)'}")
+        self._forward(host, path)
+
+    def _forward(self, port: int, path: str | None) -> None:
+        """The request, as it came (method, path, query, body, content type), to 127.0.0.1:`port`; the answer
+        back with its status, body and headers (a 502 when the pod does not answer)."""
+        import http.client
+
+        query = urlsplit(self.path).query
+        target = (path or "/") + (f"?{query}" if query else "")
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() in ("content-type", "accept", "content-encoding")}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            conn.request(self.command, target, body=self.raw_body or None, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+        except OSError as exc:
+            raise ApiError(502, "BadGateway", f"error trying to reach service: {exc}") from None
+        finally:
+            conn.close()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

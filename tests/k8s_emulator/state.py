@@ -1,4 +1,6 @@
-"""The emulator's in-memory object store: pods, events, secrets, nodes and container logs.
+"""The emulator's in-memory object store: pods, events, secrets, nodes, container logs, and the other
+kinds (Deployments, Services, PodDisruptionBudgets, HorizontalPodAutoscalers, InferenceServices) in one
+generic table keyed by kind.
 
 One re-entrant lock guards everything, and one condition on it wakes whoever waits for a change (log
 followers, watches, the node agent), so readers never see half-applied updates. Every write bumps a
@@ -54,6 +56,7 @@ class State:
         self.nodes: dict[str, dict] = {}
         self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         self.history: deque[tuple[int, str, str, dict]] = deque(maxlen=history)
+        self.objects: dict[tuple[str, str, str], dict] = {}  # (Kind, namespace, name) -> object
 
     # -- bookkeeping -------------------------------------------------------------------------------------
     @property
@@ -259,3 +262,65 @@ class State:
     def list_nodes(self) -> list[dict]:
         with self.lock:
             return [copy.deepcopy(n) for n in self.nodes.values()]
+
+
+    # -- other kinds ---------------------------------------------------------------------------------------
+    # Deployments, Services and the rest: one table keyed by Kind. `metadata.generation` counts changes to
+    # anything but status and metadata, as the API server does, so controllers can report observedGeneration.
+    def create_object(self, kind: str, namespace: str, body: dict) -> dict:
+        with self.lock:
+            meta = body.setdefault("metadata", {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + "".join(_secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+            key = (kind, namespace, meta.get("name", ""))
+            if key in self.objects:
+                plural = kind.lower() + "s"
+                raise ApiError(409, "AlreadyExists", f'{plural} "{key[2]}" already exists',
+                               {"name": key[2], "kind": plural})
+            obj = copy.deepcopy(body)
+            obj["metadata"] = {**self._new_meta(meta, namespace), "generation": 1}
+            self.objects[key] = obj
+            self._touch(kind, "ADDED", obj)
+            return copy.deepcopy(obj)
+
+    def find_object(self, kind: str, namespace: str, name: str) -> dict | None:
+        with self.lock:
+            obj = self.objects.get((kind, namespace, name))
+            return copy.deepcopy(obj) if obj else None
+
+    def get_object(self, kind: str, namespace: str, name: str) -> dict:
+        found = self.find_object(kind, namespace, name)
+        if found is None:
+            raise not_found(kind.lower() + "s", name)
+        return found
+
+    def list_objects(self, kind: str, namespace: str | None = None) -> list[dict]:
+        with self.lock:
+            return [copy.deepcopy(o) for (k, ns, _), o in self.objects.items() if k == kind and namespace in (None, ns)]
+
+    def update_object(self, kind: str, namespace: str, name: str, mutate: Callable[[dict], object]) -> dict:
+        with self.lock:
+            obj = self.objects.get((kind, namespace, name))
+            if obj is None:
+                raise not_found(kind.lower() + "s", name)
+            before = copy.deepcopy(obj)
+            mutate(obj)
+            for key in ("uid", "creationTimestamp", "namespace", "name"):
+                obj["metadata"][key] = before["metadata"][key]
+            if obj != before:
+                spec_of = {k: v for k, v in before.items() if k not in ("status", "metadata")}
+                if {k: v for k, v in obj.items() if k not in ("status", "metadata")} != spec_of:
+                    obj["metadata"]["generation"] = before["metadata"].get("generation", 1) + 1
+                else:
+                    obj["metadata"]["generation"] = before["metadata"].get("generation", 1)
+                self._touch(kind, "MODIFIED", obj)
+            return copy.deepcopy(obj)
+
+    def delete_object(self, kind: str, namespace: str, name: str) -> dict:
+        with self.lock:
+            obj = self.objects.pop((kind, namespace, name), None)
+            if obj is None:
+                raise not_found(kind.lower() + "s", name)
+            obj["metadata"]["deletionTimestamp"] = rfc3339()
+            self._touch(kind, "DELETED", obj)
+            return copy.deepcopy(obj)

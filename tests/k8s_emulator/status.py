@@ -76,22 +76,26 @@ def state_of(pod: dict, name: str) -> str | None:
 
 
 def refresh_phase(pod: dict) -> None:
-    """Phase and readiness from the container states (restartPolicy Never semantics: nothing restarts).
-
-    A pod stays Running while any container runs, so a pod with the XCom sidecar only ends once the
-    sidecar has been stopped, as on a real cluster."""
+    """Phase and readiness from the container states. A pod stays Running while any container runs, so a
+    pod with the XCom sidecar only ends once the sidecar has been stopped, as on a real cluster; a
+    container in CrashLoopBackOff keeps its pod Running (it has run and will run again). A running
+    container is ready unless its readiness probe has not passed (probes.py clears `ready`)."""
     status = pod["status"]
     if status.get("reason") in ("Evicted", "DeadlineExceeded"):
         return
     states = [state_of(pod, c["name"]) for c in pod["spec"]["containers"]]
+    restarting = any(((cs.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
+                     for cs in status.get("containerStatuses") or [])
     if all(s == "terminated" for s in states):
         codes = [cs["state"]["terminated"]["exitCode"] for cs in status["containerStatuses"]]
         status["phase"] = "Succeeded" if all(code == 0 for code in codes) else "Failed"
-    elif any(s in ("running", "terminated") for s in states) and "waiting" not in states:
+    elif restarting or (any(s in ("running", "terminated") for s in states) and "waiting" not in states):
         status["phase"] = "Running"
     else:
         status["phase"] = "Pending"
-    ready = "True" if all(s == "running" for s in states) else "False"
+    statuses = {cs["name"]: cs for cs in status.get("containerStatuses") or []}
+    ready = "True" if all(s == "running" and statuses[c["name"]].get("ready")
+                          for s, c in zip(states, pod["spec"]["containers"], strict=True)) else "False"
     if ready == "True":
         reason = None
     else:
