@@ -53,6 +53,8 @@ def find_orphans(pods: list[dict[str, Any]], task_state: Callable[[TaskKey], tup
         created = meta.get("creationTimestamp")
         if created and now - datetime.fromisoformat(str(created).replace("Z", "+00:00")) < grace:
             continue
+        if meta.get("ownerReferences"):  # a controller's pod (a Deployment's): it is not a training pod
+            continue
         where = (meta.get("namespace", "default"), meta.get("name", "?"))
         owner = task_of(pod)
         if owner is None:

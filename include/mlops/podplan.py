@@ -47,7 +47,7 @@ class PodPlan:
     active_deadline_seconds: int = 3600
 
 
-def _placement(pool: Pool, backend: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+def placement(pool: Pool, backend: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
     tolerations = [t.model_dump(exclude_none=True) for t in pool.tolerations]
     if backend == "gke" and pool.spot and pool.gke_compute_class:
         # GKE falls back by itself: the compute class prefers spot nodes and then on-demand ones.
@@ -65,7 +65,7 @@ def plan_pod(spec: ModelSpec, catalogue: Catalogue, backend: str, settings: Sett
     airflow_pool, slots_total = pool.airflow_pool, pool.airflow_pool_slots
     if last_try and pool.spot and pool.fallback and not (backend == "gke" and pool.gke_compute_class):
         pool_name, pool = pool.fallback, catalogue.pools[pool.fallback]
-    node_selector, tolerations = _placement(pool, backend)
+    node_selector, tolerations = placement(pool, backend)
 
     cpu = spec.compute.cpu or pool.cpu
     memory = spec.compute.memory or pool.memory

@@ -357,6 +357,7 @@ class NodeAgent(threading.Thread):
                       state={"waiting": {"reason": "CrashLoopBackOff", "message": message}})
             st.refresh_phase(p)
         self._update(pod, waiting)
+        self.state.rotate_log(rt.ns, rt.name, name)
         self._event(pod, "BackOff", "Back-off restarting failed container " + name,
                     f"spec.{'initContainers' if init else 'containers'}{{{name}}}", "Warning")
         timer = threading.Timer(delay, again)

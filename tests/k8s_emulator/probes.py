@@ -1,11 +1,12 @@
-"""HTTP readiness and liveness probes of workload pods (see agent.py), as the kubelet runs them.
+"""HTTP startup, readiness and liveness probes of workload pods (see agent.py), as the kubelet runs them.
 
-Each running container with an `httpGet` probe is probed on its loopback host port. periodSeconds,
-initialDelaySeconds, timeoutSeconds, successThreshold and failureThreshold are honoured, except that a
-period is cut to `max_period` (0.2 s by default) so tests do not wait for a production cadence. A
-readiness result sets the container's `ready` (and so the pod's Ready condition, which decides whether a
-Service routes to it); `failureThreshold` liveness failures in a row kill the container, which is then
-restarted like any exited workload container.
+Each running container with an `httpGet` probe is probed on its loopback host port. A probe runs every
+periodSeconds cut to `max_period` (0.2 s by default), so a server that comes up is seen at once; a
+failure only counts as final once both failureThreshold probes in a row failed and the real
+periodSeconds x failureThreshold have passed, so a slow start is given the time the manifest gives it.
+Readiness and liveness wait for the startup probe to pass. A readiness result sets the container's
+`ready` (and so the pod's Ready condition, which decides whether a Service routes to it); a failed
+startup or liveness probe kills the container, which is then restarted like any exited workload one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 
 from . import status as st
@@ -25,6 +27,13 @@ class _Track:
     last: float = 0.0
     successes: int = 0
     failures: int = 0
+    failing_since: float = 0.0
+    passed: bool = False  # startup probes: once passed, never run again for this process
+
+    def failed_for_good(self, probe: dict) -> bool:
+        threshold = int(probe.get("failureThreshold", 3))
+        return (self.failures >= threshold
+                and time.monotonic() - self.failing_since >= float(probe.get("periodSeconds", 10)) * (threshold - 1))
 
 
 class Prober(threading.Thread):
@@ -41,54 +50,76 @@ class Prober(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            for pod in self.state.list_pods():
-                if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
-                    continue
-                for container in pod["spec"]["containers"]:
-                    for kind in ("readinessProbe", "livenessProbe"):
-                        if (container.get(kind) or {}).get("httpGet"):
-                            self._maybe_probe(pod, container, kind)
+            try:
+                self.probe_all()
+            except Exception:  # noqa: BLE001 - a bug in one pass must not stop the prober
+                traceback.print_exc()
             self._halt.wait(self.tick)
 
-    def _maybe_probe(self, pod: dict, container: dict, kind: str) -> None:
+    def probe_all(self) -> None:
+        for pod in self.state.list_pods():
+            if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
+                continue
+            for container in pod["spec"]["containers"]:
+                if not self._startup_passed(pod, container):
+                    continue
+                for kind in ("readinessProbe", "livenessProbe"):
+                    if (container.get(kind) or {}).get("httpGet"):
+                        self._maybe_probe(pod, container, kind)
+
+
+    def _startup_passed(self, pod: dict, container: dict) -> bool:
+        """Whether the container's startup probe has passed (True without one)."""
+        if not (container.get("startupProbe") or {}).get("httpGet"):
+            return True
+        track = self._maybe_probe(pod, container, "startupProbe")
+        return bool(track and track.passed)
+
+    def _maybe_probe(self, pod: dict, container: dict, kind: str) -> _Track | None:
         name = container["name"]
         cs = next((c for c in pod["status"].get("containerStatuses") or [] if c["name"] == name), {})
         running = (cs.get("state") or {}).get("running")
         if not running:
-            return
+            return None
         rt = self.agent.runtime(pod["metadata"]["uid"])
         proc = rt.processes.get(name) if rt else None
         if rt is None or proc is None or not proc.alive or rt.terminating:
-            return
+            return None
         probe = container[kind]
         key = (pod["metadata"]["uid"], name, kind, str(id(proc)))
         track = self._tracks.setdefault(key, _Track(started=time.monotonic()))
         now = time.monotonic()
         period = min(float(probe.get("periodSeconds", 10)), self.max_period)
-        if now - track.started < min(float(probe.get("initialDelaySeconds", 0)), self.max_period * 5):
-            return
+        if track.passed or now - track.started < float(probe.get("initialDelaySeconds", 0)):
+            return track
         if now - track.last < period:
-            return
+            return track
         track.last = now
         ok, why = self._get(rt, probe)
         if ok:
             track.successes, track.failures = track.successes + 1, 0
         else:
+            if track.failures == 0:
+                track.failing_since = now
             track.successes, track.failures = 0, track.failures + 1
         if kind == "readinessProbe":
             self._readiness(pod, name, cs, probe, track, ok, why)
-        elif track.failures >= int(probe.get("failureThreshold", 3)):
-            self._event(pod, name, f"Liveness probe failed: {why}")
-            self.agent._event(pod, "Killing", f"Container {name} failed liveness probe, will be restarted",
+        elif kind == "startupProbe" and ok:
+            track.passed = True
+        elif not ok and track.failed_for_good(probe):
+            what = "startup" if kind == "startupProbe" else "liveness"
+            self._event(pod, name, f"{what.capitalize()} probe failed: {why}")
+            self.agent._event(pod, "Killing", f"Container {name} failed {what} probe, will be restarted",
                               f"spec.containers{{{name}}}")
             track.failures = 0
             proc.kill()
+        return track
 
     def _readiness(self, pod: dict, name: str, cs: dict, probe: dict, track: _Track, ok: bool, why: str) -> None:
         ready = bool(cs.get("ready"))
         if ok and not ready and track.successes >= int(probe.get("successThreshold", 1)):
             self._set_ready(pod, name, True)
-        elif not ok and ready and track.failures >= int(probe.get("failureThreshold", 3)):
+        elif not ok and ready and track.failed_for_good(probe):
             self._set_ready(pod, name, False)
             self._event(pod, name, f"Readiness probe failed: {why}")
         elif not ok and not ready and track.failures == 1:

@@ -374,13 +374,14 @@ class Handler(BaseHTTPRequestHandler):
     def _log_container(self, pod: dict) -> str:
         name = pod["metadata"]["name"]
         names = [c["name"] for c in pod["spec"]["containers"]]
+        inits = [c["name"] for c in pod["spec"].get("initContainers") or []]
         container = self.q("container")
         if not container:
             if len(names) != 1:
                 raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
                                f"choose one of: [{' '.join(names)}]")
             container = names[0]
-        if container not in names:
+        if container not in names + inits:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         return container
 
@@ -388,9 +389,10 @@ class Handler(BaseHTTPRequestHandler):
     def read_log(self, ns, name):
         pod = self.state.get_pod(ns, name)
         container = self._log_container(pod)
-        if self.flag("previous"):
+        previous = self.state.read_previous_log(ns, name, container) if self.flag("previous") else None
+        if self.flag("previous") and previous is None:
             raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" not found')
-        if st.state_of(pod, container) in (None, "waiting"):
+        if previous is None and st.state_of(pod, container) in (None, "waiting"):
             cs = next((c for c in pod["status"].get("containerStatuses") or [] if c["name"] == container), {})
             reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "ContainerCreating")
             raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {reason}')
@@ -404,14 +406,14 @@ class Handler(BaseHTTPRequestHandler):
             limit = int(self.q("limitBytes")) if self.q("limitBytes") else None
         except ValueError as exc:
             raise ApiError(400, "BadRequest", f"invalid log options: {exc}") from None
-        lines = self.state.read_log(ns, name, container)
+        lines = previous if previous is not None else self.state.read_log(ns, name, container)
         seen = len(lines)
         if since is not None:
             lines = [line for line in lines if line[0] >= since]
         if tail is not None:
             lines = lines[-tail:] if tail > 0 else []
         text = self._format(lines)
-        if not self.flag("follow"):
+        if not self.flag("follow") or previous is not None:
             return self._send(200, text[:limit] if limit else text, "text/plain")
         self._follow(pod, container, seen, text)
 

@@ -55,6 +55,7 @@ class State:
         self.secrets: dict[tuple[str, str], dict] = {}
         self.nodes: dict[str, dict] = {}
         self.logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
+        self.previous_logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         self.history: deque[tuple[int, str, str, dict]] = deque(maxlen=history)
         self.objects: dict[tuple[str, str, str], dict] = {}  # (Kind, namespace, name) -> object
 
@@ -169,10 +170,21 @@ class State:
         with self.lock:
             return list(self.logs.get((namespace, pod, container), [])[start:])
 
+    def rotate_log(self, namespace: str, pod: str, container: str) -> None:
+        """The container restarts: its log so far becomes the previous instance's (`?previous=true`)."""
+        with self.lock:
+            self.previous_logs[(namespace, pod, container)] = self.logs.pop((namespace, pod, container), [])
+
+    def read_previous_log(self, namespace: str, pod: str, container: str) -> list[tuple[float, str]] | None:
+        with self.lock:
+            found = self.previous_logs.get((namespace, pod, container))
+            return list(found) if found is not None else None
+
     def drop_logs(self, namespace: str, pod: str) -> None:
         with self.lock:
-            for key in [k for k in self.logs if k[:2] == (namespace, pod)]:
-                del self.logs[key]
+            for logs in (self.logs, self.previous_logs):
+                for key in [k for k in logs if k[:2] == (namespace, pod)]:
+                    del logs[key]
 
     # -- events ------------------------------------------------------------------------------------------
     def record_event(self, pod: dict, reason: str, message: str, *, type_: str = "Normal",

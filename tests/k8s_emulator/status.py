@@ -68,8 +68,9 @@ def set_terminated(pod: dict, name: str, exit_code: int, reason: str | None = No
 
 
 def state_of(pod: dict, name: str) -> str | None:
-    """'waiting' | 'running' | 'terminated' | None (no status yet)."""
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+    """'waiting' | 'running' | 'terminated' | None (no status yet), of a container or an init container."""
+    status = pod.get("status") or {}
+    for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
         if cs["name"] == name:
             return next(iter(cs.get("state") or {}), None)
     return None

@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from mlops.serving import endpoint
 
@@ -134,8 +134,10 @@ def judge(report: BakeReport, guardrails: ServingGuardrails) -> None:
                                f"stable version > max {g.max_disagreement:.2%}")
 
 
-def run(spec: ModelSpec, traffic: Traffic, candidate_url: str, stable_url: str | None) -> BakeReport:
-    """Replay `traffic` (one row per request, cycling) until the request count and the minimum time are met."""
+def run(spec: ModelSpec, traffic: Traffic, candidate_url: str, stable_url: str | None,
+        session: Callable[[], Any] = endpoint.session) -> BakeReport:
+    """Replay `traffic` (one row per request, cycling) until the request count and the minimum time are met.
+    `session` makes the HTTP clients (a cluster backend's carry the API server's credentials)."""
     serving = spec.serving
     assert serving is not None, "only a model with a serving section bakes"
     canary, timeout = serving.canary, serving.timeouts.request_seconds
@@ -144,7 +146,7 @@ def run(spec: ModelSpec, traffic: Traffic, candidate_url: str, stable_url: str |
     if canary.requests == 0 or rows.empty:
         return report
     bodies = [endpoint.frame_body(rows.iloc[[i]]) for i in range(min(len(rows), canary.requests))]
-    cand, stab = endpoint.session(), endpoint.session()
+    cand, stab = session(), session()
     latencies, stable_latencies, cand_scores, stable_scores = [], [], [], []
     start, min_seconds = time.monotonic(), canary.minutes * 60
     limits = serving.guardrails

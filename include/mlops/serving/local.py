@@ -7,7 +7,6 @@ them (SIGTERM, uvicorn's graceful shutdown) while the new ones take every new co
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,14 @@ class LocalBackend:
         slot = self.supervisor.model(self.spec.name)
         return str(slot["url"]) if slot else None
 
+    def stable_url(self) -> str | None:
+        """Where the platform reaches what serves: the stable address itself, on this machine."""
+        return self.endpoint()
+
+    @staticmethod
+    def session() -> Any:
+        return endpoint.session()
+
     def serving_processes(self) -> list[dict[str, Any]]:
         """The processes on the shared socket that serve (alive, not told to stop, not given up)."""
         return serving(self._processes())
@@ -54,32 +61,11 @@ class LocalBackend:
     # --- the model's files ------------------------------------------------------------------------------
     def model_path(self, version: str) -> str:
         """The version's MLflow model, downloaded once under the serving folder (servers load local files)."""
-        import mlflow
-
         from mlops import tracking
+        from mlops.serving.fetch import download_model
 
-        target = self.root / "models" / self.spec.name / f"v{version}"
-        if (target / "MLmodel").is_file():
-            return str(target)
-        tracking.client(self.settings)
-        staging = target.with_name(f".{target.name}.{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{self.spec.name}/{version}",
-                                                    dst_path=str(staging))
-        found = Path(local)
-        if not (found / "MLmodel").is_file():
-            inside = [p.parent for p in staging.rglob("MLmodel")]
-            if not inside:
-                raise RuntimeError(f"the artifacts of models:/{self.spec.name}/{version} hold no MLmodel file: it "
-                                   "is not an MLflow model; deploy a version the platform's trainer registered")
-            found = inside[0]
-        if target.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-        else:
-            found.rename(target)
-            shutil.rmtree(staging, ignore_errors=True)
-        return str(target)
+        tracking.client(self.settings)  # points MLflow at the platform's tracking store
+        return str(download_model(self.spec.name, version, self.root / "models" / self.spec.name / f"v{version}"))
 
     # --- rollout steps ------------------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:

@@ -41,10 +41,16 @@ class Plan:
         return {"rollout_id": self.rollout_id, "version": self.version, "from_version": self.from_version}
 
 
-def backend_for(settings: Settings, spec: ModelSpec) -> Any:
+def backend_for(settings: Settings, spec: ModelSpec, cluster: Any = None) -> Any:
+    """The spec's serving backend; `cluster` is the Kubernetes API client of a cluster backend (the deploy
+    DAG's operators pass their connection's)."""
+    assert spec.serving is not None, f"{spec.name} has no serving section"
+    if spec.serving.backend == "kubernetes":
+        from mlops.serving.k8s import KubernetesBackend
+
+        return KubernetesBackend(settings, spec, cluster)
     from mlops.serving.local import LocalBackend
 
-    assert spec.serving is not None, f"{spec.name} has no serving section"
     return LocalBackend(settings, spec)
 
 
@@ -85,7 +91,8 @@ def _fail(settings: Settings, spec: ModelSpec, rollout: Rollout, step: str, reas
     _log(settings, spec).save(rollout)
 
 
-def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: str, reason: str) -> Plan:
+def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: str, reason: str,
+        cluster: Any = None) -> Plan:
     """Which version to roll out (the requested one, else the champion) and from which; NothingToDeploy when it
     already serves."""
     from mlops import tracking
@@ -103,7 +110,7 @@ def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: s
         tracking.training_run_id(spec.name, mv)  # a version without a training run cannot be smoke-tested
     else:
         version = champion_of(spec, settings).version
-    backend = backend_for(settings, spec)
+    backend = backend_for(settings, spec, cluster)
     deployed = records.deployed_version(settings, spec)
     status = backend.status()
     serving_now = status["versions"]
@@ -123,30 +130,31 @@ def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: s
     return Plan(rollout.id, version, from_version)
 
 
-def start(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+def start(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = None) -> dict[str, Any]:
     rollout = _load(settings, spec, rollout_id)
-    backend = backend_for(settings, spec)
+    backend = backend_for(settings, spec, cluster)
     handle: dict[str, Any] = _step(settings, spec, rollout, "start",
                                    lambda: backend.start_candidate(rollout.to_version, rollout.id),
                                    lambda h: f"ready in {h['ready_seconds']:.1f} s at {h['url']}")
     return handle
 
 
-def smoke(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: str) -> dict[str, Any]:
+def smoke(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: str,
+        cluster: Any = None) -> dict[str, Any]:
     from mlops.serving import smoke as smoke_test
 
     serving = spec.serving
     assert serving is not None
     rollout = _load(settings, spec, rollout_id)
 
-    backend = backend_for(settings, spec)
+    backend = backend_for(settings, spec, cluster)
 
     def work() -> dict[str, Any]:
         _candidate_there(backend, candidate_url)
         sample = smoke_sample(settings, spec, rollout.to_version)
         report = smoke_test.check(candidate_url, sample, list(spec.dataset.features), serving.smoke.rows,
                                   serving.smoke.tolerance, serving.timeouts.request_seconds,
-                                  f"{spec.name} v{rollout.to_version}")
+                                  f"{spec.name} v{rollout.to_version}", backend.session)
         rollout.smoke = report.to_dict()  # saved with the step
         return rollout.smoke
 
@@ -177,11 +185,12 @@ def smoke_sample(settings: Settings, spec: ModelSpec, version: str) -> Any:
     return storage.read_frame(path)
 
 
-def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: str) -> dict[str, Any]:
+def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: str,
+        cluster: Any = None) -> dict[str, Any]:
     from mlops.serving import bake as canary
 
     rollout = _load(settings, spec, rollout_id)
-    backend = backend_for(settings, spec)
+    backend = backend_for(settings, spec, cluster)
 
     def work() -> dict[str, Any]:
         _candidate_there(backend, candidate_url)
@@ -190,8 +199,8 @@ def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: st
             sample = smoke_sample(settings, spec, rollout.to_version)
             traffic = canary.Traffic(sample[list(spec.dataset.features)],
                                      "the version's holdout rows (no partition has been scored in batch yet)")
-        stable = backend.endpoint() if backend.serving_versions() else None
-        report = canary.run(spec, traffic, candidate_url, stable)
+        stable = backend.stable_url() if backend.serving_versions() else None
+        report = canary.run(spec, traffic, candidate_url, stable, backend.session)
         rollout.bake = report.to_dict()
         if not report.passed:
             raise DeployError("the canary bake broke the guardrails: " + "; ".join(report.failures)
@@ -202,13 +211,13 @@ def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: st
                  lambda r: f"{r['requests']} requests, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}")
 
 
-def switch(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+def switch(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = None) -> dict[str, Any]:
     rollout = _load(settings, spec, rollout_id)
-    backend = backend_for(settings, spec)
+    backend = backend_for(settings, spec, cluster)
 
     def work() -> dict[str, Any]:
         out: dict[str, Any] = backend.switch(rollout.to_version, rollout.id)
-        _warm_up(settings, spec, rollout.to_version, out.get("urls", []))
+        _warm_up(settings, spec, rollout.to_version, out.get("urls", []), backend.session)
         rollout.endpoint = out["endpoint"]  # saved with the step
         return out
 
@@ -217,7 +226,8 @@ def switch(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
     return out
 
 
-def _warm_up(settings: Settings, spec: ModelSpec, version: str, urls: list[str]) -> None:
+def _warm_up(settings: Settings, spec: ModelSpec, version: str, urls: list[str],
+             session: Callable[[], Any]) -> None:
     """One request of the smoke rows to each new replica, before the old version is retired (so before the new
     one takes every connection). A replica that cannot answer it fails the switch."""
     from mlops.serving import endpoint
@@ -226,7 +236,7 @@ def _warm_up(settings: Settings, spec: ModelSpec, version: str, urls: list[str])
     sample = smoke_sample(settings, spec, version)
     body = endpoint.frame_body(sample[list(spec.dataset.features)].head(spec.serving.smoke.rows))
     for url in urls:
-        answer = endpoint.invoke(endpoint.session(), url, body, spec.serving.timeouts.request_seconds)
+        answer = endpoint.invoke(session(), url, body, spec.serving.timeouts.request_seconds)
         if not answer.ok:
             raise DeployError(f"replica {url} of v{version} failed its warm-up request: {endpoint.describe(answer)}")
 
@@ -250,9 +260,9 @@ def record(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
     return {"audit_id": audit_id}
 
 
-def retire(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+def retire(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = None) -> dict[str, Any]:
     rollout = _load(settings, spec, rollout_id)
-    backend = backend_for(settings, spec)
+    backend = backend_for(settings, spec, cluster)
     retired: list[str] = _step(settings, spec, rollout, "retire", lambda: backend.retire(rollout.id),
                                lambda r: "retired " + (", ".join(f"v{v}" for v in r) or "nothing"))
     rollout.verdict, rollout.finished = records.DEPLOYED, records._now()
@@ -260,14 +270,15 @@ def retire(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, An
     return {**summary(rollout), "retired": retired}
 
 
-def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str) -> dict[str, Any]:
+def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = None) -> dict[str, Any]:
     """Undo a failed rollout: stop what it started; the stable version (never stopped) keeps serving."""
     rollout = _load(settings, spec, rollout_id)
-    backend = backend_for(settings, spec)
+    backend = backend_for(settings, spec, cluster)
     clock = Stopwatch()
     _undo_record(settings, spec, rollout)
     stopped = backend.abort(rollout.id)
-    rollout.step("roll_back", clock.seconds, f"stopped {len(stopped)} process(es) of v{rollout.to_version}")
+    what = "process(es)" if backend.name == "local" else "Deployment(s)"
+    rollout.step("roll_back", clock.seconds, f"stopped {len(stopped)} {what} of v{rollout.to_version}")
     rollout.verdict, rollout.finished = records.ROLLED_BACK, records._now()
     _log(settings, spec).save(rollout)
     serving_now = backend.serving_versions()

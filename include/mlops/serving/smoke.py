@@ -6,7 +6,7 @@ serialisation."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from mlops.serving import endpoint
 
@@ -43,11 +43,12 @@ def sample_frame(features: pd.DataFrame, scores: Any) -> pd.DataFrame:
 
 
 def check(url: str, sample: pd.DataFrame, features: list[str], rows: int, tolerance: float,
-          timeout: float, what: str) -> SmokeReport:
+          timeout: float, what: str, session: Callable[[], Any] = endpoint.session) -> SmokeReport:
+    """`session` makes the HTTP client (a cluster backend's carries the API server's credentials)."""
     import numpy as np
 
     frame = sample.head(rows)
-    answer = endpoint.invoke(endpoint.session(), url, endpoint.frame_body(frame[features]), timeout)
+    answer = endpoint.invoke(session(), url, endpoint.frame_body(frame[features]), timeout)
     if not answer.ok:
         raise SmokeFailed(f"{what}: the smoke request failed ({endpoint.describe(answer)})")
     served = np.asarray(answer.scores, dtype="float64")

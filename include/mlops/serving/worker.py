@@ -5,10 +5,12 @@ model's shared socket and the process's own one, for health checks that reach th
 What it adds to MLflow's app and uvicorn:
 - each response names the model and version that made it (`x-mlops-model`, `x-mlops-model-version`), so a
   client can tell which version answered during a rollout;
-- a pre-stop phase: on SIGTERM the process first stops accepting new connections (the other processes on
-  the shared socket take them) and answers for `--prestop-seconds` with `connection: close`, so keep-alive
-  clients reconnect elsewhere instead of finding their idle connection closed under a request; then
-  uvicorn's graceful shutdown finishes what is left;
+- a pre-stop phase: on SIGTERM the process answers for `--prestop-seconds` with `connection: close`, so
+  keep-alive clients reconnect elsewhere instead of finding their idle connection closed under a request;
+  then uvicorn's graceful shutdown finishes what is left. On inherited sockets it stops accepting at once
+  (the other processes on the shared socket take new connections); listening itself (`--host`, in a pod)
+  it goes on accepting through the pre-stop, while the pod's removal from its Service's endpoints reaches
+  every proxy, so a connection routed there just before is still answered;
 - `--lifeline FD`: the read end of a pipe whose write end only the supervisor holds; when the supervisor
   ends (even by SIGKILL) the pipe closes and the server drains and exits, so no server outlives it.
 
@@ -61,7 +63,7 @@ def with_version_headers(app: ASGIApp, model: str, version: str,
     return wrapped
 
 
-def _draining_server(config: Any, prestop_seconds: float) -> Any:
+def _draining_server(config: Any, prestop_seconds: float, close_at_once: bool = True) -> Any:
     """uvicorn's Server, with the pre-stop phase before its own graceful shutdown."""
     import uvicorn
 
@@ -83,7 +85,7 @@ def _draining_server(config: Any, prestop_seconds: float) -> Any:
             if self.draining:
                 return
             self.draining = True
-            for server in getattr(self, "servers", []):
+            for server in getattr(self, "servers", []) if close_at_once else []:
                 server.close()  # this process's copy of the sockets: new connections go to the other processes
             assert self.loop is not None
             self.loop.call_later(prestop_seconds, uvicorn.Server.handle_exit, self, sig, None)
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     config = uvicorn.Config(served, host=args.host or "0.0.0.0", port=args.port,  # noqa: S104 - a container's port
                             lifespan="off", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=args.graceful_seconds, timeout_keep_alive=5)
-    server = holder["server"] = _draining_server(config, args.prestop_seconds)
+    server = holder["server"] = _draining_server(config, args.prestop_seconds, close_at_once=bool(args.fd))
     if args.lifeline is not None:
         _watch_lifeline(args.lifeline, server)
     server.run(sockets=[socket.socket(fileno=fd) for fd in args.fd] if args.fd else None)

@@ -183,6 +183,8 @@ class Serving(Section):
     dir: Path = setting("MLOPS_SERVING_DIR", "The local serving supervisor's state, logs and downloaded model "
                         "versions", shown="`$MLOPS_HOME/serving`")
     host: str = setting("MLOPS_SERVING_HOST", "Address the local backend's endpoints listen on", "127.0.0.1")
+    service_account: str = setting("MLOPS_SERVING_SERVICE_ACCOUNT", "The model server pods' service account "
+                                   "(kubernetes backend; reads the model artifacts, no API access)", "mlops-serving")
     image: str = setting("MLOPS_SERVING_IMAGE", "The model server image for the kubernetes and kserve backends "
                          "(the Dockerfile's `serving` target)", "mlops-serving:latest")
 

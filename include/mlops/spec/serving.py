@@ -60,11 +60,30 @@ class ServingGuardrails(Strict):
         "differs between the new version and the stable one.")
 
 
+class Autoscaling(Strict):
+    min_replicas: int = Field(1, ge=1, le=100, description="Fewest pods the HorizontalPodAutoscaler keeps.")
+    max_replicas: int = Field(3, ge=1, le=100, description="Most pods it may scale the deployed version to.")
+    target_cpu_percent: int = Field(
+        70, ge=1, le=100, description="Average CPU use (of the request) the autoscaler aims each pod at.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Autoscaling":
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) must be at least min_replicas ({self.min_replicas})")
+        return self
+
+
 class Serving(Strict):
-    backend: Literal["local"] = Field(
+    backend: Literal["local", "kubernetes"] = Field(
         "local", description="local: MLflow scoring server processes on this machine's loopback, supervised by "
-        "the platform (blue/green on one stable address, shadow bake).")
-    replicas: int = Field(1, ge=1, le=100, description="Server processes (local) or pods serving the model.")
+        "the platform (blue/green on one stable address, shadow bake). kubernetes: a Deployment per version "
+        "behind the model's Service in the cluster of the kubernetes connection (blue/green, shadow bake "
+        "through the API server's service proxy), with a PodDisruptionBudget and, with `autoscaling`, a "
+        "HorizontalPodAutoscaler.")
+    replicas: int = Field(1, ge=1, le=100, description="Server processes (local) or pods serving the model (the "
+                          "deployed version's starting size when `autoscaling` is set).")
+    autoscaling: Autoscaling | None = Field(
+        None, description="kubernetes backend: scale the deployed version between these bounds on CPU use.")
     resources: Resources = Resources()
     pool: str = Field("cpu", description="Node pool of the catalogue the replicas run on (a GPU pool for GPU serving).")
     gpus: int = Field(0, ge=0, le=16, description="GPUs per replica.")
@@ -79,4 +98,11 @@ class Serving(Strict):
     def _aliases(self) -> "Serving":
         if self.deployed_alias == self.previous_alias:
             raise ValueError("previous_alias must differ from deployed_alias")
+        if self.autoscaling is not None and self.backend == "local":
+            raise ValueError("autoscaling needs a cluster backend (kubernetes); the local backend runs a fixed "
+                             "number of replicas: remove autoscaling or set backend: kubernetes")
+        if self.autoscaling is not None and not (
+                self.autoscaling.min_replicas <= self.replicas <= self.autoscaling.max_replicas):
+            raise ValueError(f"replicas ({self.replicas}) must lie within autoscaling's bounds "
+                             f"({self.autoscaling.min_replicas}..{self.autoscaling.max_replicas})")
         return self

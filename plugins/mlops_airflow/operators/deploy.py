@@ -35,6 +35,16 @@ class _DeployStep(BaseOperator):
     def candidate_url(self, context: Any) -> str:
         return str(context["ti"].xcom_pull(task_ids=START)["url"])
 
+    def cluster(self, settings: Any) -> Any:
+        """The Kubernetes API client of a cluster backend, through the provider's hook and the kubernetes
+        connection (MLOPS_K8S_CONN_ID); None for the local backend."""
+        assert self.spec.serving is not None
+        if self.spec.serving.backend == "local":
+            return None
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+        return KubernetesHook(conn_id=settings.kubernetes.conn_id).api_client
+
     @with_mlflow_connection
     def execute(self, context: Any) -> Any:
         from mlops.serving.rollout import DeployError
@@ -75,7 +85,9 @@ class ResolveDeploymentOperator(_DeployStep):
         from mlops.serving import rollout
         from mlops_airflow.runtime import actor
 
-        problem = local_backend_problem(conf.get("core", "executor", fallback="LocalExecutor"))
+        assert self.spec.serving is not None
+        problem = (local_backend_problem(conf.get("core", "executor", fallback="LocalExecutor"))
+                   if self.spec.serving.backend == "local" else None)
         if problem:
             raise AirflowFailException(f"{self.spec.name}: {problem}")
 
@@ -86,7 +98,7 @@ class ResolveDeploymentOperator(_DeployStep):
             who = f"{by} via {who}"
         try:
             plan = rollout.resolve(settings, self.spec, str(params.get("version") or "").strip() or None,
-                                   who, str(params.get("reason") or "").strip())
+                                   who, str(params.get("reason") or "").strip(), cluster=self.cluster(settings))
         except rollout.NothingToDeploy as exc:
             raise AirflowSkipException(str(exc)) from None
         self.log.info("%s: rolling out v%s (serving now: %s)", self.spec.name, plan.version,
@@ -100,7 +112,7 @@ class StartCandidateOperator(_DeployStep):
     def step(self, settings: Any, context: Any) -> Any:
         from mlops.serving import rollout
 
-        return rollout.start(settings, self.spec, self.plan(context)["rollout_id"])
+        return rollout.start(settings, self.spec, self.plan(context)["rollout_id"], cluster=self.cluster(settings))
 
 
 class SmokeTestOperator(_DeployStep):
@@ -109,7 +121,8 @@ class SmokeTestOperator(_DeployStep):
     def step(self, settings: Any, context: Any) -> Any:
         from mlops.serving import rollout
 
-        return rollout.smoke(settings, self.spec, self.plan(context)["rollout_id"], self.candidate_url(context))
+        return rollout.smoke(settings, self.spec, self.plan(context)["rollout_id"], self.candidate_url(context),
+            cluster=self.cluster(settings))
 
 
 class CanaryBakeOperator(_DeployStep):
@@ -118,7 +131,8 @@ class CanaryBakeOperator(_DeployStep):
     def step(self, settings: Any, context: Any) -> Any:
         from mlops.serving import rollout
 
-        return rollout.bake(settings, self.spec, self.plan(context)["rollout_id"], self.candidate_url(context))
+        return rollout.bake(settings, self.spec, self.plan(context)["rollout_id"], self.candidate_url(context),
+            cluster=self.cluster(settings))
 
 
 class SwitchTrafficOperator(_DeployStep):
@@ -127,7 +141,7 @@ class SwitchTrafficOperator(_DeployStep):
     def step(self, settings: Any, context: Any) -> Any:
         from mlops.serving import rollout
 
-        return rollout.switch(settings, self.spec, self.plan(context)["rollout_id"])
+        return rollout.switch(settings, self.spec, self.plan(context)["rollout_id"], cluster=self.cluster(settings))
 
 
 class RecordDeploymentOperator(_DeployStep):
@@ -152,7 +166,7 @@ class RetireOldVersionOperator(_DeployStep):
     def step(self, settings: Any, context: Any) -> Any:
         from mlops.serving import rollout
 
-        result = rollout.retire(settings, self.spec, self.plan(context)["rollout_id"])
+        result = rollout.retire(settings, self.spec, self.plan(context)["rollout_id"], cluster=self.cluster(settings))
         self.log.info("%s: v%s serves at %s (%s)", self.spec.name, result["to_version"], result["endpoint"],
                       result["timeline"])
         return result
@@ -170,6 +184,6 @@ class RollBackDeploymentOperator(_DeployStep):
         plan = self.plan(context)
         if not plan:
             raise AirflowSkipException("the rollout never started (resolve failed): nothing to roll back")
-        result = rollout.roll_back(settings, self.spec, plan["rollout_id"])
+        result = rollout.roll_back(settings, self.spec, plan["rollout_id"], cluster=self.cluster(settings))
         self.log.warning("%s", result["message"])
         return result
