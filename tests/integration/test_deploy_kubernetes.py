@@ -17,11 +17,12 @@ import sys
 import pytest
 
 import churn_variants
-from deploy_helpers import STEPS, ClientLoop, _alias, deploy
+from deploy_helpers import STEPS, ClientLoop, _alias
+from deploy_helpers import deploy as run_deploy
 from helpers import ROOT
 from k8s_e2e import NODES
 
-SERVING = {"backend": "kubernetes", "replicas": 2,
+SERVING = {"backend": "kubernetes", "replicas": 2, "autoscaling": {"min_replicas": 2, "max_replicas": 4},
            "timeouts": {"ready_seconds": 90, "request_seconds": 5, "drain_seconds": 3},
            "smoke": {"rows": 40, "tolerance": 1e-6}, "canary": {"requests": 40},
            "guardrails": {"max_error_rate": 0.0, "max_p99_ms": 1500, "max_psi": 0.5, "max_disagreement": 0.2}}
@@ -67,9 +68,20 @@ def cluster_served(airflow_db, sample_data_root, tmp_path_factory):
             bag = DagBag(dag_folder=str(ROOT / "dags"))
             assert "churn__deploy" in bag.dags, bag.import_errors
             yield {"bag": bag, "settings": settings, "spec": spec, "versions": versions, "cluster": cluster,
-                   "url": f"{cluster.url}/api/v1/namespaces/{NS}/services/churn-serving:http/proxy"}
+                   "url": f"{cluster.url}/api/v1/namespaces/{NS}/services/churn-serving:http/proxy",
+                   "used": set()}
         left = [rt for rt in cluster.agent.runtimes.values() if any(p.alive for p in rt.processes.values())]
         assert not left, f"pod processes left running after the cluster stopped: {left}"
+
+
+def deploy(served, version: str):
+    """A deploy run; the API permissions its tasks used (and the client loop's, a subset) are collected."""
+    authorized = served["cluster"].server.authorized
+    authorized.clear()
+    try:
+        return run_deploy(served, version)
+    finally:
+        served["used"].update(authorized)
 
 
 def objects(cluster) -> dict[str, list[str]]:
@@ -141,3 +153,20 @@ def test_a_candidate_that_crashes_is_rolled_back_and_leaves_nothing(cluster_serv
     assert loop.failures == [] and set(loop.answers) == {v["better"]}, (loop.failures[:5], loop.answers)
     assert objects(cluster) == before
     assert _alias(served, "deployed") == v["better"]
+
+
+def test_the_serving_role_grants_exactly_what_the_deploys_used(cluster_served):
+    """deploy/k8s/rbac.yaml's mlops-serving Role against every API request the rollouts above made (the
+    emulator records each request's RBAC attributes): nothing used is missing, nothing granted is unused."""
+    import yaml
+
+    from k8s_emulator.rbac import granted
+
+    assert cluster_served["used"], "run with the rollout tests above"
+    role = next(d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "rbac.yaml").read_text())
+                if d and d["kind"] == "Role" and d["metadata"]["name"] == "mlops-serving")
+    used = cluster_served["used"]
+    assert used <= granted(role["rules"]), sorted(used - granted(role["rules"]))
+    # granted for a retried switch, which re-applies what its first try created
+    assert granted(role["rules"]) - used == {("policy", "poddisruptionbudgets", "patch"),
+                                             ("autoscaling", "horizontalpodautoscalers", "patch")}, sorted(used)

@@ -40,6 +40,7 @@ from . import status as st
 from . import websocket as ws
 from .controllers import endpoints
 from .exec import ExecSession
+from .rbac import attributes
 from .runtime import container_env
 from .state import ApiError, State, not_found, rfc3339_nano
 from .validation import default_pod, invalid, validate_pod
@@ -97,6 +98,7 @@ class ApiServer(ThreadingHTTPServer):
         self.sessions_lock = threading.Lock()
         self.controllers = None  # the ControllerManager, set by the Cluster
         self.turns: dict[tuple[str, str], int] = {}  # round robin of each Service's proxy
+        self.authorized: list[tuple[str, str, str]] = []  # (apiGroup, resource, verb) of each request: rbac.py
 
     @property
     def url(self) -> str:
@@ -153,6 +155,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.tokens is not None and token not in self.server.tokens:
             self._status(ApiError(401, "Unauthorized", "Unauthorized"))
             return
+        needs = attributes(method, url.path, self.flag("watch"))
+        if needs is not None:
+            self.server.authorized.append(needs)
         path_known = False
         for m, pattern, name in _ROUTES:
             match = pattern.match(url.path)

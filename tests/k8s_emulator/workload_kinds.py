@@ -1,5 +1,7 @@
 """The kinds beyond pods, events, secrets and nodes that the emulator stores: how each is addressed,
-validated at admission and defaulted.
+validated at admission and defaulted. Deployments have a controller (controllers.py) and Services route
+the API server's proxy; PodDisruptionBudgets and HorizontalPodAutoscalers are stored, validated and
+served, but nothing acts on them (no evictions, no scaling).
 
 Core and built-in kinds are validated with kubernetes_validate (strict, Kubernetes 1.31) as pods are;
 a custom resource is validated against the OpenAPI schema its CRD publishes, shipped as test data
@@ -98,5 +100,9 @@ def default_object(kind: Kind, obj: dict, state: State) -> None:
         for port in spec.get("ports") or []:
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port["port"])
-    obj.setdefault("status", {})
+    # What the controllers first write (no PDB or HPA controller runs here: their status stays at this).
+    obj.setdefault("status", {
+        "PodDisruptionBudget": {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0},
+        "HorizontalPodAutoscaler": {"currentReplicas": 0, "desiredReplicas": 0},
+    }.get(kind.kind, {}))
 

@@ -112,8 +112,9 @@ EXPECTED_RULES = {
 
 def test_the_role_grants_exactly_pods_logs_exec_and_events_in_the_training_namespace(env):
     roles = objects("Role")
-    assert [r["metadata"]["name"] for r in roles] == ["mlops-training-pods"]
-    role = roles[0]
+    # the other Role, mlops-serving, is checked against what the deploys use (test_deploy_kubernetes.py)
+    assert sorted(r["metadata"]["name"] for r in roles) == ["mlops-serving", "mlops-training-pods"]
+    role = named("Role", "mlops-training-pods")
     assert role["metadata"]["namespace"] == env["MLOPS_K8S_NAMESPACE"] == "mlops"
     granted: dict[str, set[str]] = {}
     for rule in role["rules"]:
@@ -136,7 +137,19 @@ def test_the_role_is_bound_to_airflows_service_account_and_to_the_google_identit
     # The chart runs scheduler, workers and triggerer as that ServiceAccount and does not create its own.
     for component in ("scheduler", "workers", "triggerer"):
         assert values[component]["serviceAccount"] == {"create": False, "name": "airflow-mlops"}, component
-    assert len(objects("RoleBinding")) == 1
+    serving = named("RoleBinding", "mlops-serving", "mlops")
+    assert {(s["kind"], s.get("namespace"), s["name"]) for s in serving["subjects"]} == subjects
+    assert len(objects("RoleBinding")) == 2
+
+
+def test_the_serving_pods_service_account_has_no_api_access():
+    from mlops.settings import get_settings
+
+    sa = named("ServiceAccount", get_settings().serving.service_account, "mlops")
+    assert sa["automountServiceAccountToken"] is False
+    assert sa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].startswith("mlops-serving@")
+    bound = {s["name"] for b in objects("RoleBinding") for s in b["subjects"]}
+    assert sa["metadata"]["name"] not in bound
 
 
 def test_the_training_pods_service_account_has_no_api_access(env):

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import kubernetes_validate
 import pytest
+from test_serving import churn_with
 
 from mlops.compute import catalogue_path, load_catalogue
 from mlops.orphans import find_orphans
 from mlops.serving import manifests
 from mlops.settings import get_settings
 from mlops.spec import parse_spec
-from test_serving import churn_with
 
 K8S_VERSIONS = ["1.31.0", kubernetes_validate.latest_version()]
 
@@ -51,7 +51,7 @@ def test_the_deployment_is_safe_to_roll():
     assert pod["securityContext"]["runAsNonRoot"] and pod["automountServiceAccountToken"] is False
     server = pod["containers"][0]
     assert server["readinessProbe"]["httpGet"]["path"] == "/health"
-    assert server["livenessProbe"]["httpGet"]["path"] == "/ping" and server["startupProbe"]["httpGet"]["path"] == "/ping"
+    assert server["livenessProbe"]["httpGet"]["path"] == server["startupProbe"]["httpGet"]["path"] == "/ping"
     # the startup probe gives the model the spec's ready_seconds to load
     startup = server["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= SPECS["cpu"].serving.timeouts.ready_seconds
@@ -74,7 +74,8 @@ def test_gpu_serving_lands_on_the_gpu_pool_and_scales_within_bounds():
     assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
     assert "CUDA_VISIBLE_DEVICES" not in {e["name"] for e in server["env"]}
     hpa = objects[-1]
-    assert hpa["kind"] == "HorizontalPodAutoscaler" and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert hpa["kind"] == "HorizontalPodAutoscaler"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
     assert hpa["spec"]["scaleTargetRef"]["name"] == "churn-v7-01234567"
 
 
@@ -112,6 +113,7 @@ def test_the_orphan_sweep_leaves_serving_pods_alone():
     pod = {"metadata": {"name": "churn-v7-01234567-abc-xyz", "namespace": "mlops",
                         "creationTimestamp": "2020-01-01T00:00:00Z",
                         "labels": {"app.kubernetes.io/managed-by": "mlops-airflow"},
-                        "ownerReferences": [{"kind": "Deployment", "name": "churn-v7", "uid": "u", "controller": True}]}}
+                        "ownerReferences": [{"kind": "Deployment", "name": "churn-v7", "uid": "u",
+                                             "controller": True}]}}
     assert find_orphans([pod], lambda key: None) == []
     assert "app.kubernetes.io/managed-by" not in manifests.model_labels(SPECS["cpu"])
