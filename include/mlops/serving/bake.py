@@ -135,7 +135,7 @@ def judge(report: BakeReport, guardrails: ServingGuardrails) -> None:
 
 
 def run(spec: ModelSpec, traffic: Traffic, candidate_url: str, stable_url: str | None,
-        session: Callable[[], Any] = endpoint.session) -> BakeReport:
+        session: Callable[[], Any] = endpoint.session, protocol: Any = endpoint.MLFLOW) -> BakeReport:
     """Replay `traffic` (one row per request, cycling) until the request count and the minimum time are met.
     `session` makes the HTTP clients (a cluster backend's carry the API server's credentials)."""
     serving = spec.serving
@@ -145,7 +145,7 @@ def run(spec: ModelSpec, traffic: Traffic, candidate_url: str, stable_url: str |
     rows = traffic.rows.reset_index(drop=True)
     if canary.requests == 0 or rows.empty:
         return report
-    bodies = [endpoint.frame_body(rows.iloc[[i]]) for i in range(min(len(rows), canary.requests))]
+    bodies = [protocol.body(rows.iloc[[i]]) for i in range(min(len(rows), canary.requests))]
     cand, stab = session(), session()
     latencies, stable_latencies, cand_scores, stable_scores = [], [], [], []
     start, min_seconds = time.monotonic(), canary.minutes * 60
@@ -156,7 +156,7 @@ def run(spec: ModelSpec, traffic: Traffic, candidate_url: str, stable_url: str |
             report.stopped_early = True  # more requests cannot mend a broken guardrail: stop spending time
             break
         body = bodies[report.requests % len(bodies)]
-        answer = endpoint.invoke(cand, candidate_url, body, timeout)
+        answer = protocol.invoke(cand, candidate_url, body, timeout)
         report.requests += 1
         slow += answer.seconds * 1000 > limits.max_p99_ms
         report.versions_answered[answer.version or "?"] = report.versions_answered.get(answer.version or "?", 0) + 1
@@ -167,7 +167,7 @@ def run(spec: ModelSpec, traffic: Traffic, candidate_url: str, stable_url: str |
         latencies.append(answer.seconds)
         if stable_url is None:
             continue
-        old = endpoint.invoke(stab, stable_url, body, timeout)
+        old = protocol.invoke(stab, stable_url, body, timeout)
         if old.ok:
             stable_latencies.append(old.seconds)
             report.versions_answered[old.version or "?"] = report.versions_answered.get(old.version or "?", 0) + 1

@@ -1,5 +1,7 @@
 """Talking to a model server as any client does: MLflow's scoring protocol over HTTP
-(`POST /invocations` with a `dataframe_split` body; `GET /health`)."""
+(`POST /invocations` with a `dataframe_split` body; `GET /health`), or the Open Inference Protocol (KServe's
+v2: `POST /v2/models/<name>/infer`) that the KServe backend's runtime speaks. A backend names its
+`protocol`; the gates build bodies and read answers through it."""
 
 from __future__ import annotations
 
@@ -103,3 +105,65 @@ def exit_reason(code: int, log_tail: list[str]) -> str:
 
 def describe(answer: Any) -> str:
     return (f"HTTP {answer.status}: {answer.error}" if answer.status else answer.error) or "no answer"
+
+
+class MlflowProtocol:
+    """MLflow's scoring server (the local and kubernetes backends)."""
+
+    name = "mlflow"
+
+    @staticmethod
+    def body(frame: pd.DataFrame) -> bytes:
+        return frame_body(frame)
+
+    @staticmethod
+    def invoke(client: requests.Session, url: str, body: bytes, timeout: float) -> Answer:
+        return invoke(client, url, body, timeout)
+
+
+_V2_TYPES = {"i": "INT64", "u": "UINT64", "f": "FP64", "b": "BOOL"}
+
+
+class V2Protocol:
+    """The Open Inference Protocol (v2) as MLServer's MLflow runtime speaks it: one input per column, the
+    request marked `content_type: pd` so the runtime hands the model a DataFrame; the answer's
+    `model_version` is the version (the deploy sets the server's MLSERVER_MODEL_VERSION)."""
+
+    name = "v2"
+
+    def __init__(self, model: str):
+        self.model = model
+
+    def body(self, frame: pd.DataFrame) -> bytes:
+        inputs = []
+        for column in frame.columns:
+            values = frame[column]
+            datatype = _V2_TYPES.get(values.dtype.kind, "BYTES")
+            split = json.loads(values.to_frame().to_json(orient="split", index=False, date_format="iso"))
+            data = [row[0] for row in split["data"]]  # NaN becomes null
+            if datatype == "BYTES":
+                data = [None if v is None else str(v) for v in data]
+            inputs.append({"name": str(column), "shape": [len(frame)], "datatype": datatype, "data": data,
+                           "parameters": {"content_type": "str" if datatype == "BYTES" else "np"}})
+        return json.dumps({"parameters": {"content_type": "pd"}, "inputs": inputs}).encode()
+
+    def invoke(self, client: requests.Session, url: str, body: bytes, timeout: float) -> Answer:
+        import requests
+
+        start = time.perf_counter()
+        try:
+            response = client.post(f"{url}/v2/models/{self.model}/infer", data=body, timeout=timeout)
+        except requests.RequestException as exc:
+            return Answer(False, 0, [], "", time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+        seconds = time.perf_counter() - start
+        if response.status_code != 200:
+            return Answer(False, response.status_code, [], "", seconds, response.text[:500])
+        try:
+            answer = response.json()
+            scores = [float(v) for v in answer["outputs"][0]["data"]]
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            return Answer(False, response.status_code, [], "", seconds, f"unreadable answer: {exc}")
+        return Answer(True, 200, scores, str(answer.get("model_version") or ""), seconds)
+
+
+MLFLOW = MlflowProtocol()

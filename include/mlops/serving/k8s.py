@@ -29,6 +29,8 @@ _STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContain
 class KubernetesBackend:
     name = "kubernetes"
 
+    protocol = endpoint.MLFLOW
+
     def __init__(self, settings: Settings, spec: ModelSpec, api_client: Any):
         from kubernetes import client
 

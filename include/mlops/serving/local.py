@@ -23,6 +23,8 @@ PASSED_ENV = ("PYTHONPATH", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLOPS_T
 class LocalBackend:
     name = "local"
 
+    protocol = endpoint.MLFLOW
+
     def __init__(self, settings: Settings, spec: ModelSpec):
         assert spec.serving is not None, f"{spec.name} has no serving section"
         self.settings, self.spec, self.serving = settings, spec, spec.serving

@@ -154,7 +154,7 @@ def smoke(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: s
         sample = smoke_sample(settings, spec, rollout.to_version)
         report = smoke_test.check(candidate_url, sample, list(spec.dataset.features), serving.smoke.rows,
                                   serving.smoke.tolerance, serving.timeouts.request_seconds,
-                                  f"{spec.name} v{rollout.to_version}", backend.session)
+                                  f"{spec.name} v{rollout.to_version}", backend.session, backend.protocol)
         rollout.smoke = report.to_dict()  # saved with the step
         return rollout.smoke
 
@@ -200,7 +200,7 @@ def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: st
             traffic = canary.Traffic(sample[list(spec.dataset.features)],
                                      "the version's holdout rows (no partition has been scored in batch yet)")
         stable = backend.stable_url() if backend.serving_versions() else None
-        report = canary.run(spec, traffic, candidate_url, stable, backend.session)
+        report = canary.run(spec, traffic, candidate_url, stable, backend.session, backend.protocol)
         rollout.bake = report.to_dict()
         if not report.passed:
             raise DeployError("the canary bake broke the guardrails: " + "; ".join(report.failures)
@@ -217,7 +217,7 @@ def switch(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = 
 
     def work() -> dict[str, Any]:
         out: dict[str, Any] = backend.switch(rollout.to_version, rollout.id)
-        _warm_up(settings, spec, rollout.to_version, out.get("urls", []), backend.session)
+        _warm_up(settings, spec, rollout.to_version, out.get("urls", []), backend.session, backend.protocol)
         rollout.endpoint = out["endpoint"]  # saved with the step
         return out
 
@@ -227,16 +227,16 @@ def switch(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = 
 
 
 def _warm_up(settings: Settings, spec: ModelSpec, version: str, urls: list[str],
-             session: Callable[[], Any]) -> None:
+             session: Callable[[], Any], protocol: Any) -> None:
     """One request of the smoke rows to each new replica, before the old version is retired (so before the new
     one takes every connection). A replica that cannot answer it fails the switch."""
     from mlops.serving import endpoint
 
     assert spec.serving is not None
     sample = smoke_sample(settings, spec, version)
-    body = endpoint.frame_body(sample[list(spec.dataset.features)].head(spec.serving.smoke.rows))
+    body = protocol.body(sample[list(spec.dataset.features)].head(spec.serving.smoke.rows))
     for url in urls:
-        answer = endpoint.invoke(session(), url, body, spec.serving.timeouts.request_seconds)
+        answer = protocol.invoke(session(), url, body, spec.serving.timeouts.request_seconds)
         if not answer.ok:
             raise DeployError(f"replica {url} of v{version} failed its warm-up request: {endpoint.describe(answer)}")
 

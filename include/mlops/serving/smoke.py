@@ -43,12 +43,14 @@ def sample_frame(features: pd.DataFrame, scores: Any) -> pd.DataFrame:
 
 
 def check(url: str, sample: pd.DataFrame, features: list[str], rows: int, tolerance: float,
-          timeout: float, what: str, session: Callable[[], Any] = endpoint.session) -> SmokeReport:
-    """`session` makes the HTTP client (a cluster backend's carries the API server's credentials)."""
+          timeout: float, what: str, session: Callable[[], Any] = endpoint.session,
+          protocol: Any = endpoint.MLFLOW) -> SmokeReport:
+    """`session` makes the HTTP client (a cluster backend's carries the API server's credentials); `protocol`
+    is the server's (endpoint.MLFLOW or a V2Protocol)."""
     import numpy as np
 
     frame = sample.head(rows)
-    answer = endpoint.invoke(session(), url, endpoint.frame_body(frame[features]), timeout)
+    answer = protocol.invoke(session(), url, protocol.body(frame[features]), timeout)
     if not answer.ok:
         raise SmokeFailed(f"{what}: the smoke request failed ({endpoint.describe(answer)})")
     served = np.asarray(answer.scores, dtype="float64")
