@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+MLSERVER_VENV := .venv-mlserver
 BIN := $(VENV)/bin
 
 # Local state (SQLite Airflow DB, SQLite MLflow store, data, audit log) lives under .local/ (git-ignored).
@@ -47,13 +48,21 @@ test: install  ## the test suite (CI runs this); "no tests collected" is a failu
 test-fast: install  ## the unit and DAG tests only (the inner loop), on two xdist workers
 	$(BIN)/python -m pytest $(FAST_LANE) -n 2 --durations=10
 
-install: $(VENV)/.installed  ## the runtime and the test and lint tools (requirements-dev.txt) into .venv
+install: $(VENV)/.installed $(MLSERVER_VENV)/.installed  ## the runtime, the test and lint tools (.venv), and KServe's MLflow runtime for the emulated cluster (.venv-mlserver)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
 	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+# MLServer with its MLflow runtime, apart from .venv (it needs an older FastAPI than Airflow): the emulated
+# cluster's stand-in for the KServe runtime image (tests/integration/test_deploy_kserve.py).
+$(MLSERVER_VENV)/.installed: include/mlserver-requirements.txt
+	test -x $(MLSERVER_VENV)/bin/python || $(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install -q --upgrade "pip>=24"
+	$(MLSERVER_VENV)/bin/pip install -q -r include/mlserver-requirements.txt
 	touch $@
 
 airflow-db: install

@@ -24,8 +24,10 @@ class ClientLoop:
     """Requests to the stable address until stopped, as production clients send them: two clients on
     keep-alive connections and one opening a new connection per request."""
 
-    def __init__(self, url: str, body: bytes):
-        self.url, self.body = url, body
+    def __init__(self, url: str, body: bytes, protocol=None):
+        from mlops.serving import endpoint
+
+        self.url, self.body, self.protocol = url, body, protocol or endpoint.MLFLOW
         self.answers: Counter[str] = Counter()
         self.failures: list[str] = []
         self._stop = threading.Event()
@@ -40,7 +42,7 @@ class ClientLoop:
             if not keep_alive:
                 client.close()
                 client = endpoint.session()
-            answer = endpoint.invoke(client, self.url, self.body, timeout=10)
+            answer = self.protocol.invoke(client, self.url, self.body, timeout=10)
             if answer.ok:
                 self.answers[answer.version] += 1
             else:

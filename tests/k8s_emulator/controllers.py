@@ -1,4 +1,5 @@
-"""The controller manager's part the serving tests need: Deployments and garbage collection.
+"""The controller manager's part the serving tests need: Deployments, garbage collection, and KServe's
+InferenceService controller (kserve.py).
 
 A Deployment's pods are created from its template (labels plus `pod-template-hash`, named
 `<deployment>-<hash>-<suffix>`) and owned by the Deployment itself: ReplicaSets are not materialised, the
@@ -20,6 +21,7 @@ import threading
 import traceback
 
 from . import selectors as sel
+from .kserve import InferenceServiceController
 from .state import ApiError, State, rfc3339
 from .validation import default_pod
 
@@ -53,6 +55,7 @@ class ControllerManager(threading.Thread):
     def __init__(self, state: State, agent, *, tick: float = 0.05):
         super().__init__(daemon=True, name="k8s-emulator-controllers")
         self.state, self.agent, self.tick = state, agent, tick
+        self.inference_services = InferenceServiceController(state)
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -69,6 +72,7 @@ class ControllerManager(threading.Thread):
             self._halt.wait(self.tick)
 
     def reconcile(self) -> None:
+        self.inference_services.reconcile()
         deployments = self.state.list_objects("Deployment")
         pods = self.state.list_pods()
         owners = {d["metadata"]["uid"] for d in deployments}

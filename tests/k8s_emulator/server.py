@@ -40,6 +40,7 @@ from . import status as st
 from . import websocket as ws
 from .controllers import endpoints
 from .exec import ExecSession
+from .kserve import TRAFFIC_ANNOTATION
 from .rbac import attributes
 from .runtime import container_env
 from .state import ApiError, State, not_found, rfc3339_nano
@@ -594,15 +595,17 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, self.state.delete_secret(ns, name))
 
     # -- Deployments, Services and the other kinds of KINDS -----------------------------------------------
-    def _kind(self, plural: str, group: str = "", version: str = "v1"):
+    def _kind(self, plural: str, group: str = "", version: str = "v1", namespaced: bool | None = None):
         kind = KINDS.get(plural)
-        if kind is None or (kind.group, kind.version) != (group, version):
+        if kind is None or (kind.group, kind.version) != (group, version) or (
+                namespaced is not None and kind.namespaced != namespaced):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return kind
 
     def _generic(self, method: str, plural: str, ns: str | None, name: str | None, status: str | None,
                  group: str = "", version: str = "v1") -> None:
-        kind = self._kind(plural, group, version)
+        """`ns` None: a cluster-wide list of a namespaced kind; "" : a cluster-scoped kind's objects."""
+        kind = self._kind(plural, group, version, None if ns is None else ns != "")
         if name is None:
             if method == "GET":
                 return self._list_kind(kind, ns)
@@ -701,9 +704,16 @@ class Handler(BaseHTTPRequestHandler):
     def group_generic(self, group, version, ns, plural, name=None, status=None):
         self._generic(self.command, plural, ns, name, status, group, version)
 
-    @route("GET", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/(?P<plural>[^/]+)")
+    @route("GET|POST", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/(?P<plural>[^/]+)")
     def group_generic_all(self, group, version, plural):
-        self._generic("GET", plural, None, None, None, group, version)
+        """A cluster-wide list of a namespaced kind, or the objects of a cluster-scoped one."""
+        kind = self._kind(plural, group, version)
+        self._generic(self.command, plural, None if kind.namespaced else "", None, None, group, version)
+
+    @route("GET|PUT|PATCH|DELETE", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/(?P<plural>[^/]+)/"
+           r"(?P<name>[^/]+)(?P<status>/status)?")
+    def cluster_generic(self, group, version, plural, name, status=None):
+        self._generic(self.command, plural, "", name, status, group, version)
 
     # -- the API server's proxies ----------------------------------------------------------------------
     @route("GET|POST|PUT|PATCH|DELETE", NS + r"/services/(?P<target>[^/]+)/proxy(?P<path>/.*)?")
@@ -711,12 +721,27 @@ class Handler(BaseHTTPRequestHandler):
         parts = target.split(":")
         name, port = (parts[1], parts[2]) if len(parts) == 3 else (parts[0], parts[1] if len(parts) == 2 else None)
         service = self.state.get_object("Service", ns, name)
+        weights = json.loads((service["metadata"].get("annotations") or {}).get(TRAFFIC_ANNOTATION) or "{}")
+        if weights:  # an InferenceService's route (kserve.py): a variant by weight, then one of its pods
+            service = self._weighted_pick(ns, weights)
+            name = service["metadata"]["name"]
         ready = endpoints(self.state, self.server.agent, service, port)
         if not ready:
             raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
         with self.server.sessions_lock:
             turn = self.server.turns[(ns, name)] = self.server.turns.get((ns, name), -1) + 1
         self._forward(ready[turn % len(ready)][1], path)
+
+    def _weighted_pick(self, ns: str, weights: dict[str, int]) -> dict:
+        """The Service of one variant, drawn by the route's weights among variants with a ready pod."""
+        import random
+
+        live = {n: w for n, w in weights.items() if w > 0 and (svc := self.state.find_object("Service", ns, n))
+                and endpoints(self.state, self.server.agent, svc, None)}
+        if not live:
+            raise ApiError(503, "ServiceUnavailable", "no ready variant behind the route")
+        chosen = random.choices(list(live), weights=list(live.values()))[0]  # noqa: S311 - traffic split
+        return self.state.get_object("Service", ns, chosen)
 
     @route("GET|POST|PUT|PATCH|DELETE", POD + r"/proxy(?P<path>/.*)?")
     def pod_proxy(self, ns, name, path=None):

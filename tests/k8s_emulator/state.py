@@ -290,7 +290,7 @@ class State:
                 raise ApiError(409, "AlreadyExists", f'{plural} "{key[2]}" already exists',
                                {"name": key[2], "kind": plural})
             obj = copy.deepcopy(body)
-            obj["metadata"] = {**self._new_meta(meta, namespace), "generation": 1}
+            obj["metadata"] = {**self._new_meta(meta, namespace or None), "generation": 1}  # "": cluster-scoped
             self.objects[key] = obj
             self._touch(kind, "ADDED", obj)
             return copy.deepcopy(obj)
@@ -318,7 +318,8 @@ class State:
             before = copy.deepcopy(obj)
             mutate(obj)
             for key in ("uid", "creationTimestamp", "namespace", "name"):
-                obj["metadata"][key] = before["metadata"][key]
+                if key in before["metadata"]:
+                    obj["metadata"][key] = before["metadata"][key]
             if obj != before:
                 spec_of = {k: v for k, v in before.items() if k not in ("status", "metadata")}
                 if {k: v for k, v in obj.items() if k not in ("status", "metadata")} != spec_of:

@@ -31,6 +31,7 @@ class Kind:
     version: str
     kind: str
     schema: str | None = None  # a custom resource's JSON Schema under CRD_SCHEMAS
+    namespaced: bool = True
 
     @property
     def api_version(self) -> str:
@@ -42,6 +43,11 @@ KINDS = {k.plural: k for k in (
     Kind("deployments", "apps", "v1", "Deployment"),
     Kind("poddisruptionbudgets", "policy", "v1", "PodDisruptionBudget"),
     Kind("horizontalpodautoscalers", "autoscaling", "v2", "HorizontalPodAutoscaler"),
+    Kind("inferenceservices", "serving.kserve.io", "v1beta1", "InferenceService", "inferenceservice-v1beta1.json"),
+    Kind("clusterservingruntimes", "serving.kserve.io", "v1alpha1", "ClusterServingRuntime",
+         "clusterservingruntime-v1alpha1.json", namespaced=False),
+    Kind("clusterstoragecontainers", "serving.kserve.io", "v1alpha1", "ClusterStorageContainer",
+         "clusterstoragecontainer-v1alpha1.json", namespaced=False),
 )}
 _CLUSTER_IPS = (str(ipaddress.ip_address("10.96.0.10") + i) for i in itertools.count())
 

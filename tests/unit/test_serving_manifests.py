@@ -117,3 +117,35 @@ def test_the_orphan_sweep_leaves_serving_pods_alone():
                                              "controller": True}]}}
     assert find_orphans([pod], lambda key: None) == []
     assert "app.kubernetes.io/managed-by" not in manifests.model_labels(SPECS["cpu"])
+
+
+def test_the_inference_service_is_valid_against_kserves_schema_and_names_the_platforms_runtime():
+    import json
+
+    import jsonschema
+
+    from helpers import ROOT
+    from mlops.serving import kserve
+
+    spec = parse_spec(churn_with({"backend": "kserve", "replicas": 2, "pool": "l4", "gpus": 1,
+                                  "autoscaling": {"min_replicas": 2, "max_replicas": 5}}))
+    settings = get_settings()
+    catalogue = load_catalogue(catalogue_path(settings.compute_dir))
+    stable = kserve.predictor(spec, settings, catalogue, "3", "abcdef123456", "gs://bucket/m/3", serving=True)
+    candidate = kserve.predictor(spec, settings, catalogue, "4", "0123456789ab", "gs://bucket/m/4", serving=False)
+    isvc = kserve.inference_service(spec, "mlops", stable, candidate, 10)
+    schema = json.loads((ROOT / "tests" / "data" / "crds" / "inferenceservice-v1beta1.json").read_text())
+    jsonschema.validate(isvc, schema)
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+    assert isvc["spec"]["canary"] == [{"predictor": candidate, "trafficPercent": 10}]
+    model = stable["model"]
+    assert (model["modelFormat"], model["protocolVersion"], model["runtime"]) == (
+        {"name": "mlflow"}, "v2", "mlops-mlflow")
+    assert (stable["minReplicas"], stable["maxReplicas"], candidate["minReplicas"]) == (2, 5, 1)
+    assert model["resources"]["limits"]["nvidia.com/gpu"] == "1" and stable["nodeSelector"][
+        "cloud.google.com/gke-nodepool"] == "l4"
+    assert {"name": "MLSERVER_MODEL_VERSION", "value": "3"} in model["env"]
+    broken = json.loads(json.dumps(isvc))
+    broken["spec"]["predictor"]["model"]["storageURI"] = "gs://typo"
+    with pytest.raises(jsonschema.ValidationError, match="storageURI"):
+        jsonschema.validate(broken, schema)

@@ -29,7 +29,8 @@ _STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContain
 class KubernetesBackend:
     name = "kubernetes"
 
-    protocol = endpoint.MLFLOW
+    protocol: Any = endpoint.MLFLOW
+    server_container, fetch_container = manifests.SERVER, manifests.FETCH  # the pods' container names
 
     def __init__(self, settings: Settings, spec: ModelSpec, api_client: Any):
         from kubernetes import client
@@ -111,6 +112,9 @@ class KubernetesBackend:
     def serving_versions(self) -> list[str]:
         return sorted({d.metadata.labels[LABEL_VERSION] for d in self._deployments() if self._serves(d)})
 
+    def begin_bake(self, tag: str) -> None:
+        """Nothing to do: the bake is a shadow one, the candidate takes no live traffic before the switch."""
+
     def status(self) -> dict[str, Any]:
         serving = [d for d in self._deployments() if self._serves(d)]
         return {"backend": self.name, "endpoint": self.endpoint(), "versions": self.serving_versions(),
@@ -163,8 +167,8 @@ class KubernetesBackend:
             if last.get("reason") == "OOMKilled":
                 return (f"container '{container}' of pod {name} was OOMKilled at its memory limit "
                         f"{self.serving.resources.memory}; raise serving.resources.memory in the spec")
-            if last.get("exitCode") not in (None, 0) or (last and container == manifests.SERVER):
-                what = "could not fetch the model" if container == manifests.FETCH else "crashed at start"
+            if last.get("exitCode") not in (None, 0) or (last and container == self.server_container):
+                what = "could not fetch the model" if container == self.fetch_container else "crashed at start"
                 tail = "\n".join(f"  | {line}" for line in self._log_tail(name, container)) or "  | (no output)"
                 return (f"container '{container}' of pod {name} {what} (exit code {last.get('exitCode')}, "
                         f"restarted {cs.get('restartCount', 0)} time(s)); the last lines of its log:\n{tail}")

@@ -48,6 +48,9 @@ class LocalBackend:
     def session() -> Any:
         return endpoint.session()
 
+    def begin_bake(self, tag: str) -> None:
+        """Nothing to do: the bake is a shadow one (no traffic router on loopback)."""
+
     def serving_processes(self) -> list[dict[str, Any]]:
         """The processes on the shared socket that serve (alive, not told to stop, not given up)."""
         return serving(self._processes())

@@ -102,7 +102,7 @@ def autoscaler(spec: ModelSpec, namespace: str, version: str, rollout_id: str) -
                          "type": "Utilization", "averageUtilization": scaling.target_cpu_percent}}}]}}
 
 
-def _resources(spec: ModelSpec, catalogue: Catalogue) -> dict[str, Any]:
+def resources(spec: ModelSpec, catalogue: Catalogue) -> dict[str, Any]:
     serving = spec.serving
     assert serving is not None
     requests = {"cpu": serving.resources.cpu, "memory": serving.resources.memory}
@@ -162,7 +162,7 @@ def deployment(spec: ModelSpec, settings: Settings, catalogue: Catalogue, namesp
                         "--prestop-seconds", str(PRESTOP_SECONDS)],
             "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
             "env": env, "volumeMounts": mount, "securityContext": secure,
-            "resources": _resources(spec, catalogue),
+            "resources": resources(spec, catalogue),
             # The model loads before the server listens: the startup probe gives it ready_seconds.
             "startupProbe": _probe("/ping", 2, max(1, math.ceil(serving.timeouts.ready_seconds / 2)), 2),
             "readinessProbe": _probe("/health", 5, 2, 2),

@@ -49,6 +49,10 @@ def backend_for(settings: Settings, spec: ModelSpec, cluster: Any = None) -> Any
         from mlops.serving.k8s import KubernetesBackend
 
         return KubernetesBackend(settings, spec, cluster)
+    if spec.serving.backend == "kserve":
+        from mlops.serving.kserve import KServeBackend
+
+        return KServeBackend(settings, spec, cluster)
     from mlops.serving.local import LocalBackend
 
     return LocalBackend(settings, spec)
@@ -200,6 +204,7 @@ def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: st
             traffic = canary.Traffic(sample[list(spec.dataset.features)],
                                      "the version's holdout rows (no partition has been scored in batch yet)")
         stable = backend.stable_url() if backend.serving_versions() else None
+        backend.begin_bake(rollout.id)  # a backend that splits traffic gives the candidate its canary share
         report = canary.run(spec, traffic, candidate_url, stable, backend.session, backend.protocol)
         rollout.bake = report.to_dict()
         if not report.passed:

@@ -185,6 +185,8 @@ class Serving(Section):
     host: str = setting("MLOPS_SERVING_HOST", "Address the local backend's endpoints listen on", "127.0.0.1")
     service_account: str = setting("MLOPS_SERVING_SERVICE_ACCOUNT", "The model server pods' service account "
                                    "(kubernetes backend; reads the model artifacts, no API access)", "mlops-serving")
+    kserve_runtime: str = setting("MLOPS_KSERVE_RUNTIME", "The ClusterServingRuntime of the kserve backend "
+                                  "(deploy/k8s/kserve-runtime.yaml)", "mlops-mlflow")
     image: str = setting("MLOPS_SERVING_IMAGE", "The model server image for the kubernetes and kserve backends "
                          "(the Dockerfile's `serving` target)", "mlops-serving:latest")
 

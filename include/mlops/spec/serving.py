@@ -47,6 +47,9 @@ class Canary(Strict):
         200, ge=0, le=1_000_000, description="Requests the bake sends to the new version (and, in shadow, to the "
         "stable one): feature rows of the newest scored partition. 0 skips the bake.")
     minutes: float = Field(0, ge=0, le=1440, description="The bake lasts at least this long.")
+    traffic_percent: int = Field(
+        10, ge=0, le=50, description="kserve backend: the share of live traffic the new version takes during "
+        "the bake (KServe's canary), beside the shadow replay. The other backends bake in shadow only.")
 
 
 class ServingGuardrails(Strict):
@@ -74,12 +77,14 @@ class Autoscaling(Strict):
 
 
 class Serving(Strict):
-    backend: Literal["local", "kubernetes"] = Field(
+    backend: Literal["local", "kubernetes", "kserve"] = Field(
         "local", description="local: MLflow scoring server processes on this machine's loopback, supervised by "
         "the platform (blue/green on one stable address, shadow bake). kubernetes: a Deployment per version "
         "behind the model's Service in the cluster of the kubernetes connection (blue/green, shadow bake "
         "through the API server's service proxy), with a PodDisruptionBudget and, with `autoscaling`, a "
-        "HorizontalPodAutoscaler.")
+        "HorizontalPodAutoscaler. kserve: one KServe InferenceService (Standard mode, KServe 0.20+) served "
+        "by the cluster's MLflow runtime over the v2 protocol; the new version is a canary with "
+        "`canary.traffic_percent` of the live traffic during the bake, then promoted.")
     replicas: int = Field(1, ge=1, le=100, description="Server processes (local) or pods serving the model (the "
                           "deployed version's starting size when `autoscaling` is set).")
     autoscaling: Autoscaling | None = Field(
