@@ -1,13 +1,14 @@
-"""Online serving on the kserve backend, end to end through `churn__deploy` (`dag.test()`), against the
-emulated Kubernetes API with its KServe controller (tests/k8s_emulator/kserve.py, Standard mode with
-`spec.canary`): the deploy tasks write one InferenceService through the hook's client, the controller builds
-each predictor variant's Deployment from deploy/k8s/kserve-runtime.yaml's ClusterServingRuntime (MLServer
-with its MLflow runtime, run from .venv-mlserver) and a storage initializer, and clients call the model over
-the Open Inference Protocol (v2) through the API server's service proxy.
+"""Online serving on the kserve backend, end to end through `churn__deploy` (`dag.test()`), in both of KServe's
+modes (Standard with `spec.canary`, Serverless with canaryTrafficPercent over revisions), against the emulated
+Kubernetes API with its KServe controller (tests/k8s_emulator/kserve.py): the deploy tasks write one
+InferenceService through the hook's client, the controller builds each predictor variant's Deployment from
+deploy/k8s/kserve-runtime.yaml's ClusterServingRuntime (MLServer with its MLflow runtime, run from
+.venv-mlserver) and a storage initializer, and clients call the model over the Open Inference Protocol (v2) through
+the API server's service proxy.
 
-The rollout with a client loop that must see no failed request and both versions answer (the canary takes
-its share of live traffic during the bake), and a candidate that crashes at start rolled back with nothing
-of it left while the stable version serves."""
+The rollout with a client loop that must see no failed request and both versions answer (the canary takes its
+share of live traffic during the bake), and a candidate that crashes at start rolled back with nothing of it
+left while the stable version serves."""
 
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ def runtime() -> dict:
     return shipped
 
 
-@pytest.fixture(scope="module")
-def kserve_served(airflow_db, sample_data_root, tmp_path_factory):
+@pytest.fixture(scope="module", params=["Standard", "Serverless"])
+def kserve_served(request, airflow_db, sample_data_root, tmp_path_factory):
     from airflow.dag_processing.dagbag import DagBag
     from kubernetes import client, config
 
@@ -62,12 +63,13 @@ def kserve_served(airflow_db, sample_data_root, tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"{MLSERVER} is missing: `make install` builds .venv-mlserver")
         pytest.skip(f"{MLSERVER} is missing: run `make install` (it builds .venv-mlserver)")
-    tmp = tmp_path_factory.mktemp("deploy-kserve")
+    mode = request.param
+    tmp = tmp_path_factory.mktemp(f"deploy-kserve-{mode.lower()}")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLOPS_HOME", str(tmp / "platform"))
         mp.setenv("MLOPS_DATA_ROOT", str(sample_data_root))
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        churn_variants.serving(tmp, mp, SERVING)
+        churn_variants.serving(tmp, mp, {**SERVING, "kserve_mode": mode})
         settings = get_settings()
         spec = load_spec(tmp / "models" / "churn.yaml", settings.expectations_dir)
         versions = {}
@@ -96,6 +98,7 @@ def kserve_served(airflow_db, sample_data_root, tmp_path_factory):
             bag = DagBag(dag_folder=str(ROOT / "dags"))
             assert "churn__deploy" in bag.dags, bag.import_errors
             yield {"bag": bag, "settings": settings, "spec": spec, "versions": versions, "cluster": cluster,
+                   "mode": mode,
                    "custom": custom, "url": f"{cluster.url}/api/v1/namespaces/{NS}/services/churn:http/proxy",
                    "used": set()}
         left = [rt for rt in cluster.agent.runtimes.values() if any(p.alive for p in rt.processes.values())]
@@ -134,9 +137,10 @@ def state(cluster) -> dict[str, list[str]]:
 
     api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    pods = [p for p in core.list_namespaced_pod(NS).items if p.metadata.deletion_timestamp is None]
     return {"deployments": sorted(d.metadata.name for d in apps.list_namespaced_deployment(NS).items),
-            "pods": sorted(p.metadata.labels.get("mlops.airflow/version", "?")
-                           for p in core.list_namespaced_pod(NS).items if p.metadata.deletion_timestamp is None)}
+            "pods": sorted(p.metadata.labels.get("mlops.airflow/version", "?") for p in pods),
+            "rollouts": sorted({p.metadata.labels.get("mlops.airflow/rollout", "?") for p in pods})}
 
 
 def test_first_deploy_then_a_canary_rollout_with_no_failed_request(kserve_served):
@@ -147,6 +151,7 @@ def test_first_deploy_then_a_canary_rollout_with_no_failed_request(kserve_served
     assert states == {**dict.fromkeys(STEPS, "success"), "roll_back": "skipped"}, states
     first = isvc(served)
     predictor = first["spec"]["predictor"]
+    assert first["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == served["mode"]
     assert predictor["model"]["modelFormat"] == {"name": "mlflow"} and predictor["model"]["protocolVersion"] == "v2"
     assert predictor["model"]["storageUri"].startswith("file://") and "canary" not in first["spec"]
     assert predictor["minReplicas"] == 2 and state(cluster)["pods"] == [v["good"]] * 2
@@ -160,9 +165,17 @@ def test_first_deploy_then_a_canary_rollout_with_no_failed_request(kserve_served
     # the client loop goes through the model's route: the canary's share of live traffic reached it
     assert loop.answers[v["good"]] > 0 and loop.answers[v["better"]] > 0, loop.answers
     after = isvc(served)
-    assert after["spec"]["predictor"]["name"].startswith(f"v{v['better']}-") and "canary" not in after["spec"]
-    assert state(cluster) == {"deployments": [f"churn-{after['spec']['predictor']['name']}-predictor"],
-                              "pods": [v["better"]] * 2}
+    assert after["spec"]["predictor"]["labels"]["mlops.airflow/version"] == v["better"]
+    assert "canary" not in after["spec"] and "canaryTrafficPercent" not in after["spec"]["predictor"]
+    if served["mode"] == "Standard":
+        serving = [f"churn-{after['spec']['predictor']['name']}-predictor"]
+    else:  # the candidate's revision took all the traffic and is the rolled-out one
+        component = after["status"]["components"]["predictor"]
+        assert component["traffic"] == [{"revisionName": component["latestRolledoutRevision"], "percent": 100,
+                                         "latestRevision": True}]
+        serving = [f"{component['latestRolledoutRevision']}-deployment"]
+    assert {k: v for k, v in state(cluster).items() if k != "rollouts"} == {"deployments": serving,
+                                                                             "pods": [v["better"]] * 2}
     assert _alias(served, "deployed") == v["better"] and _alias(served, "previous-deployed") == v["good"]
     rollout = RolloutLog(served["settings"].audit_root, "churn").latest()
     assert rollout.backend == "kserve" and rollout.verdict == "deployed"
@@ -178,10 +191,16 @@ def test_a_candidate_that_crashes_is_rolled_back_and_leaves_nothing(kserve_serve
     assert states["start_candidate"] == "failed" and states["roll_back"] == "success", states
     out = capfd.readouterr().out
     assert f"the rollout of v{v['crash']} failed at start" in out
-    assert "container 'kserve-container' of pod churn-v" in out and "crashed at start" in out
+    assert "container 'kserve-container' of pod churn-" in out and "crashed at start" in out
     assert "this model cannot load in the serving environment" in out
     assert loop.failures == [] and set(loop.answers) == {v["better"]}, (loop.failures[:5], loop.answers)
-    assert state(cluster) == before and isvc(served)["spec"] == spec_before
+    after = state(cluster)
+    assert after["pods"] == before["pods"] and after["rollouts"] == before["rollouts"]  # nothing of v3 left
+    assert isvc(served)["spec"] == spec_before
+    if served["mode"] == "Standard":
+        assert after == before  # the canary variant came and went; the primary's pods never changed
+    # Serverless: re-applying the serving predictor made a new revision of it (Knative's way), which took the
+    # traffic once ready; the client loop above saw no failed request through that change either
     assert _alias(served, "deployed") == v["better"]
 
 

@@ -1,5 +1,8 @@
-"""KServe's InferenceService controller in Standard (raw deployment) mode, as the serving tests need it.
+"""KServe's InferenceService controller, as the serving tests need it: Standard (raw deployment) mode,
+and Serverless mode with Knative's revisions and canaryTrafficPercent (see `_serverless`; Knative itself is
+not emulated, only what KServe shows of it: revisions as Deployments, their traffic, the status).
 
+Standard mode:
 For each InferenceService, every predictor variant becomes a Deployment and a Service of that name: the
 primary (`spec.predictor`, `<isvc>-<predictor.name>-predictor`, or `<isvc>-predictor` without a name) and
 each canary of `spec.canary` (KServe 0.20+: `<isvc>-<canary predictor.name>-predictor`). Their pods are
@@ -26,6 +29,9 @@ from .state import ApiError, State, rfc3339
 from .workload_kinds import KINDS, default_object
 
 TRAFFIC_ANNOTATION = "emulator/traffic"
+REVISION_LABEL = "serving.knative.dev/revision"
+CONFIG_ANNOTATION = "emulator/revision-config"  # the predictor a revision was made from
+GENERATION_ANNOTATION = "serving.knative.dev/configurationGeneration"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 MODEL_DIR = "/mnt/models"
 _VOLUME = "kserve-provision-location"
@@ -59,6 +65,100 @@ class InferenceServiceController:
 
     # -- one InferenceService ----------------------------------------------------------------------------
     def _one(self, isvc: dict) -> set[tuple[str, str]]:
+        mode = (isvc["metadata"].get("annotations") or {}).get("serving.kserve.io/deploymentMode", "Serverless")
+        if mode == "Serverless":
+            return self._serverless(isvc)
+        return self._standard(isvc)
+
+    # -- Serverless mode: Knative revisions, canaryTrafficPercent ------------------------------------------
+    def _serverless(self, isvc: dict) -> set[tuple[str, str]]:
+        """Each change of the predictor (canaryTrafficPercent aside) is a new revision `<isvc>-predictor-0000N`
+        (a Deployment and its `-private` Service). Traffic as KServe splits it: a new revision that is ready
+        takes canaryTrafficPercent (all of it without one, and becomes the rolled-out revision); one that is
+        not ready takes none; revisions without traffic are removed (Knative scales them to zero)."""
+        meta, spec = isvc["metadata"], isvc["spec"]
+        ns, name = meta["namespace"], meta["name"]
+        predictor = dict(spec["predictor"])
+        percent = predictor.pop("canaryTrafficPercent", None)
+        config = json.dumps(predictor, sort_keys=True)
+        revisions = sorted((d for d in self.state.list_objects("Deployment", ns)
+                            if (d["metadata"].get("labels") or {}).get(ISVC_LABEL) == name
+                            and REVISION_LABEL in d["metadata"]["labels"]),
+                           key=lambda d: int(d["metadata"]["annotations"][GENERATION_ANNOTATION]))
+        problems: dict[str, str] = {}
+        if not revisions or revisions[-1]["metadata"]["annotations"][CONFIG_ANNOTATION] != config:
+            number = int(revisions[-1]["metadata"]["annotations"][GENERATION_ANNOTATION]) + 1 if revisions else 1
+            try:
+                revisions.append(self._new_revision(isvc, predictor, config, number))
+            except LookupError as exc:
+                problems[f"{name}-predictor-{number:05d}"] = str(exc)
+        names = [d["metadata"]["labels"][REVISION_LABEL] for d in revisions]
+        ready = {r: self._available(ns, f"{r}-deployment") for r in names}
+        status = isvc.get("status") or {}
+        component = dict((status.get("components") or {}).get("predictor") or {})
+        latest = names[-1] if names else None
+        rolled, previous = component.get("latestRolledoutRevision"), component.get("previousRolledoutRevision")
+        if rolled not in names:
+            rolled = None
+        traffic, rolled, previous = split_traffic(latest, ready, rolled, previous, percent)
+        keep = set(traffic) | ({latest} if latest else set())
+        wanted: set[tuple[str, str]] = set()
+        for rev in names:
+            if rev in keep:
+                wanted |= {(ns, f"{rev}-deployment"), (ns, f"{rev}-private")}
+                svc = self._service(isvc, f"{rev}-private")
+                svc["spec"]["selector"] = {"app": rev}
+                self._apply("Service", ns, svc)
+        route = {"apiVersion": "v1", "kind": "Service", "metadata": {
+            "name": name, "namespace": ns, "labels": {ISVC_LABEL: name},
+            "annotations": {TRAFFIC_ANNOTATION: json.dumps({f"{r}-private": p for r, p in traffic.items()},
+                                                           sort_keys=True)}},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+        self._apply("Service", ns, route)
+        wanted |= {(ns, name)}
+        url = f"http://{name}.{ns}.svc.cluster.local"
+        serving_ready = rolled is not None and ready.get(rolled, False)
+        latest_ready = next((r for r in reversed(names) if ready[r]), None)
+        component = {
+            "url": url, "address": {"url": url},
+            **({"latestCreatedRevision": latest} if latest else {}),
+            **({"latestReadyRevision": latest_ready} if latest_ready else {}),
+            **({"latestRolledoutRevision": rolled} if rolled else {}),
+            **({"previousRolledoutRevision": previous} if previous else {}),
+            "traffic": [{"revisionName": r, "percent": p, "latestRevision": r == latest,
+                         **({"tag": "latest"} if r == latest and len(traffic) > 1 else {}),
+                         **({"tag": "prev"} if r != latest else {})} for r, p in traffic.items()],
+        }
+        failure = None if latest is None else self._model_status(ns, latest, ready[latest], problems.get(latest))
+
+        def condition(type_: str, ok: bool, reason: str = "RevisionFailed") -> dict:
+            return {"type": type_, "status": "True" if ok else "False", "lastTransitionTime": rfc3339(),
+                    **({} if ok else {"reason": reason})}
+        new_status = {
+            "observedGeneration": meta.get("generation", 1), "deploymentMode": "Serverless", "url": url,
+            "address": {"url": url}, "components": {"predictor": component},
+            "conditions": [condition("IngressReady", True), condition("LatestDeploymentReady",
+                                                                      bool(latest and ready[latest])),
+                           condition("PredictorReady", serving_ready), condition("Ready", serving_ready)],
+            **({"modelStatus": failure} if failure else {}),
+        }
+        self._write(isvc, new_status)
+        return wanted
+
+    def _new_revision(self, isvc: dict, predictor: dict, config: str, number: int) -> dict:
+        ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
+        rev = f"{name}-predictor-{number:05d}"
+        deployment = self._deployment(isvc, {**predictor, "name": ""}, rev)
+        deployment["metadata"]["name"] = f"{rev}-deployment"
+        deployment["metadata"]["labels"][REVISION_LABEL] = rev
+        deployment["metadata"]["annotations"] = {CONFIG_ANNOTATION: config, GENERATION_ANNOTATION: str(number)}
+        for where in (deployment["metadata"]["labels"], deployment["spec"]["template"]["metadata"]["labels"]):
+            where["app"] = rev
+        deployment["spec"]["selector"] = {"matchLabels": {"app": rev}}
+        self._apply("Deployment", ns, deployment)
+        return self.state.get_object("Deployment", ns, f"{rev}-deployment")
+
+    def _standard(self, isvc: dict) -> set[tuple[str, str]]:
         meta, spec = isvc["metadata"], isvc["spec"]
         ns, name = meta["namespace"], meta["name"]
         canaries = spec.get("canary") or []
@@ -233,6 +333,12 @@ class InferenceServiceController:
         }
         if not status["canaryStatuses"]:
             del status["canaryStatuses"]
+        self._write(isvc, status)
+
+    def _write(self, isvc: dict, status: dict) -> None:
+        """Write `status` unless only its timestamps would change."""
+        meta = isvc["metadata"]
+        ns, name = meta["namespace"], meta["name"]
         old = isvc.get("status") or {}
         if {**old, "conditions": [{k: v for k, v in c.items() if k != "lastTransitionTime"}
                                   for c in old.get("conditions") or []]} == {
@@ -243,3 +349,21 @@ class InferenceServiceController:
         def write(o: dict) -> None:
             o["status"] = status
         self.state.update_object("InferenceService", ns, name, write)
+
+
+def split_traffic(latest: str | None, ready: dict[str, bool], rolled: str | None, previous: str | None,
+                  percent: object) -> tuple[dict[str, int], str | None, str | None]:
+    """(traffic by revision, the rolled-out revision, the one before it), as KServe routes a Serverless
+    predictor: the first ready revision takes everything; a new one that is not ready takes nothing; a ready
+    one takes canaryTrafficPercent, or everything without one (and is then the rolled-out revision)."""
+    if latest is None:
+        return {}, rolled, previous
+    if rolled is None:
+        return ({latest: 100}, latest, previous) if ready[latest] else ({}, None, previous)
+    if latest == rolled or not ready[latest]:
+        return {rolled: 100}, rolled, previous
+    if percent is None or int(percent) >= 100:  # type: ignore[call-overload]
+        return {latest: 100}, latest, rolled
+    share = int(percent)  # type: ignore[call-overload]
+    traffic = {r: p for r, p in {latest: share, rolled: 100 - share}.items() if p > 0}
+    return traffic, rolled, previous

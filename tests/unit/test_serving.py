@@ -35,7 +35,7 @@ def test_defaults_are_safe():
 
 def test_every_serving_problem_is_reported_at_once():
     catalogue = load_catalogue(catalogue_path(MODELS.parent / "compute"))
-    data = churn_with({"backend": "kserve", "replicas": 0, "resources": {"memory": "lots"},
+    data = churn_with({"backend": "seldon", "replicas": 0, "resources": {"memory": "lots"},
                        "guardrails": {"max_error_rate": 2}, "canary": {"requests": -1}, "smoke": {"tolrance": 1}})
     with pytest.raises(SpecError) as err:
         parse_spec(data, "churn.yaml", catalogue=catalogue)

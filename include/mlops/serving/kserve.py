@@ -74,11 +74,12 @@ def predictor(spec: ModelSpec, settings: Settings, catalogue: Any, version: str,
 
 
 def inference_service(spec: ModelSpec, namespace: str, primary: dict[str, Any],
-                      canary: dict[str, Any] | None = None, canary_percent: int = 0) -> dict[str, Any]:
+                      canary: dict[str, Any] | None = None, canary_percent: int = 0, *,
+                      mode: str = "Standard", annotations: dict[str, str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "InferenceService",
         "metadata": {"name": isvc_name(spec), "namespace": namespace, "labels": manifests.model_labels(spec),
-                     "annotations": {"serving.kserve.io/deploymentMode": "Standard"}},
+                     "annotations": {"serving.kserve.io/deploymentMode": mode, **(annotations or {})}},
         "spec": {"predictor": primary},
     }
     if canary is not None:
@@ -333,3 +334,202 @@ class KServeBackend(KubernetesBackend):
 def _ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+SERVING_ANNOTATION = "mlops.airflow/serving"  # Serverless: {"version", "rollout"} of the rolled-out revision
+
+
+class KServeServerlessBackend(KServeBackend):
+    """`serving.kserve_mode: Serverless`: one predictor, KServe's canaryTrafficPercent over Knative revisions.
+
+    The candidate is the predictor's new spec with canaryTrafficPercent 0: Knative makes it a revision that
+    takes no traffic until the bake gives it `canary.traffic_percent`; the switch drops the percent, so the
+    revision takes everything and becomes the rolled-out one. A revision's size is part of it, so the
+    candidate starts at the serving size. Rolling back re-applies the serving version's predictor: Knative
+    makes that a new revision, and traffic stays on the rolled-out one until it is ready. What serves (version,
+    rollout) is kept in an annotation, since revisions are named by number."""
+
+    def _serving(self, isvc: dict[str, Any] | None) -> dict[str, str] | None:
+        import json
+
+        raw = ((isvc or {}).get("metadata", {}).get("annotations") or {}).get(SERVING_ANNOTATION)
+        found: dict[str, str] | None = json.loads(raw) if raw else None
+        return found
+
+    def _body(self, predictor: dict[str, Any], serving: dict[str, str] | None,
+              percent: int | None = None) -> dict[str, Any]:
+        import json
+
+        predictor = dict(predictor)
+        predictor.pop("name", None)  # revisions are named by Knative
+        if percent is not None:
+            predictor["canaryTrafficPercent"] = percent
+        return inference_service(self.spec, self.ns, predictor, mode="Serverless", annotations={
+            "serving.kserve.io/enable-tag-routing": "true",
+            **({SERVING_ANNOTATION: json.dumps(serving, sort_keys=True)} if serving else {})})
+
+    @staticmethod
+    def _component(isvc: dict[str, Any] | None) -> dict[str, Any]:
+        found: dict[str, Any] = (((isvc or {}).get("status") or {}).get("components") or {}).get("predictor") or {}
+        return found
+
+    def _revision_of(self, tag: str) -> str | None:
+        from mlops.podplan import LABEL_MODEL
+
+        pods = self.core.list_namespaced_pod(
+            self.ns, label_selector=f"{LABEL_MODEL}={self.spec.name},{LABEL_ROLLOUT}={tag}").items
+        return next(((p.metadata.labels or {}).get("serving.knative.dev/revision") for p in pods), None)
+
+    def serving_versions(self) -> list[str]:
+        isvc = self._get()
+        serving = self._serving(isvc)
+        return [serving["version"]] if serving and self._condition(isvc, "PredictorReady") else []
+
+    def stable_url(self) -> str:
+        rolled = self._component(self._get()).get("latestRolledoutRevision")
+        assert rolled, "nothing serves"
+        return self._service_url(f"{rolled}-private")
+
+    def status(self) -> dict[str, Any]:
+        isvc = self._get()
+        serving = self._serving(isvc)
+        ready = len([p for p in self._pods(serving["rollout"]) if _ready(p)]) if serving else 0
+        return {"backend": self.name, "endpoint": self.endpoint(), "versions": self.serving_versions(),
+                "replicas": self.serving.replicas, "replicas_ready": ready}
+
+    def _wait_revision(self, tag: str, replicas: int, what: str, *, rolled_out: bool) -> tuple[str, float]:
+        start = time.monotonic()
+        while True:
+            isvc = self._get()
+            if isvc is None:
+                raise endpoint.NotReady(f"{what} did not become ready: the InferenceService was deleted meanwhile")
+            component = self._component(isvc)
+            rev = self._revision_of(tag)
+            current = (isvc.get("status") or {}).get("observedGeneration", 0) >= isvc["metadata"].get("generation", 1)
+            if current and rev and component.get("latestReadyRevision") == rev and (
+                    not rolled_out or component.get("latestRolledoutRevision") == rev):
+                pods = [p for p in self._pods(tag) if _ready(p)]
+                if len(pods) >= replicas and self._loaded(f"{rev}-private"):
+                    return rev, time.monotonic() - start
+            pods = self._pods(tag)
+            for pod in pods:
+                problem = self.pod_problem(pod)
+                if problem:
+                    raise endpoint.NotReady(f"{what} did not become ready: {problem}")
+            if time.monotonic() - start > self.serving.timeouts.ready_seconds:
+                raise endpoint.NotReady(
+                    f"{what} did not become ready: its revision of InferenceService {self.ns}/{self.isvc} is not "
+                    f"ready after {self.serving.timeouts.ready_seconds} s (probe timeout{self._scheduling(pods)}; "
+                    "raise serving.timeouts.ready_seconds if the model loads slowly)")
+            time.sleep(0.2)
+
+    def _loaded(self, service: str) -> bool:
+        import requests
+
+        try:
+            url = f"{self._service_url(service)}/v2/models/{self.isvc}/ready"
+            return bool(self.session().get(url, timeout=5).status_code == 200)
+        except requests.RequestException:
+            return False
+
+    def start_candidate(self, version: str, tag: str) -> dict[str, Any]:
+        self.abort(tag)
+        isvc = self._get()
+        candidate = self._predictor(version, tag, serving=True)
+        serving = self._serving(isvc)
+        if isvc is None or serving is None:
+            self._replace(self._body(candidate, None))
+        else:
+            self._replace(self._body(candidate, serving, percent=0))
+        what = f"{self.spec.name} v{version}"
+        try:
+            rev, seconds = self._wait_revision(tag, 1, what, rolled_out=False)
+        except endpoint.NotReady:
+            self.abort(tag)
+            raise
+        return {"version": version, "ids": [rev], "url": self._service_url(f"{rev}-private"),
+                "ready_seconds": seconds}
+
+    def candidate_problem(self, url: str) -> str | None:
+        rev = url.rsplit("/services/", 1)[-1].split(":", 1)[0].removesuffix("-private")
+        component = self._component(self._get())
+        if component.get("latestCreatedRevision") != rev:
+            return (f"the candidate revision {rev} is no longer the InferenceService's latest (its rollout was "
+                    "rolled back); clear start_candidate to start it again")
+        if component.get("latestReadyRevision") != rev:
+            return f"the candidate revision {rev} is not ready"
+        return None
+
+    def begin_bake(self, tag: str) -> None:
+        isvc = self._get()
+        serving = self._serving(isvc)
+        if isvc is None or serving is None or serving["rollout"] == tag:
+            return
+        self._replace(self._body(isvc["spec"]["predictor"], serving, self.serving.canary.traffic_percent))
+
+    def switch(self, version: str, tag: str) -> dict[str, Any]:
+        promoted = self._predictor(version, tag, serving=True)
+        self._replace(self._body(promoted, {"version": version, "rollout": tag}))
+        rev, _ = self._wait_revision(tag, promoted["minReplicas"],
+                                     f"{self.spec.name} v{version} ({promoted['minReplicas']} replica(s))",
+                                     rolled_out=True)
+        pods = [p["metadata"]["name"] for p in self._pods(tag) if _ready(p)]
+        return {"version": version, "ids": [rev], "endpoint": self.endpoint(), "urls": [self._pod_url(p) for p in pods]}
+
+    def endpoint(self) -> str | None:
+        isvc = self._get()
+        return str((isvc.get("status") or {}).get("url") or "") or None if isvc and self.serving_versions() else None
+
+    def retire(self, tag: str) -> list[str]:
+        """Knative leaves revisions without traffic to scale down: wait until their pods have drained."""
+        from mlops.podplan import LABEL_MODEL
+
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=f"{LABEL_MODEL}={self.spec.name}").items
+        old = {(p.metadata.labels or {}).get(LABEL_VERSION, "") for p in pods
+               if (p.metadata.labels or {}).get(LABEL_ROLLOUT) != tag}
+        self._wait_gone(self._other_tags(tag))
+        serving = self._serving(self._get()) or {}
+        return sorted(old - {serving.get("version", "")})
+
+    def abort(self, tag: str) -> list[str]:
+        """Re-apply what serves (Knative makes it a new revision; traffic stays on the rolled-out one until then),
+        or delete the InferenceService when nothing served before."""
+        from kubernetes.client.exceptions import ApiException
+
+        isvc = self._get()
+        if isvc is None:
+            return []
+        serving = self._serving(isvc)
+        predictor_tag = (isvc["spec"]["predictor"].get("labels") or {}).get(LABEL_ROLLOUT)
+        if serving is None or serving["rollout"] == tag:
+            if predictor_tag != tag:
+                return []
+            try:
+                self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, self.isvc)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        elif predictor_tag == tag:
+            stable = self._predictor(serving["version"], serving["rollout"], serving=True)
+            self._replace(self._body(stable, serving))
+            self._wait_settled()
+        else:
+            return []
+        self._wait_gone({tag})
+        return [self.isvc]
+
+    def _wait_settled(self) -> None:
+        """Until the newest revision is the rolled-out one with all the traffic and the others' pods are gone
+        (bounded: the serving version serves throughout, this only keeps the cluster tidy before returning)."""
+        from mlops.podplan import LABEL_MODEL
+
+        deadline = time.monotonic() + self.serving.timeouts.ready_seconds + self.serving.timeouts.drain_seconds + 30
+        while time.monotonic() < deadline:
+            component = self._component(self._get())
+            rolled = component.get("latestRolledoutRevision")
+            if rolled and rolled == component.get("latestCreatedRevision"):
+                pods = self.core.list_namespaced_pod(
+                    self.ns, label_selector=f"{LABEL_MODEL}={self.spec.name}").items
+                if all((p.metadata.labels or {}).get("serving.knative.dev/revision") == rolled for p in pods):
+                    return
+            time.sleep(0.2)

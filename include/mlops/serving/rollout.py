@@ -50,8 +50,10 @@ def backend_for(settings: Settings, spec: ModelSpec, cluster: Any = None) -> Any
 
         return KubernetesBackend(settings, spec, cluster)
     if spec.serving.backend == "kserve":
-        from mlops.serving.kserve import KServeBackend
+        from mlops.serving.kserve import KServeBackend, KServeServerlessBackend
 
+        if spec.serving.kserve_mode == "Serverless":
+            return KServeServerlessBackend(settings, spec, cluster)
         return KServeBackend(settings, spec, cluster)
     from mlops.serving.local import LocalBackend
 

@@ -85,6 +85,10 @@ class Serving(Strict):
         "HorizontalPodAutoscaler. kserve: one KServe InferenceService (Standard mode, KServe 0.20+) served "
         "by the cluster's MLflow runtime over the v2 protocol; the new version is a canary with "
         "`canary.traffic_percent` of the live traffic during the bake, then promoted.")
+    kserve_mode: Literal["Standard", "Serverless"] = Field(
+        "Standard", description="kserve backend: KServe's deployment mode. Standard: the candidate is a "
+        "`spec.canary` variant (KServe 0.20+). Serverless (Knative): the candidate is a new revision and "
+        "`canaryTrafficPercent` splits the traffic.")
     replicas: int = Field(1, ge=1, le=100, description="Server processes (local) or pods serving the model (the "
                           "deployed version's starting size when `autoscaling` is set).")
     autoscaling: Autoscaling | None = Field(
