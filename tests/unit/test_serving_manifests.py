@@ -149,3 +149,60 @@ def test_the_inference_service_is_valid_against_kserves_schema_and_names_the_pla
     broken["spec"]["predictor"]["model"]["storageURI"] = "gs://typo"
     with pytest.raises(jsonschema.ValidationError, match="storageURI"):
         jsonschema.validate(broken, schema)
+
+
+def test_the_cli_prints_what_a_deploy_applies(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from helpers import MODELS
+    from mlops.serving.cli import main
+
+    data = yaml.safe_load((MODELS / "churn.yaml").read_text())
+    data["serving"] = {"backend": "kubernetes", "replicas": 2}
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "churn.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    assert main(["manifests", "churn", "v3"]) == 0
+    out = capsys.readouterr().out
+    objects = list(yaml.safe_load_all(out))
+    assert [o["kind"] for o in objects] == ["Service", "Service", "Deployment", "PodDisruptionBudget"]
+    assert "&id" not in out and objects[2]["spec"]["replicas"] == 2
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSIONS[0], strict=True)
+
+
+@pytest.mark.parametrize("status, words", [
+    ({"containerStatuses": [{"name": "server", "image": "mlops-serving:1", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]},
+     ["cannot pull its image mlops-serving:1", "MLOPS_SERVING_IMAGE"]),
+    ({"containerStatuses": [{"name": "server", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                             "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]},
+     ["OOMKilled at its memory limit 1Gi", "raise serving.resources.memory"]),
+    ({"containerStatuses": [{"name": "server", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                             "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]},
+     ["crashed at start (exit code 1, restarted 2 time(s))", "| boom"]),
+    ({"initContainerStatuses": [{"name": "fetch-model", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                                 "lastState": {"terminated": {"exitCode": 1}}}]},
+     ["container 'fetch-model'", "could not fetch the model"]),
+])
+def test_a_pod_that_will_not_become_ready_says_why(status, words):
+    from mlops.serving.k8s import KubernetesBackend
+
+    backend = object.__new__(KubernetesBackend)  # the verdict needs no cluster
+    backend.serving = SPECS["cpu"].serving
+    backend._log_tail = lambda pod, container: ["Traceback ...", "boom"]
+    problem = backend.pod_problem({"metadata": {"name": "churn-v7-abc"}, "status": status})
+    for w in words:
+        assert w in problem, (w, problem)
+
+
+def test_a_pod_that_is_starting_is_not_judged():
+    from mlops.serving.k8s import KubernetesBackend
+
+    backend = object.__new__(KubernetesBackend)
+    backend.serving = SPECS["cpu"].serving
+    pending = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes"}]}}
+    assert backend.pod_problem(pending) is None  # GPU nodes scale up slowly: the timeout says it
+    assert "could not be scheduled in pool 'cpu': 0/3 nodes" in backend._scheduling([pending])

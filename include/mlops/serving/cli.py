@@ -6,6 +6,7 @@
     python -m mlops.serving predict churn          # score 3 rows of the newest partition, print the answer
     python -m mlops.serving predict churn --json '[{"tenure_months": 3, ...}]'
     python -m mlops.serving stop                   # stop the local supervisor and its servers
+    python -m mlops.serving manifests churn 3      # the cluster objects a deploy of v3 applies (kubernetes, kserve)
 """
 
 from __future__ import annotations
@@ -81,11 +82,29 @@ def _print_status(settings: Settings, specs: list[Any]) -> None:
     print(format_table([{k: r.get(k, "-") for k in headers} for r in rows], headers))
 
 
+def _in_cluster(settings: Settings, spec: Any) -> int | None:
+    """A cluster backend's model is not reachable from here: say where it is and how to reach it."""
+    from mlops.serving.status import model_status
+
+    if spec.serving.backend == "local":
+        return None
+    row = model_status(settings, spec)
+    ns = settings.kubernetes.namespace
+    target = (f"svc/{spec.name.replace('_', '-')}-serving 8080:80" if spec.serving.backend == "kubernetes"
+              else f"svc/{spec.name.replace('_', '-')} 8080:80")
+    print(f"{spec.name} is served by the {spec.serving.backend} backend in the cluster: {row['endpoint']} "
+          f"({row['deployed']}). From outside the cluster: kubectl -n {ns} port-forward {target}", file=sys.stderr)
+    return 1
+
+
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
     from mlops.serving import endpoint
     from mlops.serving.status import endpoint_of
 
     (spec,) = _served_specs(settings, [args.model])
+    elsewhere = _in_cluster(settings, spec)
+    if elsewhere is not None:
+        return elsewhere
     url = endpoint_of(settings, spec)
     if url is None:
         print(f"{spec.name} is not served here: run its deploy DAG ({spec.deploy_dag_id}) or `make serve`",
@@ -125,11 +144,42 @@ def _url(args: argparse.Namespace, settings: Settings) -> int:
     from mlops.serving.status import endpoint_of
 
     (spec,) = _served_specs(settings, [args.model])
+    elsewhere = _in_cluster(settings, spec)
+    if elsewhere is not None:
+        return elsewhere
     url = endpoint_of(settings, spec)
     if url is None:
         print(f"{spec.name} is not served here", file=sys.stderr)
         return 1
     print(url)
+    return 0
+
+
+def _manifests(args: argparse.Namespace, settings: Settings) -> int:
+    """What a deploy of the version applies, as YAML, without a cluster (the rollout id is a placeholder)."""
+    import yaml
+
+    from mlops.compute import catalogue_path, load_catalogue
+    from mlops.serving import kserve, manifests
+
+    (spec,) = _served_specs(settings, [args.model])
+    if spec.serving.backend == "local":
+        print(f"{spec.name} is served by the local backend: it applies nothing to a cluster", file=sys.stderr)
+        return 1
+    catalogue = load_catalogue(catalogue_path(settings.compute_dir))
+    version, rollout = args.version.lstrip("v"), "0000000000ab"
+    ns = settings.kubernetes.namespace
+    if spec.serving.backend == "kubernetes":
+        objects = manifests.rollout_manifests(spec, settings, catalogue, ns, version, rollout)
+    else:
+        from mlops import tracking
+
+        uri = str(tracking.client(settings).get_model_version_download_uri(spec.name, version))
+        objects = [kserve.inference_service(spec, ns, kserve.predictor(spec, settings, catalogue, version, rollout,
+                                                                      uri, serving=True),
+                                            mode=spec.serving.kserve_mode)]
+    plain = json.loads(json.dumps(objects))  # no shared dicts, so no YAML anchors in what people read
+    print(yaml.safe_dump_all(plain, sort_keys=False), end="")
     return 0
 
 
@@ -159,11 +209,15 @@ def main(argv: list[str]) -> int:
     r.add_argument("--json", help="one row (an object) or a list of rows")
     r.add_argument("--rows", type=int, default=3, help="without --json: this many rows of the newest partition")
     sub.add_parser("stop", help="stop the local supervisor and every server it runs")
+    m = sub.add_parser("manifests", help="print the cluster objects a deploy of a version applies")
+    m.add_argument("model")
+    m.add_argument("version")
     args = p.parse_args(argv)
     settings = get_settings()
     if args.command == "status":
         _print_status(settings, _served_specs(settings, args.models))
         return 0
-    handlers = {"supervise": _supervise, "serve": _serve, "predict": _predict, "url": _url, "stop": _stop}
+    handlers = {"supervise": _supervise, "serve": _serve, "predict": _predict, "url": _url, "stop": _stop,
+                "manifests": _manifests}
     return int(handlers[args.command](args, settings))
 
