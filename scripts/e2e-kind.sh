@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The churn training DAG on a real Kubernetes cluster, through the `kubernetes` backend: validation in
-# Airflow, training in a pod of the trainer image, tracking on an MLflow server, promotion back in Airflow.
+# Airflow, training in a pod of the trainer image, tracking on an MLflow server, promotion back in Airflow;
+# then churn__deploy on the `kubernetes` serving backend (the serving image, the mlops-serving Role), a
+# request through `kubectl port-forward`, and nothing of the platform left behind.
 #
 # For people with a cluster; CI has none, so CI does not run this. Needs docker, kind and kubectl on PATH
 # and `make install` done. Run from the repository root:
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 CLUSTER=${CLUSTER:-mlops-e2e}
 TRAINER_IMAGE=${TRAINER_IMAGE:-mlops-trainer:e2e}
+SERVING_IMAGE=${SERVING_IMAGE:-mlops-serving:e2e}
 MLFLOW_PORT=${MLFLOW_PORT:-5055}
 DATA_PORT=${DATA_PORT:-8055}
 WORK=$PWD/.local/e2e
@@ -40,9 +43,11 @@ nodes:
   - role: control-plane
     labels: {cloud.google.com/gke-nodepool: cpu}
 KIND
-  echo "--- trainer image"
+  echo "--- trainer and serving images"
   docker build --target trainer -t "$TRAINER_IMAGE" .
+  docker build --target serving -t "$SERVING_IMAGE" .
   kind load docker-image "$TRAINER_IMAGE" --name "$CLUSTER"
+  kind load docker-image "$SERVING_IMAGE" --name "$CLUSTER"
   HOST_IP=$(docker network inspect kind -f '{{(index .IPAM.Config 0).Gateway}}')
   export MLOPS_IMAGE_PULL_POLICY=Never
 else
@@ -63,6 +68,7 @@ kubectl create namespace mlops --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n mlops create secret generic mlops-tracking \
   --from-literal=MLFLOW_TRACKING_URI="http://$HOST_IP:$MLFLOW_PORT" --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n mlops create serviceaccount mlops-trainer --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n mlops create serviceaccount mlops-serving --dry-run=client -o yaml | kubectl apply -f -
 
 echo "--- churn__train for 2026-01-15 with MLOPS_COMPUTE_BACKEND=kubernetes"
 export MLOPS_COMPUTE_BACKEND=kubernetes MLOPS_HOME=$WORK MLOPS_DATA_ROOT=$WORK/data
@@ -72,7 +78,25 @@ export AIRFLOW_CONN_KUBERNETES_DEFAULT="{\"conn_type\": \"kubernetes\", \"extra\
 mkdir -p "$AIRFLOW_HOME" && "$BIN/airflow" db migrate > "$WORK/db-migrate.log" 2>&1
 "$BIN/python" -m tools.demo --models churn --dates 2026-01-15 --verbose
 
-echo "--- no pod of this platform is left behind"
+echo "--- churn__deploy on the kubernetes serving backend (the champion, through readiness, smoke and bake)"
+mkdir -p "$WORK/models"
+"$BIN/python" - "$WORK/models/churn.yaml" <<'PY'
+import sys, yaml
+spec = yaml.safe_load(open("include/models/churn.yaml"))
+spec["serving"] = {**spec.get("serving", {}), "backend": "kubernetes", "replicas": 2}
+yaml.safe_dump(spec, open(sys.argv[1], "w"), sort_keys=False)
+PY
+export MLOPS_MODELS_DIR=$WORK/models MLOPS_SERVING_IMAGE=$SERVING_IMAGE
+"$BIN/airflow" dags test churn__deploy > "$WORK/deploy.log" 2>&1 || { tail -50 "$WORK/deploy.log"; exit 1; }
+kubectl -n mlops rollout status deployment -l mlops.airflow/model=churn --timeout=120s
+kubectl -n mlops port-forward svc/churn-serving 18080:80 > "$WORK/port-forward.log" 2>&1 &
+pids+=($!)
+sleep 3
+curl -fsS -i "http://127.0.0.1:18080/invocations" -H 'Content-Type: application/json' \
+  -d '{"dataframe_records": [{"tenure_months": 3, "monthly_charges": 80.5, "contract": "month-to-month", "support_calls": 4}]}'
+echo
+
+echo "--- no training pod of this platform is left behind"
 left=$(kubectl -n mlops get pods -l app.kubernetes.io/managed-by=mlops-airflow -o name)
 if [ -n "$left" ]; then echo "pods left behind: $left" >&2; exit 1; fi
 echo "e2e on a real cluster: OK"
