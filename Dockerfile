@@ -73,7 +73,7 @@ ENTRYPOINT ["python", "-m", "mlops.serving.worker", "--host", "0.0.0.0", "--port
 # ---------------------------------------------------------------- kserve-runtime
 # KServe's MLflow runtime for the platform's models (serving.backend kserve): MLServer and its MLflow runtime
 # on the trainer image's libraries, so the models' pyfunc wrapper (mlops.packaging) loads as it was trained.
-# deploy/k8s/kserve-runtime.yaml registers it as the ClusterServingRuntime for modelFormat mlflow, protocol v2.
+# deploy/kserve/runtime.yaml registers it as the ClusterServingRuntime for modelFormat mlflow, protocol v2.
 FROM trainer AS kserve-runtime
 COPY include/mlserver-requirements.txt /opt/mlops/include/mlserver-requirements.txt
 RUN pip install --no-cache-dir -r /opt/mlops/include/mlserver-requirements.txt

@@ -2,7 +2,7 @@
 modes (Standard with `spec.canary`, Serverless with canaryTrafficPercent over revisions), against the emulated
 Kubernetes API with its KServe controller (tests/k8s_emulator/kserve.py): the deploy tasks write one
 InferenceService through the hook's client, the controller builds each predictor variant's Deployment from
-deploy/k8s/kserve-runtime.yaml's ClusterServingRuntime (MLServer with its MLflow runtime, run from
+deploy/kserve/runtime.yaml's ClusterServingRuntime (MLServer with its MLflow runtime, run from
 .venv-mlserver) and a storage initializer, and clients call the model over the Open Inference Protocol (v2) through
 the API server's service proxy.
 
@@ -41,8 +41,8 @@ COPY = ("import shutil, sys; from urllib.parse import urlparse; "
 
 
 def runtime() -> dict:
-    """deploy/k8s/kserve-runtime.yaml as shipped, with the host's MLServer standing in for the image."""
-    shipped = yaml.safe_load((ROOT / "deploy" / "k8s" / "kserve-runtime.yaml").read_text())
+    """deploy/kserve/runtime.yaml as shipped, with the host's MLServer standing in for the image."""
+    shipped = yaml.safe_load((ROOT / "deploy" / "kserve" / "runtime.yaml").read_text())
     container = shipped["spec"]["containers"][0]
     container["command"] = [str(MLSERVER)]
     container["env"].append({"name": "PYTHONPATH", "value": f"{ROOT / 'include'}{os.pathsep}{ROOT / 'tests'}"})
@@ -221,4 +221,4 @@ def test_the_shipped_runtime_is_a_valid_cluster_serving_runtime():
     import jsonschema
 
     schema = json.loads(Path(ROOT / "tests" / "data" / "crds" / "clusterservingruntime-v1alpha1.json").read_text())
-    jsonschema.validate(yaml.safe_load((ROOT / "deploy" / "k8s" / "kserve-runtime.yaml").read_text()), schema)
+    jsonschema.validate(yaml.safe_load((ROOT / "deploy" / "kserve" / "runtime.yaml").read_text()), schema)

@@ -206,3 +206,13 @@ def test_a_pod_that_is_starting_is_not_judged():
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes"}]}}
     assert backend.pod_problem(pending) is None  # GPU nodes scale up slowly: the timeout says it
     assert "could not be scheduled in pool 'cpu': 0/3 nodes" in backend._scheduling([pending])
+
+
+def test_kserve_reads_proxied_artifacts_from_the_tracking_servers_destination():
+    from mlops.serving.kserve import storage_uri
+
+    assert storage_uri("mlflow-artifacts:/1/abc/artifacts", "gs://b/mlflow/") == "gs://b/mlflow/1/abc/artifacts"
+    assert storage_uri("mlflow-artifacts://mlflow:5000/1/abc", "gs://b/mlflow") == "gs://b/mlflow/1/abc"
+    assert storage_uri("gs://x/models/m-1/artifacts", None) == "gs://x/models/m-1/artifacts"
+    with pytest.raises(RuntimeError, match="set MLOPS_KSERVE_ARTIFACT_ROOT"):
+        storage_uri("mlflow-artifacts:/1/abc", None)

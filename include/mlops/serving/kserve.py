@@ -30,6 +30,20 @@ from mlops.spec import ModelSpec
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 
 
+def storage_uri(download_uri: str, artifact_root: str | None) -> str:
+    """The version's artifacts as KServe's storage initializer can read them. A tracking server that proxies
+    artifacts hands out `mlflow-artifacts:/<path>`, which lies under its --artifacts-destination."""
+    if not download_uri.startswith("mlflow-artifacts:"):
+        return download_uri
+    if not artifact_root:
+        raise RuntimeError(f"the version's artifacts are behind the tracking server ({download_uri}), which KServe's "
+                           "storage initializer cannot read: set MLOPS_KSERVE_ARTIFACT_ROOT to the server's "
+                           "--artifacts-destination (e.g. gs://<bucket>/mlflow) and let mlops-serving read it")
+    from urllib.parse import urlparse
+
+    return f"{artifact_root.rstrip('/')}/{urlparse(download_uri).path.lstrip('/')}"  # also mlflow-artifacts://host/
+
+
 def isvc_name(spec: ModelSpec) -> str:
     return manifests.dns_name(spec.name)
 
@@ -124,7 +138,8 @@ class KServeBackend(KubernetesBackend):
     def _storage_uri(self, version: str) -> str:
         from mlops import tracking
 
-        return str(tracking.client(self.settings).get_model_version_download_uri(self.spec.name, version))
+        uri = str(tracking.client(self.settings).get_model_version_download_uri(self.spec.name, version))
+        return storage_uri(uri, self.settings.serving.kserve_artifact_root)
 
     def _predictor(self, version: str, tag: str, *, serving: bool) -> dict[str, Any]:
         return predictor(self.spec, self.settings, self.catalogue, version, tag, self._storage_uri(version),

@@ -185,8 +185,12 @@ class Serving(Section):
     host: str = setting("MLOPS_SERVING_HOST", "Address the local backend's endpoints listen on", "127.0.0.1")
     service_account: str = setting("MLOPS_SERVING_SERVICE_ACCOUNT", "The model server pods' service account "
                                    "(kubernetes backend; reads the model artifacts, no API access)", "mlops-serving")
+    kserve_artifact_root: str | None = setting(
+        "MLOPS_KSERVE_ARTIFACT_ROOT", "Where the tracking server keeps proxied artifacts (its --artifacts-destination, "
+        "e.g. gs://bucket/mlflow): KServe's storage initializer reads a version there, as it cannot read "
+        "mlflow-artifacts:/ URIs", None, shown="not set (the versions' own artifact URIs)")
     kserve_runtime: str = setting("MLOPS_KSERVE_RUNTIME", "The ClusterServingRuntime of the kserve backend "
-                                  "(deploy/k8s/kserve-runtime.yaml)", "mlops-mlflow")
+                                  "(deploy/kserve/runtime.yaml)", "mlops-mlflow")
     image: str = setting("MLOPS_SERVING_IMAGE", "The model server image for the kubernetes and kserve backends "
                          "(the Dockerfile's `serving` target)", "mlops-serving:latest")
 
