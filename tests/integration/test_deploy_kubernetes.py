@@ -70,7 +70,12 @@ def cluster_served(airflow_db, sample_data_root, tmp_path_factory):
             yield {"bag": bag, "settings": settings, "spec": spec, "versions": versions, "cluster": cluster,
                    "url": f"{cluster.url}/api/v1/namespaces/{NS}/services/churn-serving:http/proxy",
                    "used": set()}
-        left = [rt for rt in cluster.agent.runtimes.values() if any(p.alive for p in rt.processes.values())]
+        started = cluster.agent.started
+        assert started, "no container process ran"
+        for proc in started:  # killed by the cluster's stop: give the kernel a moment to reap them
+            if proc.proc is not None:
+                proc.proc.wait(timeout=10)
+        left = [proc.argv[:3] for proc in started if proc.alive]
         assert not left, f"pod processes left running after the cluster stopped: {left}"
 
 

@@ -119,6 +119,7 @@ class NodeAgent(threading.Thread):
         self._failures: dict[str, str | None] = {}  # pod uid -> its failure, fixed when first seen
         self.inherit_env, self.tick, self.fail_after = inherit_env, tick, fail_after
         self.runtimes: dict[str, PodRuntime] = {}
+        self.started: list[ContainerProcess] = []  # every container process ever started, for leak checks
         self._lock = threading.RLock()
         self._halt = threading.Event()
         self._ips = itertools.count(2)
@@ -281,6 +282,8 @@ class NodeAgent(threading.Thread):
         argv = container_argv(container, env, rt.sandbox, self.executables, rt.ports)
 
         def exited(code: int) -> None:
+            if rt.terminating:
+                self._finish_termination(rt, False)
             if rt.gone or rt.terminating:
                 return
             self._init_exited(rt, index, name, code)
@@ -291,7 +294,10 @@ class NodeAgent(threading.Thread):
         self._event(pod, "Started", f"Started container {name}", f"spec.initContainers{{{name}}}")
         self._update(pod, lambda p: _init_status(p, name).update(state={"running": {"startedAt": rfc3339()}}))
         rt.processes[name] = proc
+        self.started.append(proc)
         proc.start()
+        if rt.gone:  # deleted, or the agent stopped, while it started
+            proc.kill()
 
     def _init_exited(self, rt: PodRuntime, index: int, name: str, code: int) -> None:
         reason = "Completed" if code == 0 else "Error"
@@ -462,6 +468,7 @@ class NodeAgent(threading.Thread):
             self._fail_start(pod, name, f"exec: {argv[0]!r}: {exc.strerror or exc}")
             return
         rt.processes[name] = proc
+        self.started.append(proc)
         if rt.gone:  # deleted while starting
             proc.kill()
             return

@@ -80,7 +80,10 @@ class InferenceServiceController:
         ns, name = meta["namespace"], meta["name"]
         predictor = dict(spec["predictor"])
         percent = predictor.pop("canaryTrafficPercent", None)
-        config = json.dumps(predictor, sort_keys=True)
+        # KServe copies the InferenceService's annotations into the revision template: a changed one is a
+        # new revision too
+        annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("emulator/")}
+        config = json.dumps({"predictor": predictor, "annotations": annotations}, sort_keys=True)
         revisions = sorted((d for d in self.state.list_objects("Deployment", ns)
                             if (d["metadata"].get("labels") or {}).get(ISVC_LABEL) == name
                             and REVISION_LABEL in d["metadata"]["labels"]),

@@ -90,8 +90,10 @@ def _in_cluster(settings: Settings, spec: Any) -> int | None:
         return None
     row = model_status(settings, spec)
     ns = settings.kubernetes.namespace
-    target = (f"svc/{spec.name.replace('_', '-')}-serving 8080:80" if spec.serving.backend == "kubernetes"
-              else f"svc/{spec.name.replace('_', '-')} 8080:80")
+    from mlops.serving import kserve, manifests
+
+    service = manifests.service_name(spec) if spec.serving.backend == "kubernetes" else kserve.isvc_name(spec)
+    target = f"svc/{service} 8080:80"
     print(f"{spec.name} is served by the {spec.serving.backend} backend in the cluster: {row['endpoint']} "
           f"({row['deployed']}). From outside the cluster: kubectl -n {ns} port-forward {target}", file=sys.stderr)
     return 1
@@ -174,10 +176,11 @@ def _manifests(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from mlops import tracking
 
-        uri = str(tracking.client(settings).get_model_version_download_uri(spec.name, version))
-        objects = [kserve.inference_service(spec, ns, kserve.predictor(spec, settings, catalogue, version, rollout,
-                                                                      uri, serving=True),
-                                            mode=spec.serving.kserve_mode)]
+        uri = kserve.storage_uri(str(tracking.client(settings).get_model_version_download_uri(spec.name, version)),
+                                 settings.serving.kserve_artifact_root)
+        served = kserve.predictor(spec, settings, catalogue, version, rollout, uri, serving=True)
+        objects = [kserve.serverless_service(spec, ns, served) if spec.serving.kserve_mode == "Serverless"
+                   else kserve.inference_service(spec, ns, served)]
     plain = json.loads(json.dumps(objects))  # no shared dicts, so no YAML anchors in what people read
     print(yaml.safe_dump_all(plain, sort_keys=False), end="")
     return 0

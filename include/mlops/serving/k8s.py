@@ -21,6 +21,7 @@ from mlops.serving.manifests import LABEL_ROLLOUT, LABEL_TRAFFIC, LABEL_VERSION
 from mlops.settings import Settings
 from mlops.spec import ModelSpec
 
+CRASHES_TOLERATED = 2  # a container that failed to start this many times is judged broken
 # Waiting reasons that will not fix themselves while the rollout waits.
 _STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
           "CreateContainerError"}
@@ -154,8 +155,13 @@ class KubernetesBackend:
         status = pod.get("status") or {}
         for cs, container in ([(c, c["name"]) for c in status.get("initContainerStatuses") or []]
                               + [(c, c["name"]) for c in status.get("containerStatuses") or []]):
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            last = (cs.get("lastState") or {}).get("terminated") or (cs.get("state") or {}).get("terminated") or {}
+            state = cs.get("state") or {}
+            if "running" in state:  # whatever happened before, it runs now: readiness will tell
+                continue
+            waiting = state.get("waiting") or {}
+            last = (cs.get("lastState") or {}).get("terminated") or state.get("terminated") or {}
+            if waiting.get("reason") == "CrashLoopBackOff" and cs.get("restartCount", 0) < CRASHES_TOLERATED:
+                continue  # one failed start may be transient (a registry hiccup while fetching the model)
             if waiting.get("reason") in _STUCK:
                 failure = classify(pod, pool=self.serving.pool, container=container)
                 if failure.reason == "image_pull":
@@ -174,6 +180,16 @@ class KubernetesBackend:
                         f"restarted {cs.get('restartCount', 0)} time(s)); the last lines of its log:\n{tail}")
         return None
 
+    def why_slow(self, pods: list[dict[str, Any]]) -> str:
+        """What kept pods from readiness at the timeout: the scheduler's reason, or a probe timeout."""
+        unscheduled = self._scheduling(pods)
+        if unscheduled:
+            return unscheduled.removeprefix("; ") + "; check the pool's capacity and autoscaling"
+        if not pods:
+            return "no pod was created; check the namespace's quota and the Deployment's events"
+        return "probe timeout: no ready answer from /health; raise serving.timeouts.ready_seconds if the model " \
+               "loads slowly"
+
     def _scheduling(self, pods: list[dict[str, Any]]) -> str:
         for pod in pods:
             for cond in (pod.get("status") or {}).get("conditions") or []:
@@ -188,8 +204,9 @@ class KubernetesBackend:
         while True:
             d = self.apps.read_namespaced_deployment(name, self.ns)
             s = d.status
+            # at least `replicas` (an autoscaler may have added more) and no pod of an older template left
             if ((s.observed_generation or 0) >= (d.metadata.generation or 0) and (s.updated_replicas or 0) >= replicas
-                    and (s.ready_replicas or 0) >= replicas and (s.replicas or 0) == replicas):
+                    and (s.ready_replicas or 0) >= replicas and (s.replicas or 0) == (s.updated_replicas or 0)):
                 return time.monotonic() - start
             pods = self._pods(tag)
             for pod in pods:
@@ -199,8 +216,7 @@ class KubernetesBackend:
             if time.monotonic() - start > self.serving.timeouts.ready_seconds:
                 raise endpoint.NotReady(
                     f"{what} did not become ready: {s.ready_replicas or 0} of {replicas} pod(s) of Deployment "
-                    f"{self.ns}/{name} ready after {self.serving.timeouts.ready_seconds} s (probe timeout"
-                    f"{self._scheduling(pods)}; raise serving.timeouts.ready_seconds if the model loads slowly)")
+                    f"{self.ns}/{name} ready after {self.serving.timeouts.ready_seconds} s ({self.why_slow(pods)})")
             time.sleep(0.2)
 
     # --- rollout steps ------------------------------------------------------------------------------------
@@ -208,12 +224,13 @@ class KubernetesBackend:
         return manifests.deployment(self.spec, self.settings, self.catalogue, self.ns, version, tag,
                                     traffic=traffic, replicas=replicas)
 
-    def start_candidate(self, version: str, tag: str) -> dict[str, Any]:
+    def start_candidate(self, version: str, tag: str, previous: tuple[str, str] | None = None) -> dict[str, Any]:
         """The version's own Deployment (one pod) and Service, outside the model's Service; ready or why not."""
         self.abort(tag)  # leftovers of an earlier try of this rollout
         name = manifests.version_name(self.spec, version, tag)
-        self._apply(manifests.version_service(self.spec, self.ns, version, tag))
+        # the Deployment first: abort and retire find a rollout's objects through it
         self._apply(self._deployment(version, tag, traffic=False, replicas=1))
+        self._apply(manifests.version_service(self.spec, self.ns, version, tag))
         handle: dict[str, Any] = {"version": version, "ids": [name], "url": self._service_url(name)}
         try:
             handle["ready_seconds"] = self._wait(name, tag, 1, f"{self.spec.name} v{version}")
@@ -224,9 +241,13 @@ class KubernetesBackend:
 
     def candidate_problem(self, url: str) -> str | None:
         name = url.rsplit("/services/", 1)[-1].split(":", 1)[0]
+        from kubernetes.client.exceptions import ApiException
+
         try:
             d = self.apps.read_namespaced_deployment(name, self.ns)
-        except Exception:  # noqa: BLE001 - 404 and friends: it is gone
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
             return (f"the candidate Deployment {self.ns}/{name} is gone (its rollout was rolled back); clear "
                     "start_candidate to start it again")
         if not d.status.ready_replicas:
@@ -241,7 +262,10 @@ class KubernetesBackend:
         name = manifests.version_name(self.spec, version, tag)
         self._apply(manifests.model_service(self.spec, self.ns))
         self._apply(manifests.disruption_budget(self.spec, self.ns, version, tag))
-        self._apply(self._deployment(version, tag, traffic=True, replicas=self.serving.replicas))
+        current = self._mine(tag)  # a retried switch keeps what an autoscaler chose since
+        replicas = max(self.serving.replicas, current.spec.replicas or 0) if current is not None and \
+            current.metadata.labels and self.serving.autoscaling is not None else self.serving.replicas
+        self._apply(self._deployment(version, tag, traffic=True, replicas=replicas))
         self._wait(name, tag, self.serving.replicas,
                    f"{self.spec.name} v{version} ({self.serving.replicas} replica(s))")
         hpa = manifests.autoscaler(self.spec, self.ns, version, tag)
@@ -287,9 +311,10 @@ class KubernetesBackend:
         kept = {mine.metadata.labels[LABEL_VERSION]} if mine is not None else set()
         return sorted({d.metadata.labels[LABEL_VERSION] for d in old if self._serves(d)} - kept)
 
-    def abort(self, tag: str) -> list[str]:
+    def abort(self, tag: str, previous: tuple[str, str] | None = None) -> list[str]:
         """Delete what this rollout created; what served before keeps serving. The model's Service goes too
-        when nothing else serves behind it (a failed first rollout leaves nothing)."""
+        when nothing else serves behind it (a failed first rollout leaves nothing). The version that served
+        before is never touched here (only retire deletes it), so `previous` is not needed."""
         from kubernetes.client.exceptions import ApiException
 
         mine = [d for d in self._deployments() if d.metadata.labels.get(LABEL_ROLLOUT) == tag]

@@ -127,13 +127,31 @@ class KServeBackend(KubernetesBackend):
         return found
 
     def _replace(self, body: dict[str, Any]) -> None:
-        current = self._get()
-        if current is None:
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, body)
-            return
-        body = copy.deepcopy(body)
-        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        self.custom.replace_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, self.isvc, body)
+        """Create the InferenceService, or replace its spec whole (a predictor never merges with the one before),
+        keeping what others put in its metadata (finalizers, labels, annotations); retried when KServe's own
+        status writes got in between (409)."""
+        from kubernetes.client.exceptions import ApiException
+
+        for attempt in range(5):
+            current = self._get()
+            if current is None:
+                self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, body)
+                return
+            new = copy.deepcopy(body)
+            meta = current["metadata"]
+            new["metadata"] = {**{k: v for k, v in meta.items() if k in ("finalizers", "resourceVersion")},
+                               **new["metadata"],
+                               "labels": {**(meta.get("labels") or {}), **new["metadata"].get("labels", {})},
+                               "annotations": {**(meta.get("annotations") or {}),
+                                               **new["metadata"].get("annotations", {})},
+                               "resourceVersion": meta["resourceVersion"]}
+            try:
+                self.custom.replace_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, self.isvc, new)
+                return
+            except ApiException as exc:
+                if exc.status != 409 or attempt == 4:
+                    raise
+                time.sleep(0.2)
 
     def _storage_uri(self, version: str) -> str:
         from mlops import tracking
@@ -248,9 +266,9 @@ class KServeBackend(KubernetesBackend):
         return None
 
     # --- rollout steps ------------------------------------------------------------------------------------
-    def start_candidate(self, version: str, tag: str) -> dict[str, Any]:
+    def start_candidate(self, version: str, tag: str, previous: tuple[str, str] | None = None) -> dict[str, Any]:
         """The version as a canary with 0% of the traffic (the primary, on a first deploy); ready or why not."""
-        self.abort(tag)
+        self.abort(tag, previous)
         isvc = self._get()
         candidate = self._predictor(version, tag, serving=False)
         primary = self._primary(isvc)
@@ -264,7 +282,7 @@ class KServeBackend(KubernetesBackend):
         try:
             handle["ready_seconds"] = self._wait_variant(name, tag, 1, f"{self.spec.name} v{version}")
         except endpoint.NotReady:
-            self.abort(tag)
+            self.abort(tag, previous)
             raise
         return handle
 
@@ -290,13 +308,21 @@ class KServeBackend(KubernetesBackend):
         self._replace(inference_service(self.spec, self.ns, primary, canary, self.serving.canary.traffic_percent))
 
     def switch(self, version: str, tag: str) -> dict[str, Any]:
-        """Promote: the primary becomes the candidate's variant (same name: its pods serve on), at `replicas`;
-        KServe removes the old variant. Idempotent."""
+        """Two steps, so capacity never drops: the candidate grows to the serving size where it is (canary or,
+        on a first deploy, primary), then it is promoted (the primary takes its spec, name included, so its
+        Deployment and pods serve on) and KServe removes the old variant. Idempotent."""
         promoted = self._predictor(version, tag, serving=True)
+        name, size = promoted["name"], promoted["minReplicas"]
+        what = f"{self.spec.name} v{version} ({size} replica(s))"
+        isvc = self._get()
+        primary = self._primary(isvc)
+        canary = next((c for c in (isvc or {}).get("spec", {}).get("canary") or []
+                       if c["predictor"]["name"] == name), None)
+        if primary is not None and primary["name"] != name and canary is not None:
+            self._replace(inference_service(self.spec, self.ns, primary, promoted, int(canary["trafficPercent"])))
+            self._wait_variant(name, tag, size, what)
         self._replace(inference_service(self.spec, self.ns, promoted))
-        name = promoted["name"]
-        self._wait_variant(name, tag, promoted["minReplicas"],
-                           f"{self.spec.name} v{version} ({promoted['minReplicas']} replica(s))")
+        self._wait_variant(name, tag, size, what)
         pods = [p["metadata"]["name"] for p in self._pods(tag) if _ready(p)]
         return {"version": version, "ids": [self._dn(name)], "endpoint": self.endpoint(),
                 "urls": [self._pod_url(p) for p in pods]}
@@ -324,8 +350,10 @@ class KServeBackend(KubernetesBackend):
         kept = {p["labels"][LABEL_VERSION] for p in self._variants(self._get())}
         return sorted(old - kept)
 
-    def abort(self, tag: str) -> list[str]:
-        """Remove this rollout's variant: the canary entry, or the InferenceService when it is the only one."""
+    def abort(self, tag: str, previous: tuple[str, str] | None = None) -> list[str]:
+        """Take this rollout's variant out: a canary entry goes; a primary (the switch was done) gives way to
+        `previous`, brought back the safe way (as a canary, ready at the serving size, then promoted), or, on
+        a first deploy, the InferenceService goes."""
         from kubernetes.client.exceptions import ApiException
 
         isvc = self._get()
@@ -334,14 +362,22 @@ class KServeBackend(KubernetesBackend):
             return []
         primary = self._primary(isvc)
         assert primary is not None
-        if primary["labels"][LABEL_ROLLOUT] == tag:
+        if primary["labels"][LABEL_ROLLOUT] != tag:
+            self._replace(inference_service(self.spec, self.ns, primary))
+        elif previous is not None:
+            version, rollout = previous
+            back = self._predictor(version, rollout, serving=True)
+            what = f"{self.spec.name} v{version} (put back)"
+            self._replace(inference_service(self.spec, self.ns, primary, back, 0))
+            self._wait_variant(back["name"], rollout, back["minReplicas"], what)
+            self._replace(inference_service(self.spec, self.ns, back))
+            self._wait_variant(back["name"], rollout, back["minReplicas"], what)
+        else:
             try:
                 self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, self.isvc)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
-        else:
-            self._replace(inference_service(self.spec, self.ns, primary))
         self._wait_gone({tag})
         return [self._dn(p["name"]) for p in mine]
 
@@ -351,54 +387,63 @@ def _ready(pod: dict[str, Any]) -> bool:
                for c in (pod.get("status") or {}).get("conditions") or [])
 
 
-SERVING_ANNOTATION = "mlops.airflow/serving"  # Serverless: {"version", "rollout"} of the rolled-out revision
+REVISION_LABEL = "serving.knative.dev/revision"
+
+
+def serverless_service(spec: ModelSpec, namespace: str, predictor_spec: dict[str, Any],
+                       percent: int | None = None) -> dict[str, Any]:
+    """The Serverless InferenceService: one predictor (Knative names its revisions), an optional
+    canaryTrafficPercent, and tag routing (the `latest` and `prev` revisions get URLs of their own)."""
+    predictor_spec = dict(predictor_spec)
+    predictor_spec.pop("name", None)
+    if percent is not None:
+        predictor_spec["canaryTrafficPercent"] = percent
+    return inference_service(spec, namespace, predictor_spec, mode="Serverless",
+                             annotations={"serving.kserve.io/enable-tag-routing": "true"})
 
 
 class KServeServerlessBackend(KServeBackend):
     """`serving.kserve_mode: Serverless`: one predictor, KServe's canaryTrafficPercent over Knative revisions.
 
     The candidate is the predictor's new spec with canaryTrafficPercent 0: Knative makes it a revision that
-    takes no traffic until the bake gives it `canary.traffic_percent`; the switch drops the percent, so the
-    revision takes everything and becomes the rolled-out one. A revision's size is part of it, so the
-    candidate starts at the serving size. Rolling back re-applies the serving version's predictor: Knative
-    makes that a new revision, and traffic stays on the rolled-out one until it is ready. What serves (version,
-    rollout) is kept in an annotation, since revisions are named by number."""
+    takes no traffic until the bake gives it `canary.traffic_percent`; the switch drops the percent (nothing
+    else changes, so no new revision), and the revision takes everything and becomes the rolled-out one. A
+    revision's size is part of it, so the candidate starts at the serving size. Putting the previous version
+    back re-applies its predictor, which Knative makes a new revision; traffic stays on the rolled-out one
+    until it is ready. What serves is read from the rolled-out revision's pods (their rollout labels); nothing
+    is kept in the InferenceService's annotations, which KServe copies into revisions."""
 
-    def _serving(self, isvc: dict[str, Any] | None) -> dict[str, str] | None:
-        import json
-
-        raw = ((isvc or {}).get("metadata", {}).get("annotations") or {}).get(SERVING_ANNOTATION)
-        found: dict[str, str] | None = json.loads(raw) if raw else None
-        return found
-
-    def _body(self, predictor: dict[str, Any], serving: dict[str, str] | None,
-              percent: int | None = None) -> dict[str, Any]:
-        import json
-
-        predictor = dict(predictor)
-        predictor.pop("name", None)  # revisions are named by Knative
-        if percent is not None:
-            predictor["canaryTrafficPercent"] = percent
-        return inference_service(self.spec, self.ns, predictor, mode="Serverless", annotations={
-            "serving.kserve.io/enable-tag-routing": "true",
-            **({SERVING_ANNOTATION: json.dumps(serving, sort_keys=True)} if serving else {})})
+    def _body(self, predictor: dict[str, Any], percent: int | None = None) -> dict[str, Any]:
+        return serverless_service(self.spec, self.ns, predictor, percent)
 
     @staticmethod
     def _component(isvc: dict[str, Any] | None) -> dict[str, Any]:
         found: dict[str, Any] = (((isvc or {}).get("status") or {}).get("components") or {}).get("predictor") or {}
         return found
 
+    def _labels_of(self, revision: str | None) -> dict[str, str]:
+        """The rollout labels of a revision's pods ({} without pods)."""
+        if not revision:
+            return {}
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=f"{REVISION_LABEL}={revision}").items
+        return dict(pods[0].metadata.labels or {}) if pods else {}
+
     def _revision_of(self, tag: str) -> str | None:
+        """The newest revision whose pods carry this rollout's labels."""
         from mlops.podplan import LABEL_MODEL
 
         pods = self.core.list_namespaced_pod(
             self.ns, label_selector=f"{LABEL_MODEL}={self.spec.name},{LABEL_ROLLOUT}={tag}").items
-        return next(((p.metadata.labels or {}).get("serving.knative.dev/revision") for p in pods), None)
+        revisions = sorted({(p.metadata.labels or {}).get(REVISION_LABEL, "") for p in pods} - {""})
+        return revisions[-1] if revisions else None  # Knative numbers revisions: the last sorts last
+
+    def _rolled(self, isvc: dict[str, Any] | None) -> dict[str, str]:
+        return self._labels_of(self._component(isvc).get("latestRolledoutRevision"))
 
     def serving_versions(self) -> list[str]:
         isvc = self._get()
-        serving = self._serving(isvc)
-        return [serving["version"]] if serving and self._condition(isvc, "PredictorReady") else []
+        version = self._rolled(isvc).get(LABEL_VERSION)
+        return [version] if version and self._condition(isvc, "PredictorReady") else []
 
     def stable_url(self) -> str:
         rolled = self._component(self._get()).get("latestRolledoutRevision")
@@ -407,8 +452,8 @@ class KServeServerlessBackend(KServeBackend):
 
     def status(self) -> dict[str, Any]:
         isvc = self._get()
-        serving = self._serving(isvc)
-        ready = len([p for p in self._pods(serving["rollout"]) if _ready(p)]) if serving else 0
+        tag = self._rolled(isvc).get(LABEL_ROLLOUT)
+        ready = len([p for p in self._pods(tag) if _ready(p)]) if tag else 0
         return {"backend": self.name, "endpoint": self.endpoint(), "versions": self.serving_versions(),
                 "replicas": self.serving.replicas, "replicas_ready": ready}
 
@@ -434,8 +479,7 @@ class KServeServerlessBackend(KServeBackend):
             if time.monotonic() - start > self.serving.timeouts.ready_seconds:
                 raise endpoint.NotReady(
                     f"{what} did not become ready: its revision of InferenceService {self.ns}/{self.isvc} is not "
-                    f"ready after {self.serving.timeouts.ready_seconds} s (probe timeout{self._scheduling(pods)}; "
-                    "raise serving.timeouts.ready_seconds if the model loads slowly)")
+                    f"ready after {self.serving.timeouts.ready_seconds} s ({self.why_slow(pods)})")
             time.sleep(0.2)
 
     def _loaded(self, service: str) -> bool:
@@ -447,20 +491,21 @@ class KServeServerlessBackend(KServeBackend):
         except requests.RequestException:
             return False
 
-    def start_candidate(self, version: str, tag: str) -> dict[str, Any]:
-        self.abort(tag)
+    def _predictor_tag(self, isvc: dict[str, Any] | None) -> str | None:
+        primary = self._primary(isvc)
+        return (primary.get("labels") or {}).get(LABEL_ROLLOUT) if primary else None
+
+    def start_candidate(self, version: str, tag: str, previous: tuple[str, str] | None = None) -> dict[str, Any]:
+        self.abort(tag, previous)
         isvc = self._get()
         candidate = self._predictor(version, tag, serving=True)
-        serving = self._serving(isvc)
-        if isvc is None or serving is None:
-            self._replace(self._body(candidate, None))
-        else:
-            self._replace(self._body(candidate, serving, percent=0))
+        first = isvc is None or not self._rolled(isvc)
+        self._replace(self._body(candidate, None if first else 0))
         what = f"{self.spec.name} v{version}"
         try:
             rev, seconds = self._wait_revision(tag, 1, what, rolled_out=False)
         except endpoint.NotReady:
-            self.abort(tag)
+            self.abort(tag, previous)
             raise
         return {"version": version, "ids": [rev], "url": self._service_url(f"{rev}-private"),
                 "ready_seconds": seconds}
@@ -477,14 +522,13 @@ class KServeServerlessBackend(KServeBackend):
 
     def begin_bake(self, tag: str) -> None:
         isvc = self._get()
-        serving = self._serving(isvc)
-        if isvc is None or serving is None or serving["rollout"] == tag:
-            return
-        self._replace(self._body(isvc["spec"]["predictor"], serving, self.serving.canary.traffic_percent))
+        if isvc is None or self._predictor_tag(isvc) != tag or self._rolled(isvc).get(LABEL_ROLLOUT) in (None, tag):
+            return  # a first deploy (the candidate serves already), or not this rollout's predictor
+        self._replace(self._body(isvc["spec"]["predictor"], self.serving.canary.traffic_percent))
 
     def switch(self, version: str, tag: str) -> dict[str, Any]:
         promoted = self._predictor(version, tag, serving=True)
-        self._replace(self._body(promoted, {"version": version, "rollout": tag}))
+        self._replace(self._body(promoted))
         rev, _ = self._wait_revision(tag, promoted["minReplicas"],
                                      f"{self.spec.name} v{version} ({promoted['minReplicas']} replica(s))",
                                      rolled_out=True)
@@ -503,39 +547,34 @@ class KServeServerlessBackend(KServeBackend):
         old = {(p.metadata.labels or {}).get(LABEL_VERSION, "") for p in pods
                if (p.metadata.labels or {}).get(LABEL_ROLLOUT) != tag}
         self._wait_gone(self._other_tags(tag))
-        serving = self._serving(self._get()) or {}
-        return sorted(old - {serving.get("version", "")})
+        return sorted(old - set(self.serving_versions()))
 
-    def abort(self, tag: str) -> list[str]:
-        """Re-apply what serves (Knative makes it a new revision; traffic stays on the rolled-out one until then),
-        or delete the InferenceService when nothing served before."""
+    def abort(self, tag: str, previous: tuple[str, str] | None = None) -> list[str]:
+        """When the predictor is this rollout's: re-apply `previous` (Knative makes it a new revision; traffic
+        stays on the rolled-out one until it is ready), or delete the InferenceService on a first deploy."""
         from kubernetes.client.exceptions import ApiException
 
         isvc = self._get()
-        if isvc is None:
+        if isvc is None or self._predictor_tag(isvc) != tag:
             return []
-        serving = self._serving(isvc)
-        predictor_tag = (isvc["spec"]["predictor"].get("labels") or {}).get(LABEL_ROLLOUT)
-        if serving is None or serving["rollout"] == tag:
-            if predictor_tag != tag:
-                return []
+        if previous is not None:
+            version, rollout = previous
+            self._replace(self._body(self._predictor(version, rollout, serving=True)))
+            self._wait_revision(rollout, self.serving.replicas, f"{self.spec.name} v{version} (put back)",
+                                rolled_out=True)
+            self._wait_settled()
+        else:
             try:
                 self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, self.isvc)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
-        elif predictor_tag == tag:
-            stable = self._predictor(serving["version"], serving["rollout"], serving=True)
-            self._replace(self._body(stable, serving))
-            self._wait_settled()
-        else:
-            return []
         self._wait_gone({tag})
         return [self.isvc]
 
     def _wait_settled(self) -> None:
-        """Until the newest revision is the rolled-out one with all the traffic and the others' pods are gone
-        (bounded: the serving version serves throughout, this only keeps the cluster tidy before returning)."""
+        """Until the newest revision is the rolled-out one and the others' pods are gone (bounded: the serving
+        version serves throughout, this only keeps the cluster tidy before returning)."""
         from mlops.podplan import LABEL_MODEL
 
         deadline = time.monotonic() + self.serving.timeouts.ready_seconds + self.serving.timeouts.drain_seconds + 30
@@ -545,6 +584,6 @@ class KServeServerlessBackend(KServeBackend):
             if rolled and rolled == component.get("latestCreatedRevision"):
                 pods = self.core.list_namespaced_pod(
                     self.ns, label_selector=f"{LABEL_MODEL}={self.spec.name}").items
-                if all((p.metadata.labels or {}).get("serving.knative.dev/revision") == rolled for p in pods):
+                if all((p.metadata.labels or {}).get(REVISION_LABEL) == rolled for p in pods):
                     return
             time.sleep(0.2)

@@ -99,7 +99,7 @@ class LocalBackend:
         return endpoint.wait_ready(proc["private_url"], self.serving.timeouts.ready_seconds,
                                    lambda: self._why_gone(int(proc["id"])), what)
 
-    def start_candidate(self, version: str, tag: str) -> dict[str, Any]:
+    def start_candidate(self, version: str, tag: str, previous: tuple[str, str] | None = None) -> dict[str, Any]:
         """Start the version on a private port and wait until it answers; what serves is untouched."""
         self.abort(tag)  # leftovers of an earlier try of this rollout (a retried or cleared task)
         proc = self._start(version, "candidate", tag)
@@ -149,9 +149,9 @@ class LocalBackend:
         kept = {p["version"] for p in procs if p["role"] == "stable" and p["tag"] == tag}
         return sorted({p["version"] for p in old if p["role"] == "stable"} - kept)
 
-    def abort(self, tag: str) -> list[int]:
+    def abort(self, tag: str, previous: tuple[str, str] | None = None) -> list[int]:
         """Stop what this rollout started (its candidate, and its replicas if the switch had begun, drained);
-        what served before keeps serving."""
+        what served before keeps serving (it is only stopped by retire, so `previous` is not needed here)."""
         doomed = [p for p in self._processes() if p["tag"] == tag]
         self._stop(doomed)
         return [p["id"] for p in doomed]

@@ -128,6 +128,12 @@ def resolve(settings: Settings, spec: ModelSpec, requested: str | None, actor: s
                       from_version=from_version, to_version=version, actor=actor,
                       reason=reason or ("the champion changed" if not requested else f"v{version} requested"))
     previous = _log(settings, spec).get(rollout.id)
+    if previous is not None and previous.verdict in (records.DEPLOYED, records.ROLLED_BACK):
+        # A cleared task of a finished run: its rollout id (and so its objects' labels) belongs to what it did;
+        # starting again under it could stop what that rollout put in service.
+        raise DeployError(f"{spec.name}: this deploy run already finished ({previous.verdict}, "
+                          f"v{previous.from_version or '-'} -> v{previous.to_version}); trigger a new run of "
+                          f"{spec.deploy_dag_id} instead of clearing this one")
     if previous is not None:  # a retried resolve keeps the record's start and history
         rollout.started, rollout.steps = previous.started, previous.steps
     rollout.endpoint = backend.endpoint()
@@ -140,7 +146,8 @@ def start(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = N
     rollout = _load(settings, spec, rollout_id)
     backend = backend_for(settings, spec, cluster)
     handle: dict[str, Any] = _step(settings, spec, rollout, "start",
-                                   lambda: backend.start_candidate(rollout.to_version, rollout.id),
+                                   lambda: backend.start_candidate(rollout.to_version, rollout.id,
+                                                                   previous_deploy(settings, spec, rollout)),
                                    lambda h: f"ready in {h['ready_seconds']:.1f} s at {h['url']}")
     return handle
 
@@ -205,7 +212,8 @@ def bake(settings: Settings, spec: ModelSpec, rollout_id: str, candidate_url: st
             sample = smoke_sample(settings, spec, rollout.to_version)
             traffic = canary.Traffic(sample[list(spec.dataset.features)],
                                      "the version's holdout rows (no partition has been scored in batch yet)")
-        stable = backend.stable_url() if backend.serving_versions() else None
+        # a first deploy has nothing to compare with (a backend may already count the candidate as serving)
+        stable = backend.stable_url() if rollout.from_version and backend.serving_versions() else None
         backend.begin_bake(rollout.id)  # a backend that splits traffic gives the candidate its canary share
         report = canary.run(spec, traffic, candidate_url, stable, backend.session, backend.protocol)
         rollout.bake = report.to_dict()
@@ -283,7 +291,7 @@ def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any
     backend = backend_for(settings, spec, cluster)
     clock = Stopwatch()
     _undo_record(settings, spec, rollout)
-    stopped = backend.abort(rollout.id)
+    stopped = backend.abort(rollout.id, previous_deploy(settings, spec, rollout))
     what = "process(es)" if backend.name == "local" else "Deployment(s)"
     rollout.step("roll_back", clock.seconds, f"stopped {len(stopped)} {what} of v{rollout.to_version}")
     rollout.verdict, rollout.finished = records.ROLLED_BACK, records._now()
@@ -295,6 +303,17 @@ def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any
                   else "nothing was serving before, so nothing serves") + f". Why: {failure['reason']}")
     log.warning("%s", message)
     return {**summary(rollout), "message": message, "serving": serving_now}
+
+
+def previous_deploy(settings: Settings, spec: ModelSpec, rollout: Rollout) -> tuple[str, str] | None:
+    """(version, rollout id) of the newest finished rollout that put `rollout.from_version` in service: what a
+    cluster backend puts back if this rollout fails after it took the traffic. None on a first deploy."""
+    if rollout.from_version is None:
+        return None
+    for done in reversed(_log(settings, spec).all()):
+        if done.id != rollout.id and done.verdict == records.DEPLOYED and done.to_version == rollout.from_version:
+            return done.to_version, done.id
+    return None
 
 
 def _undo_record(settings: Settings, spec: ModelSpec, rollout: Rollout) -> None:
