@@ -182,7 +182,8 @@ def test_the_cli_prints_what_a_deploy_applies(tmp_path, monkeypatch, capsys):
     ({"containerStatuses": [{"name": "server", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                              "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]},
      ["crashed at start (exit code 1, restarted 2 time(s))", "| boom"]),
-    ({"initContainerStatuses": [{"name": "fetch-model", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+    ({"initContainerStatuses": [{"name": "fetch-model", "restartCount": 2,
+                                 "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                                  "lastState": {"terminated": {"exitCode": 1}}}]},
      ["container 'fetch-model'", "could not fetch the model"]),
 ])
@@ -195,6 +196,18 @@ def test_a_pod_that_will_not_become_ready_says_why(status, words):
     problem = backend.pod_problem({"metadata": {"name": "churn-v7-abc"}, "status": status})
     for w in words:
         assert w in problem, (w, problem)
+
+
+def test_one_failed_start_and_a_recovered_container_are_not_judged():
+    from mlops.serving.k8s import KubernetesBackend
+
+    backend = object.__new__(KubernetesBackend)
+    backend.serving = SPECS["cpu"].serving
+    once = {"name": "server", "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1}}}
+    recovered = {**once, "restartCount": 3, "state": {"running": {"startedAt": "2026-12-03T07:00:00Z"}}}
+    for cs in (once, recovered):
+        assert backend.pod_problem({"metadata": {"name": "p"}, "status": {"containerStatuses": [cs]}}) is None
 
 
 def test_a_pod_that_is_starting_is_not_judged():

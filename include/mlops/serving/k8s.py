@@ -160,8 +160,6 @@ class KubernetesBackend:
                 continue
             waiting = state.get("waiting") or {}
             last = (cs.get("lastState") or {}).get("terminated") or state.get("terminated") or {}
-            if waiting.get("reason") == "CrashLoopBackOff" and cs.get("restartCount", 0) < CRASHES_TOLERATED:
-                continue  # one failed start may be transient (a registry hiccup while fetching the model)
             if waiting.get("reason") in _STUCK:
                 failure = classify(pod, pool=self.serving.pool, container=container)
                 if failure.reason == "image_pull":
@@ -173,6 +171,8 @@ class KubernetesBackend:
             if last.get("reason") == "OOMKilled":
                 return (f"container '{container}' of pod {name} was OOMKilled at its memory limit "
                         f"{self.serving.resources.memory}; raise serving.resources.memory in the spec")
+            if waiting.get("reason") == "CrashLoopBackOff" and cs.get("restartCount", 0) < CRASHES_TOLERATED:
+                continue  # one failed start may be transient (a registry hiccup while fetching the model)
             if last.get("exitCode") not in (None, 0) or (last and container == self.server_container):
                 what = "could not fetch the model" if container == self.fetch_container else "crashed at start"
                 tail = "\n".join(f"  | {line}" for line in self._log_tail(name, container)) or "  | (no output)"
