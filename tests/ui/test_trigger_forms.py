@@ -136,9 +136,28 @@ def fill_in_forced_training(browser, c: str, reason: str) -> None:
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(c)
     open_section(browser, "Promotion")
-    click(browser, "[id='switch:element_force_promote:control']")
-    assert visible(browser, "[id='switch:element_force_promote']").get_attribute("data-state") == "checked"
+    switch_on(browser, "switch:element_force_promote")
     browser.find_element(By.ID, "element_force_reason").send_keys(reason)
+
+
+def switch_on(browser, switch_id: str) -> None:
+    """Turns a form switch on as a person does: click it, and click again if the first click landed while
+    the section was still opening (the switch ignores it); fails if it never turns on."""
+    import time
+
+    state = ""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if visible(browser, f"[id='{switch_id}']").get_attribute("data-state") == "checked":
+            return  # a click that registered late
+        click(browser, f"[id='{switch_id}:control']")
+        settle = time.monotonic() + 2
+        while time.monotonic() < settle:
+            state = visible(browser, f"[id='{switch_id}']").get_attribute("data-state")
+            if state == "checked":
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"the switch {switch_id} did not turn on (data-state {state!r})")
 
 
 def test_every_kind_of_dag_runs_from_its_trigger_form(started, airflow, api, browser, log_in, tmp_path):
