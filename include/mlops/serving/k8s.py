@@ -13,6 +13,7 @@ route into the cluster network: only the API access the RBAC in deploy/k8s grant
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -132,16 +133,26 @@ class KubernetesBackend:
         return [self.api.sanitize_for_serialization(p) for p in pods if p.metadata.deletion_timestamp is None]
 
     def _log_tail(self, pod: str, container: str) -> list[str]:
+        """The last 20 lines of the container's previous (else current) log, with its last error line put first
+        when a server's shutdown chatter has pushed it out of those 20."""
         from kubernetes.client.exceptions import ApiException
 
         for previous in (True, False):
             try:
                 text = self.core.read_namespaced_pod_log(pod, self.ns, container=container, previous=previous,
-                                                         tail_lines=20)
+                                                         tail_lines=200)
             except ApiException:
                 continue
-            if text:
-                return str(text).splitlines()[-20:]
+            if isinstance(text, bytes):
+                text = text.decode("utf-8", "replace")
+            lines = str(text or "").splitlines()
+            if not lines:
+                continue
+            tail = lines[-20:]
+            errors = [line for line in lines if re.search(r"(Error|Exception)\b", line)]
+            if errors and errors[-1] not in tail:
+                tail = [errors[-1], "..."] + tail
+            return tail
         return []
 
     def pod_problem(self, pod: dict[str, Any]) -> str | None:
