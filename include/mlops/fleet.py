@@ -207,9 +207,22 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
         out["last_audit"] = {"time": rec.time, "alias": rec.alias, "from_version": rec.from_version,
                              "to_version": rec.to_version, "action": rec.action, "actor": rec.actor,
                              "reason": rec.reason}
+    out["approvals"] = approvals(settings, spec)
     out["last_drift"] = last_drift(settings, spec, client, exp_id)
     out["serving"] = serving_status(settings, spec)
     return out
+
+
+def approvals(settings: Settings, spec: ModelSpec, newest: int = 5) -> dict[str, Any] | None:
+    """Who may approve this model's promotions and deployments, and the newest answers (None: no gate)."""
+    gates = {"promotion": spec.promotion.approval, "deployment": spec.serving.approval if spec.serving else None}
+    if not any(gates.values()):
+        return None
+    from mlops.approval import ApprovalLog
+
+    records = ApprovalLog(settings.audit_root, spec.name).records()[-newest:]
+    return {"gates": {gate: a.who() for gate, a in gates.items() if a is not None},
+            "recent": [{**r.to_dict(), "says": r.says(), "approved": r.approved} for r in reversed(records)]}
 
 
 def serving_status(settings: Settings, spec: ModelSpec) -> dict[str, Any] | None:
@@ -231,7 +244,8 @@ def broken_status(path: Path, error: str) -> dict[str, Any]:
             "backend": None, "primary_metric": None,
             "dag_ids": {"train": dag_id(name, "train"), "score": None, "monitor": None},
             "mlflow_model_url": "", "mlflow_experiment_url": "", "champion": None, "previous_champion": None,
-            "last_audit": None, "last_validation": None, "last_drift": None, "serving": None, "error": error}
+            "last_audit": None, "last_validation": None, "last_drift": None, "serving": None, "approvals": None,
+            "error": error}
 
 
 def model_names(settings: Settings) -> list[str]:

@@ -145,6 +145,15 @@ def deploy_rolled_back(model: str, task: TaskRef, result: dict[str, Any]) -> Mes
                    f"({failure.get('step', 'failed')})", body + [""] + where(task))
 
 
+def approval_requested(model: str, task: TaskRef, subject: str, body: str, link: str | None) -> Message:
+    """The request's own subject and evidence (Markdown, readable as text) and where to answer it."""
+    lines = [f"{model}: your approval is requested.", ""]
+    if link:
+        lines += [f"Answer it in Airflow (Required actions): {link}", ""]
+    lines += body.splitlines() or ["(no evidence recorded: see the task log)"]
+    return Message(f"{SUBJECT_PREFIX} approval requested: {subject or model}", lines + [""] + where(task))
+
+
 def _gates(result: dict[str, Any]) -> list[str]:
     lines = []
     smoke, bake = result.get("smoke"), result.get("bake")
@@ -165,9 +174,10 @@ def as_html(lines: list[str]) -> str:
     out = []
     for line in lines:
         escaped = html.escape(line)
-        if line.startswith("In Airflow: "):
-            url = html.escape(line.removeprefix("In Airflow: "), quote=True)
-            escaped = f'In Airflow: <a href="{url}">{url}</a>'
+        if line.startswith("In Airflow: ") or line.startswith("Answer it in Airflow"):
+            label, _, url = line.partition(": ")
+            url = html.escape(url, quote=True)
+            escaped = f'{html.escape(label)}: <a href="{url}">{url}</a>'
         out.append(escaped)
     return "<pre style=\"font-family: monospace\">" + "\n".join(out) + "</pre>"
 

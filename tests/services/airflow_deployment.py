@@ -28,6 +28,9 @@ PG_HOST = os.environ.get("MLOPS_TEST_PGHOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("MLOPS_TEST_PGPORT", "5432"))
 PG_USER = os.environ.get("MLOPS_TEST_PGUSER", "postgres")
 USER, PASSWORD = "mlops-services-admin", "services-password"
+# The people of the approval tests: user name -> (simple auth manager role, password).
+PEOPLE = {"mlops-approver": ("user", "approver-password"), "mlops-reviewer": ("op", "reviewer-password"),
+          "mlops-intruder": ("user", "intruder-password")}
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Stopped in this order: no new work first, the API server (which workers report to) last.
 STOP_ORDER = ("scheduler", "triggerer", "dag-processor", "api-server")
@@ -263,7 +266,10 @@ class Deployment:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                [f"{USER}:admin", *(f"{name}:{role}" for name, (role, _) in PEOPLE.items())]),
+            # Approvals by role (promotion.approval.roles) need the platform's role-aware auth manager.
+            "AIRFLOW__CORE__AUTH_MANAGER": "mlops_airflow.auth.RoleAwareSimpleAuthManager",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.sql_alchemy_conn,
             "AIRFLOW__API__BASE_URL": self.url,
@@ -302,7 +308,8 @@ class Deployment:
         """The metadata DB schema and the Airflow pools named in the compute catalogue (deploy steps)."""
         for folder in (self.airflow_home, self.mlops_home, self.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        (self.root / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+        (self.root / "passwords.json").write_text(json.dumps(
+            {USER: PASSWORD, **{name: password for name, (_, password) in PEOPLE.items()}}))
         started = time.perf_counter()
         self._cli("-m", "airflow", "db", "migrate")
         self.timings["db migrate"] = time.perf_counter() - started
@@ -363,6 +370,13 @@ class Deployment:
 
     def client(self) -> ApiClient:
         return ApiClient(self.url, self.token())
+
+    def client_as(self, user: str) -> ApiClient:
+        """The REST API as one of PEOPLE."""
+        response = requests.post(f"{self.url}/auth/token", json={"username": user, "password": PEOPLE[user][1]},
+                                 timeout=30)
+        assert response.status_code == 201, response.text
+        return ApiClient(self.url, response.json()["access_token"])
 
     def stop(self, timeout: float = 60) -> dict[str, str]:
         """Each component in STOP_ORDER: SIGTERM, wait; SIGKILL only after `timeout` (see _stop_group).

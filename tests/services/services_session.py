@@ -61,11 +61,16 @@ SERVICE_MODELS = {
     "churn_pod": ("churn", {**UNSCHEDULED,
                             "compute": {"backend": "kubernetes", "pool": "cpu", "cpu": "1", "memory": "2Gi"}}),
     "churn_form": ("churn", UNSCHEDULED),  # triggered from its forms in the browser (tests/ui)
+    # Promotions wait for a person: answered through the REST API (test_approvals.py)
+    "churn_gate": ("churn", {**UNSCHEDULED, "promotion": {"approval": {
+        "users": ["mlops-approver"], "roles": ["op"], "timeout_minutes": 30}}}),
+    "churn_gate_timeout": ("churn", {**UNSCHEDULED, "promotion": {"approval": {
+        "users": ["mlops-approver"], "timeout_minutes": 0.5}}}),
 }
 # Test modules in the order they run: the browser's forms first (their runs are started one after another
 # while every other test's runs go on), then the longest chain, the shutdown last, anything else between.
-ORDER = ["test_trigger_forms.py", "test_monitor_retrains.py", "test_backfill.py", "test_kubernetes_deferral.py",
-         "test_training_run.py"]
+ORDER = ["test_trigger_forms.py", "test_monitor_retrains.py", "test_approvals.py", "test_backfill.py",
+         "test_kubernetes_deferral.py", "test_training_run.py"]
 LAST = ["test_shutdown.py"]
 TIMINGS: dict[str, float] = {}
 _STATE: dict = {"failed": False}

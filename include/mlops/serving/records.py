@@ -50,6 +50,7 @@ class Rollout:
     endpoint: str | None = None
     finished: str | None = None
     audit_id: str | None = None
+    approval: dict[str, Any] | None = None  # the approval record (mlops.approval) when the spec asked for one
 
     def step(self, name: str, seconds: float, detail: str = "") -> None:
         self.steps = [s for s in self.steps if s["step"] != name]  # a retried step replaces its entry
@@ -135,7 +136,8 @@ def record_deploy(settings: Settings, spec: ModelSpec, rollout: Rollout, action:
                 return None
             current = rollout.from_version  # moved without its record (a crash in between): the real "from"
         evidence = {"rollout_id": rollout.id, "backend": rollout.backend, "endpoint": rollout.endpoint,
-                    "smoke": rollout.smoke, "bake": rollout.bake, "timeline": rollout.steps}
+                    "smoke": rollout.smoke, "bake": rollout.bake, "timeline": rollout.steps,
+                    **({"approval": rollout.approval} if rollout.approval else {})}
         return move_aliases(settings, spec.name, serving.deployed_alias, serving.previous_alias, audit,
                             AuditRecord(spec.name, serving.deployed_alias, current, rollout.to_version, action,
                                         rollout.actor, rollout.reason, evidence))

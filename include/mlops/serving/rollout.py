@@ -305,6 +305,27 @@ def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any
     return {**summary(rollout), "message": message, "serving": serving_now}
 
 
+def approval_given(settings: Settings, spec: ModelSpec, rollout_id: str, record: dict[str, Any]) -> None:
+    """A person let the candidate through (or the request's default did): kept with the rollout, and so with
+    its audit record."""
+    rollout = _load(settings, spec, rollout_id)
+    rollout.approval = record
+    rollout.step("approval", 0.0, str(record.get("verdict")) + (f" by {record['by']}" if record.get("by") else ""))
+    _log(settings, spec).save(rollout)
+
+
+def reject(settings: Settings, spec: ModelSpec, rollout_id: str, record: dict[str, Any], why: str,
+           cluster: Any = None) -> dict[str, Any]:
+    """A person (or the request's timeout) said no: the candidate stops as after a failed gate; the stable
+    version never stopped serving."""
+    rollout = _load(settings, spec, rollout_id)
+    rollout.approval = record
+    rollout.failure = {"step": "approval", "reason": why}
+    rollout.step("approval", 0.0, str(record.get("verdict")))
+    _log(settings, spec).save(rollout)
+    return roll_back(settings, spec, rollout_id, cluster=cluster)
+
+
 def previous_deploy(settings: Settings, spec: ModelSpec, rollout: Rollout) -> tuple[str, str] | None:
     """(version, rollout id) of the newest finished rollout that put `rollout.from_version` in service: what a
     cluster backend puts back if this rollout fails after it took the traffic. None on a first deploy."""
@@ -339,4 +360,4 @@ def summary(rollout: Rollout) -> dict[str, Any]:
     return {"rollout_id": rollout.id, "model": rollout.model, "verdict": rollout.verdict,
             "from_version": rollout.from_version, "to_version": rollout.to_version, "endpoint": rollout.endpoint,
             "failure": rollout.failure, "smoke": rollout.smoke, "bake": rollout.bake, "timeline": rollout.timeline(),
-            "audit_id": rollout.audit_id}
+            "audit_id": rollout.audit_id, "approval": rollout.approval}

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from mlops.documents import Strict
 from mlops.drift.monitoring_spec import Monitoring
 from mlops.metrics import METRICS
+from mlops.spec.approval import Approval
 from mlops.spec.serving import Serving
 
 API_VERSION = "mlops.airflow/v1"
@@ -245,6 +246,9 @@ class Promotion(Strict):
     alias: str = "champion"
     previous_alias: str = "previous-champion"
     allow_force: bool = True
+    approval: Approval | None = Field(
+        None, description="Ask a person before the champion moves (Airflow's Required actions): the request shows "
+        "the decision, the metrics and links; approve promotes, reject or timeout leaves the champion as it is.")
 
 
 class Scoring(Strict):
@@ -256,7 +260,7 @@ class Scoring(Strict):
 
 
 NotificationEvent = Literal["validation_failed", "promoted", "drift_alarm", "rolled_back", "deployed",
-                            "deploy_rolled_back"]
+                            "deploy_rolled_back", "approval_requested"]
 NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = get_args(NotificationEvent)
 _EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 
@@ -273,7 +277,8 @@ class Notifications(Strict):
                     "promoted (the champion alias moved), drift_alarm (the monitor asked for retraining), "
                     "rolled_back (the champion was rolled back), deployed (a new version took the online "
                     "traffic), deploy_rolled_back (a rollout failed and was undone, or the endpoint was moved back "
-                    "on request). Default: all.")
+                    "on request), approval_requested (a promotion or a deployment waits for a "
+                    "person's approval; the mail links to the request). Default: all.")
     smtp_conn_id: str = Field(
         "smtp_default", min_length=1,
         description="Airflow connection of type smtp the mails are sent through (host, port, login, TLS "

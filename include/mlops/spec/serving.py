@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlops.documents import Strict
+from mlops.spec.approval import Approval
 
 _QUANTITY = re.compile(r"\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|K|M|G|T)?")
 
@@ -100,6 +101,9 @@ class Serving(Strict):
     smoke: Smoke = Smoke()
     canary: Canary = Canary()
     guardrails: ServingGuardrails = ServingGuardrails()
+    approval: Approval | None = Field(
+        None, description="Ask a person after the canary bake, before the new version takes all the traffic: "
+        "approve switches, reject or timeout stops the candidate (the stable version serves on).")
     deployed_alias: str = Field("deployed", description="Registry alias of the version that serves.")
     previous_alias: str = Field("previous-deployed", description="Registry alias of the version it replaced.")
 

@@ -24,12 +24,15 @@ from mlops_airflow.operators.deploy import (
     SwitchTrafficOperator,
 )
 
+APPROVE_SWITCH = "approve_switch"
+
 
 def _doc(spec: ModelSpec) -> str:
     s = spec.serving
     assert s is not None
     g = s.guardrails
-    return (f"### {spec.name}: deploy\n{RESOLVE} -> {START} -> smoke_test -> canary_bake -> switch_traffic -> "
+    gate = f"approve_switch ({s.approval.who()}) -> " if s.approval is not None else ""
+    return (f"### {spec.name}: deploy\n{RESOLVE} -> {START} -> smoke_test -> canary_bake -> {gate}switch_traffic -> "
             "record_deployment -> retire_old_version; roll_back when a step fails (the stable version serves "
             f"throughout).\n\n* backend `{s.backend}`, {s.replicas} replica(s), ready within "
             f"{s.timeouts.ready_seconds} s\n* smoke: {s.smoke.rows} holdout rows within {s.smoke.tolerance:g} of "
@@ -77,6 +80,17 @@ def build_deploy_dag(spec: ModelSpec, tags: list[str]) -> DAG | None:
                                           on_success_callback=notify.callbacks(spec, "deployed"))
         roll_back = RollBackDeploymentOperator(task_id="roll_back", spec=spec, trigger_rule="one_failed",
                                                on_success_callback=notify.callbacks(spec, "deploy_rolled_back"))
-        resolve >> start >> smoke >> bake >> switch >> record >> retire
-        [start, smoke, bake, switch, record] >> roll_back
+        resolve >> start >> smoke >> bake
+        watched: list = [start, smoke, bake, switch, record]
+        if s.approval is None:
+            bake >> switch
+        else:
+            # Imported only for the specs that ask: the provider's HITL module is not free to import.
+            from mlops_airflow.operators.approval import DeploymentApprovalOperator
+
+            approve = DeploymentApprovalOperator(task_id=APPROVE_SWITCH, spec=spec)
+            bake >> approve >> switch
+            watched.append(approve)
+        switch >> record >> retire
+        watched >> roll_back
     return dag

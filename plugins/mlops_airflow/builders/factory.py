@@ -32,6 +32,7 @@ from mlops_airflow.operators import (
     PromoteModelOperator,
     ValidateDataOperator,
 )
+from mlops_airflow.operators.promote import APPROVE_PROMOTION
 from mlops_airflow.operators.request import CheckRequestOperator
 from mlops_airflow.sharding import Shard
 
@@ -90,7 +91,10 @@ def _doc(spec: ModelSpec, path: Path) -> str:
         f"(pool `{spec.compute.pool}`, {spec.compute.gpus} GPU)\n"
         f"* promotion: {ev.primary_metric} ({'max' if ev.maximize else 'min'}imize), min improvement "
         f"{ev.min_improvement}, {len(ev.guardrails)} guardrail(s)\n\n"
-        "check_request -> validate_data -> train -> evaluate -> promote. Runs on the schedule and when the monitor "
+        "check_request -> validate_data -> train -> evaluate -> "
+        + (f"approve_promotion ({spec.promotion.approval.who()}, Required actions) -> "
+           if spec.promotion.approval is not None else "")
+        + "promote. Runs on the schedule and when the monitor "
         "asks for retraining (then on the newest complete window). Trigger with a logical date to train on the window "
         "before it, or without one to train on the newest data."
     )
@@ -160,7 +164,14 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
         promote = PromoteModelOperator(task_id="promote", spec=spec, outlets=[champion_asset(spec)],
                                        on_success_callback=notify.callbacks(spec, "promoted"))
         check = CheckRequestOperator(task_id="check_request", spec=spec, catalogue=catalogue)
-        check >> validate >> train >> evaluate >> promote
+        check >> validate >> train >> evaluate
+        if spec.promotion.approval is None:
+            evaluate >> promote
+        else:
+            # Imported only for the specs that ask: the provider's HITL module is not free to import.
+            from mlops_airflow.operators.approval import PromotionApprovalOperator
+
+            evaluate >> PromotionApprovalOperator(task_id=APPROVE_PROMOTION, spec=spec) >> promote
     return dag
 
 

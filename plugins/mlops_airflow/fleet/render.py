@@ -178,6 +178,21 @@ def _version_rows(m: dict) -> str:
             "<th>promoted</th><th>training run</th></tr>" + "".join(rows) + "</table>")
 
 
+def _approvals(ap: dict | None) -> str:
+    """Who may approve each gate, and the newest answers: verdict, who, when, their comment."""
+    if not ap:
+        return ""
+    gates = " &middot; ".join(f"{_e(g)}: {_e(who)}" for g, who in ap["gates"].items())
+    rows = [f"<tr><td>{_e(r['responded_at'][:19].replace('T', ' '))}</td><td>{_e(r['gate'])} v{_e(r['version'])}</td>"
+            f"<td>{_pill(r['verdict'].replace('_', ' '), 'ok' if r['approved'] else 'bad')}</td>"
+            f"<td>{_e(r.get('by') or 'timeout')}</td><td>{_e(r.get('comment') or '')}</td></tr>"
+            for r in ap.get("recent") or []]
+    table = ("<table class=approvals><tr><th>answered (UTC)</th><th>gate</th><th>verdict</th><th>by</th>"
+             "<th>comment</th></tr>" + "".join(rows) + "</table>") if rows else (
+        "<p class=muted>no approval requested yet</p>")
+    return f"<h3>Approvals</h3><p class=muted>may approve: {gates}</p>{table}"
+
+
 def _card(m: dict) -> str:
     head = (f"<div class=card id='{_e(m['model'])}'><h2>{_e(m['model'])}</h2>"
             f"<div class=muted>{_e(m.get('description'))}</div>")
@@ -193,6 +208,7 @@ def _card(m: dict) -> str:
     val = m.get("last_validation")
     if val and val.get("blocking_failures"):
         extra.append(f"<p>Last validation failed: {_e(', '.join(val['blocking_failures']))}</p>")
+    extra.append(_approvals(m.get("approvals")))
     a = m.get("last_audit")
     if a:
         extra.append(f"<p class=muted>Last alias move: {_e(a['time'][:19].replace('T', ' '))} UTC, {_e(a['alias'])} "

@@ -16,6 +16,7 @@ so a model without recipients gets no callback at all. The events and the task s
 | rolled_back | rollback | on_success_callback | the rollback task's own contract |
 | deployed | retire_old_version (deploy) | on_success_callback | the rollout's last step |
 | deploy_rolled_back | roll_back (deploy) | on_success_callback | runs only when a rollout step failed |
+| approval_requested | approve_promotion, approve_switch | HITL `notifiers` | sent when the request is made |
 
 When the callback runs, the notifier gathers from the context what the mail needs: model, DAG, run and
 task, a link to the task when `[api] base_url` is set, and per event what happened (the exception text of a
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 # Which task state each event follows: DAG code passes the callbacks under this keyword.
 CALLBACK_KIND = {"validation_failed": "on_failure_callback", "promoted": "on_success_callback",
                  "drift_alarm": "on_success_callback", "rolled_back": "on_success_callback",
-                 "deployed": "on_success_callback", "deploy_rolled_back": "on_success_callback"}
+                 "deployed": "on_success_callback", "deploy_rolled_back": "on_success_callback",
+                 "approval_requested": "notifiers"}
 
 
 def callbacks(spec: ModelSpec, event: str) -> list[BaseNotifier]:
@@ -52,6 +54,18 @@ def callbacks(spec: ModelSpec, event: str) -> list[BaseNotifier]:
         return []
     return [ModelEventNotifier(model=spec.name, event=event, to=list(settings.email),
                                smtp_conn_id=settings.smtp_conn_id)]
+
+
+def approval_notifiers(spec: ModelSpec, approval) -> list[BaseNotifier]:
+    """The HITL operator's `notifiers`: the approval's own recipients and, when the spec's notifications ask
+    for approval_requested, theirs; none when that leaves nobody."""
+    to = list(approval.email)
+    if spec.notifications.wants("approval_requested"):
+        to += [a for a in spec.notifications.email if a not in to]
+    if not to:
+        return []
+    return [ModelEventNotifier(model=spec.name, event="approval_requested", to=to,
+                               smtp_conn_id=spec.notifications.smtp_conn_id)]
 
 
 class ModelEventNotifier(BaseNotifier):
@@ -146,8 +160,20 @@ def _deploy_rolled_back(model: str, context) -> messages.Message:
     return messages.deploy_rolled_back(model, _task(context), _own_return(context))
 
 
+def _approval_requested(model: str, context) -> messages.Message:
+    task = context.get("task")
+    link = None
+    try:
+        link = task.generate_link_to_ui_from_context(context=context)
+    except Exception:  # noqa: BLE001 - no [api] base_url: the mail names the task instead
+        link = None
+    return messages.approval_requested(model, _task(context), str(getattr(task, "subject", "") or ""),
+                                       str(getattr(task, "body", "") or ""), link)
+
+
 _GATHERERS = {"validation_failed": _validation_failed, "promoted": _promoted, "drift_alarm": _drift_alarm,
-              "rolled_back": _rolled_back, "deployed": _deployed, "deploy_rolled_back": _deploy_rolled_back}
+              "rolled_back": _rolled_back, "deployed": _deployed, "deploy_rolled_back": _deploy_rolled_back,
+              "approval_requested": _approval_requested}
 
 
 def task_url(ti) -> str | None:

@@ -36,14 +36,7 @@ class _DeployStep(BaseOperator):
         return str(context["ti"].xcom_pull(task_ids=START)["url"])
 
     def cluster(self, settings: Any) -> Any:
-        """The Kubernetes API client of a cluster backend, through the provider's hook and the kubernetes
-        connection (MLOPS_K8S_CONN_ID); None for the local backend."""
-        assert self.spec.serving is not None
-        if self.spec.serving.backend == "local":
-            return None
-        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
-
-        return KubernetesHook(conn_id=settings.kubernetes.conn_id).api_client
+        return serving_cluster(self.spec, settings)
 
     @with_mlflow_connection
     def execute(self, context: Any) -> Any:
@@ -58,6 +51,17 @@ class _DeployStep(BaseOperator):
 
     def step(self, settings: Any, context: Any) -> Any:
         raise NotImplementedError
+
+
+def serving_cluster(spec: ModelSpec, settings: Any) -> Any:
+    """The Kubernetes API client of a cluster backend, through the provider's hook and the kubernetes
+    connection (MLOPS_K8S_CONN_ID); None for the local backend."""
+    assert spec.serving is not None
+    if spec.serving.backend == "local":
+        return None
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+    return KubernetesHook(conn_id=settings.kubernetes.conn_id).api_client
 
 
 LOCAL_EXECUTORS = ("LocalExecutor", "SequentialExecutor")

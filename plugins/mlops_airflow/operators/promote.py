@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.locks import promotion_pool
 from mlops.spec import ModelSpec
@@ -26,6 +26,9 @@ def promotion_pool_args(spec: ModelSpec, kwargs: dict) -> dict:
     # A promotion moves two aliases and writes one record: minutes at most. One that hangs must not keep the
     # model's pool, and so every later promotion and rollback, waiting forever.
     return {"doc_md": doc, "execution_timeout": PROMOTION_TIMEOUT, **kwargs, "pool": pool, "pool_slots": 1}
+
+
+APPROVE_PROMOTION = "approve_promotion"  # the gate task before promote, for specs with promotion.approval
 
 
 class PromoteModelOperator(BaseOperator):
@@ -52,13 +55,18 @@ class PromoteModelOperator(BaseOperator):
         from mlops_airflow.runtime import actor
 
         summary = context["ti"].xcom_pull(task_ids=self.evaluate_task_id)
+        decision = Decision(**summary["decision"])
+        evidence = {"holdout_fingerprint": summary["holdout_fingerprint"],
+                    "evaluation_run_id": summary["evaluation_run_id"],
+                    "challenger_metrics": summary["challenger_metrics"],
+                    "champion_metrics": summary["champion_metrics"]}
+        approval = self._approval(context)
+        if approval is not None:
+            evidence["approval"] = approval
+            decision.reasons.append(_says(approval))
         result = promote(
-            get_settings(), self.spec, summary["challenger_version"], Decision(**summary["decision"]),
-            expected_champion=summary["champion_version"], actor=actor(context),
-            evidence={"holdout_fingerprint": summary["holdout_fingerprint"],
-                      "evaluation_run_id": summary["evaluation_run_id"],
-                      "challenger_metrics": summary["challenger_metrics"],
-                      "champion_metrics": summary["champion_metrics"]},
+            get_settings(), self.spec, summary["challenger_version"], decision,
+            expected_champion=summary["champion_version"], actor=actor(context), evidence=evidence,
         )
         if result.outcome == "stale":
             # Not a failure of this run: its challenger is unchanged and the next run compares it again.
@@ -67,3 +75,21 @@ class PromoteModelOperator(BaseOperator):
             raise AirflowSkipException(result.message)
         self.log.info("%s", result.message)
         return result.to_dict()
+
+    def _approval(self, context) -> dict | None:
+        """The approval record of this run's request, when the spec asks for one; a promotion that needs one
+        and finds none (the gate task cleared away) does not move the champion."""
+        if self.spec.promotion.approval is None:
+            return None
+        record = context["ti"].xcom_pull(task_ids=APPROVE_PROMOTION)
+        if not isinstance(record, dict) or record.get("verdict") not in ("approved", "timed_out_approved"):
+            raise AirflowFailException(f"{self.spec.name}: promotion.approval asks for an approval and this run "
+                                       f"has none ({APPROVE_PROMOTION} returned {record!r}); clear "
+                                       f"{APPROVE_PROMOTION} to ask again")
+        return record
+
+
+def _says(record: dict) -> str:
+    from mlops.approval import ApprovalRecord
+
+    return ApprovalRecord(**record).says()
