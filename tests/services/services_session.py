@@ -63,7 +63,8 @@ SERVICE_MODELS = {
     "churn_form": ("churn", UNSCHEDULED),  # triggered from its forms in the browser (tests/ui)
     # Promotions wait for a person: answered through the REST API (test_approvals.py)
     "churn_gate": ("churn", {**UNSCHEDULED, "promotion": {"approval": {
-        "users": ["mlops-approver"], "roles": ["op"], "timeout_minutes": 30}}}),
+        "users": ["mlops-approver"], "roles": ["op"], "timeout_minutes": 30}},
+        "serving": {"canary": {"requests": 40}, "approval": {"users": ["mlops-approver"], "roles": ["op"]}}}),
     "churn_gate_timeout": ("churn", {**UNSCHEDULED, "promotion": {"approval": {
         "users": ["mlops-approver"], "timeout_minutes": 0.5}}}),
 }

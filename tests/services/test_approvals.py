@@ -2,9 +2,12 @@
 (Required actions) with the evidence in its request; people answer through the REST API v2 (`hitlDetails`),
 as the UI does. An allowed user's approval moves the champion and names them in the audit record; someone
 not named gets 403; a user of an allowed role rejects and the champion stays; a request nobody answers is
-rejected when its time is up."""
+rejected when its time is up. The same gate before a deployment's switch: approved, the version serves;
+rejected, its candidate is stopped and the version that served goes on answering."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from mlflow import MlflowClient
@@ -20,6 +23,7 @@ TASK = "approve_promotion"
 def start(api, airflow) -> dict:
     for model in (GATED, TIMED):
         api.unpause(f"{model}__train")
+    api.unpause(f"{GATED}__deploy")  # the first promotion's champion event starts its first deploy
     return {
         # One at a time (max_active_runs=1): the forced run waits for the first to finish.
         "approved": api.trigger(f"{GATED}__train", "2026-01-15T00:00:00Z"),
@@ -29,20 +33,52 @@ def start(api, airflow) -> dict:
     }
 
 
-def _hitl(model: str, run_id: str) -> str:
-    return f"/api/v2/dags/{model}__train/dagRuns/{run_id}/taskInstances/{TASK}/-1/hitlDetails"
+DEPLOY_TASK = "approve_switch"
+READING_SECONDS = 5
 
 
-def _awaiting(api, model: str, run_id: str) -> dict:
+def _hitl(model: str, run_id: str, kind: str = "train", task: str = TASK) -> str:
+    return f"/api/v2/dags/{model}__{kind}/dagRuns/{run_id}/taskInstances/{task}/-1/hitlDetails"
+
+
+def _awaiting(api, model: str, run_id: str, kind: str = "train", task: str = TASK) -> dict:
+    dag = f"{model}__{kind}"
+
     def waiting():
-        states = api.task_states(f"{model}__train", run_id)
-        if states.get(TASK) == "awaiting_input":
-            return api.get(_hitl(model, run_id))
-        run = api.run(f"{model}__train", run_id)
-        assert run["state"] not in ("success", "failed"), api.failure_report(f"{model}__train", run_id)
+        states = api.task_states(dag, run_id)
+        if states.get(task) == "awaiting_input":
+            return api.get(_hitl(model, run_id, kind, task))
+        run = api.run(dag, run_id)
+        assert run["state"] not in ("success", "failed"), api.failure_report(dag, run_id)
         return None
 
-    return wait_for(waiting, timeout=600, what=f"{model} run {run_id} to wait for approval")
+    detail = wait_for(waiting, timeout=600, what=f"{dag} run {run_id} to wait for approval")
+    # A person reads the request before answering. An answer within the scheduler loop that parks the task
+    # races Airflow 3.3.2's executor-event handling: the task, resumed and queued already, is then failed as
+    # "changed externally" (the resume-after-defer guard covers `scheduled` only, not `queued`).
+    time.sleep(READING_SECONDS)
+    return detail
+
+
+def _served_version(endpoint: str, airflow) -> str:
+    """The version that answers a real request at the model's stable address."""
+    import pandas as pd
+
+    from mlops.serving import endpoint as client
+    from mlops.spec import load_spec
+
+    spec = load_spec(airflow.models_dir / f"{GATED}.yaml")
+    rows = pd.read_parquet(airflow.data_root / "churn" / "date=2026-01-10" / "part-0.parquet")
+    answer = client.invoke(client.session(), endpoint, client.frame_body(rows[list(spec.dataset.features)].head(2)),
+                           timeout=30)
+    assert answer.ok, client.describe(answer)
+    return answer.version
+
+
+def _rollouts(airflow):
+    from mlops.serving.records import RolloutLog
+
+    return RolloutLog(str(airflow.audit_root), GATED).all()
 
 
 def _approvals(airflow, model: str):
@@ -88,6 +124,29 @@ def test_an_allowed_user_approves_and_the_champion_moves_with_their_name_on_it(a
     assert approval.verdict == "approved" and approval.responded_at
 
 
+def test_a_deployment_waits_after_its_bake_and_serves_once_approved(airflow, api, started):
+    runs = wait_for(lambda: api.runs(f"{GATED}__deploy"), timeout=300, what="the champion event's deploy run")
+    run_id = runs[0]["dag_run_id"]
+    detail = _awaiting(api, GATED, run_id, "deploy", DEPLOY_TASK)
+    assert "let v1 take all online traffic?" in detail["subject"]
+    for evidence in ("**Smoke test:** 50 holdout rows", "**Canary bake**", "| requests | 40 |", "| p99 ms |"):
+        assert evidence in detail["body"], detail["body"]
+    assert _rollouts(airflow)[-1].verdict == "running"  # the candidate waits, started and baked
+
+    airflow.client_as("mlops-approver").patch(_hitl(GATED, run_id, "deploy", DEPLOY_TASK),
+                                              {"chosen_options": ["Approve"], "params_input": {"comment": "ship it"}})
+    run = wait_for_run(api, f"{GATED}__deploy", run_id, timeout=300)
+    assert run["state"] == "success", api.failure_report(f"{GATED}__deploy", run_id)
+    rollout = _rollouts(airflow)[-1]
+    assert rollout.verdict == "deployed" and rollout.approval["by"] == "mlops-approver"
+    assert "approval" in [s["step"] for s in rollout.steps]
+    from mlops.audit import AuditLog
+
+    record = AuditLog(str(airflow.audit_root), GATED).last_for_alias("deployed")
+    assert record.to_version == "1" and record.evidence["approval"]["comment"] == "ship it"
+    assert _served_version(rollout.endpoint, airflow) == "1"
+
+
 def test_a_user_of_an_allowed_role_rejects_and_the_champion_stays(airflow, api, started):
     run_id = started[__name__]["rejected"]
     detail = _awaiting(api, GATED, run_id)
@@ -115,3 +174,30 @@ def test_a_request_nobody_answers_is_rejected_when_its_time_is_up(airflow, api, 
     [approval] = _approvals(airflow, TIMED)
     assert approval.verdict == "timed_out_rejected" and approval.by is None
     assert "rejected on timeout" in approval.says()
+
+
+def test_a_rejected_deployment_stops_its_candidate_and_the_serving_version_goes_on(airflow, api, started):
+    # v2 exists once the rejected promotion's run trained it (the test above waited for that run)
+    run_id = api.trigger(f"{GATED}__deploy", None, conf={"version": "2", "reason": "try the challenger online"})
+    detail = _awaiting(api, GATED, run_id, "deploy", DEPLOY_TASK)
+    assert "let v2 take all online traffic? (serving now v1)" in detail["subject"]
+    assert "try the challenger online" in detail["body"]
+    airflow.client_as("mlops-reviewer").patch(_hitl(GATED, run_id, "deploy", DEPLOY_TASK),
+                                              {"chosen_options": ["Reject"], "params_input": {"comment": "not yet"}})
+    run = wait_for_run(api, f"{GATED}__deploy", run_id, timeout=300)
+    assert run["state"] == "success", api.failure_report(f"{GATED}__deploy", run_id)
+    states = api.task_states(f"{GATED}__deploy", run_id)
+    assert states[DEPLOY_TASK] == "success" and states["switch_traffic"] == "skipped", states
+    assert states["roll_back"] == "skipped", states  # the gate stopped the candidate itself
+
+    rollout = _rollouts(airflow)[-1]
+    assert rollout.to_version == "2" and rollout.verdict == "rolled_back"
+    assert rollout.failure["step"] == "approval" and "rejected (by mlops-reviewer" in rollout.failure["reason"]
+    champion = MlflowClient(tracking_uri=airflow.tracking_uri).get_model_version_by_alias(GATED, "deployed")
+    assert str(champion.version) == "1"
+    assert _served_version(rollout.endpoint or _rollouts(airflow)[-2].endpoint, airflow) == "1"
+    from mlops.serving import control
+
+    serving = control.find(airflow.mlops_home / "serving")
+    versions = {p.get("version") for p in serving.status()["models"][GATED]["processes"]} if serving else set()
+    assert versions == {"1"}, serving.status() if serving else "no supervisor"

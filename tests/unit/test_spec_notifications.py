@@ -26,7 +26,7 @@ def test_without_a_section_nothing_is_sent():
 def test_every_event_by_default_once_someone_is_listed():
     n = parse_spec(spec_with({"email": ["oncall@example.com"]})).notifications
     assert n.events == ["validation_failed", "promoted", "drift_alarm", "rolled_back", "deployed",
-                        "deploy_rolled_back"]
+                        "deploy_rolled_back", "approval_requested"]
     assert all(n.wants(event) for event in NOTIFICATION_EVENTS)
 
 
@@ -53,7 +53,7 @@ def test_every_problem_is_reported_with_field_and_fix():
             "'oncall', 'a@example.com, b@example.com'") in problems
     assert "one address per list item" in problems
     assert ("notifications.events.2: Input should be 'validation_failed', 'promoted', 'drift_alarm', 'rolled_back', "
-            "'deployed' or 'deploy_rolled_back'") in problems
+            "'deployed', 'deploy_rolled_back' or 'approval_requested'") in problems
     assert "notifications.smtp: Extra inputs are not permitted -> fix: remove it or fix its spelling" in problems
     with pytest.raises(SpecError, match="notifications.events: Value error, listed more than once: promoted"):
         parse_spec(spec_with({"email": ["a@example.com"], "events": ["promoted", "promoted"]}))
@@ -70,8 +70,10 @@ def test_example_specs_mail_their_team_on_every_event(path):
     spec = load_spec(path)
     n = spec.notifications
     assert n.email and all(address.endswith("@example.com") for address in n.email)
-    # the deploy events happen only to a model that is served online
-    applies = [e for e in NOTIFICATION_EVENTS if spec.serving is not None or not e.startswith("deploy")]
+    # the deploy events happen only to a model that is served online, approval requests only behind a gate
+    gated = spec.promotion.approval is not None or (spec.serving is not None and spec.serving.approval is not None)
+    applies = [e for e in NOTIFICATION_EVENTS if (spec.serving is not None or not e.startswith("deploy"))
+               and (gated or e != "approval_requested")]
     assert n.events == applies and n.smtp_conn_id == "smtp_default"
 
 
