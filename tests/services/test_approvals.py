@@ -124,7 +124,36 @@ def test_an_allowed_user_approves_and_the_champion_moves_with_their_name_on_it(a
     assert approval.verdict == "approved" and approval.responded_at
 
 
-def test_a_deployment_waits_after_its_bake_and_serves_once_approved(airflow, api, started):
+def answer_in_the_browser(browser, log_in, airflow, dag_id: str, run_id: str, task_id: str, option: str,
+                          comment: str, user: str = "mlops-approver") -> None:
+    """As a person answers: logs in, opens the task's Required actions page (the link the mail carries), reads
+    the request, writes a comment and clicks the option's button."""
+    from urllib.parse import quote
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from airflow_deployment import PEOPLE
+
+    log_in(airflow.url, user, PEOPLE[user][1])
+    browser.get(f"{airflow.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}/required_actions")
+    wait = WebDriverWait(browser, 120, poll_frequency=0.25)
+    try:
+        wait.until(lambda d: "Canary bake" in d.find_element(By.TAG_NAME, "body").text)
+        box = wait.until(lambda d: next((e for e in d.find_elements(By.ID, "element_comment") if e.is_displayed()),
+                                        None))
+        box.send_keys(comment)
+        button = wait.until(lambda d: next((b for b in d.find_elements(By.TAG_NAME, "button")
+                                            if b.text.strip() == option and b.is_enabled()), None))
+        button.click()
+        wait.until(lambda d: not any(b.text.strip() == option and b.is_enabled()
+                                     for b in d.find_elements(By.TAG_NAME, "button")))
+    except Exception:
+        print(browser.page_source[-20000:])
+        raise
+
+
+def test_a_deployment_waits_after_its_bake_and_serves_once_approved(airflow, api, started, browser, log_in):
     runs = wait_for(lambda: api.runs(f"{GATED}__deploy"), timeout=300, what="the champion event's deploy run")
     run_id = runs[0]["dag_run_id"]
     detail = _awaiting(api, GATED, run_id, "deploy", DEPLOY_TASK)
@@ -133,8 +162,9 @@ def test_a_deployment_waits_after_its_bake_and_serves_once_approved(airflow, api
         assert evidence in detail["body"], detail["body"]
     assert _rollouts(airflow)[-1].verdict == "running"  # the candidate waits, started and baked
 
-    airflow.client_as("mlops-approver").patch(_hitl(GATED, run_id, "deploy", DEPLOY_TASK),
-                                              {"chosen_options": ["Approve"], "params_input": {"comment": "ship it"}})
+    answer_in_the_browser(browser, log_in, airflow, f"{GATED}__deploy", run_id, DEPLOY_TASK, "Approve", "ship it")
+    answered = api.get(_hitl(GATED, run_id, "deploy", DEPLOY_TASK))
+    assert answered["responded_by_user"]["id"] == "mlops-approver" and answered["chosen_options"] == ["Approve"]
     run = wait_for_run(api, f"{GATED}__deploy", run_id, timeout=300)
     assert run["state"] == "success", api.failure_report(f"{GATED}__deploy", run_id)
     rollout = _rollouts(airflow)[-1]
