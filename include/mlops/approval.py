@@ -145,6 +145,13 @@ def promotion_request(model: str, summary: dict[str, Any], approval: Approval,
         body += ["", "**Paired bootstrap:** " + ", ".join(f"{k} {_num(v) if isinstance(v, float) else v}"
                                                          for k, v in comparison.items()
                                                          if not isinstance(v, (list, dict)))]
+    explanation = summary.get("explanation")
+    if explanation:
+        from mlops.explain import markdown
+
+        body += ["", f"**What the models lean on** (permutation importance on {explanation.get('rows')} holdout "
+                     f"rows, share of the {explanation.get('metric')} drop when a feature is shuffled)", "",
+                 *markdown(explanation)]
     body += ["", *_links(links)]
     return subject, "\n".join(body).strip()
 

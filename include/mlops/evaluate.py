@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops import data, tracking
+from mlops import data, explain, tracking
 from mlops.metrics import METRICS, compute_all
 from mlops.policy import Candidate, Comparison, Decision, decide, holdout_warnings
 from mlops.settings import Settings
@@ -59,7 +59,8 @@ def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict[str,
     features = split.holdout[list(ds.features)]
 
     challenger_version = str(train_result["model_version"])
-    challenger_scores = load_scorer(f"models:/{name}/{challenger_version}").predict(None, features)
+    challenger_model = load_scorer(f"models:/{name}/{challenger_version}")
+    challenger_scores = challenger_model.predict(None, features)
     evidence: dict[str, Any] = {
         "model": name,
         "challenger_version": challenger_version,
@@ -74,19 +75,45 @@ def gather_evidence(settings: Settings, spec: ModelSpec, train_result: dict[str,
         "holdout_smallest_class": _smallest_class(y) if ds.task == "binary_classification" else None,
         "holdout_days": split.holdout_days,
     }
+    explaining = ev.explanation.enabled
+    challenger_importance = (explain.importance(spec, lambda f: challenger_model.predict(None, f), features, y)
+                             if explaining else None)
+    champion_importance = None
     champion_mv = tracking.version_by_alias(settings, name, spec.promotion.alias)
-    if champion_mv is None:
-        return evidence
-    evidence["champion_version"] = str(champion_mv.version)
-    evidence["champion_interval_end"] = champion_mv.tags.get(tracking.INTERVAL_END, "")
-    if evidence["champion_version"] == challenger_version:
+    if champion_mv is not None:
+        evidence["champion_version"] = str(champion_mv.version)
+        evidence["champion_interval_end"] = champion_mv.tags.get(tracking.INTERVAL_END, "")
+    if champion_mv is not None and evidence["champion_version"] == challenger_version:
         evidence["champion_metrics"] = evidence["challenger_metrics"]
-        return evidence
-    champion_scores = load_scorer(f"models:/{name}/{champion_mv.version}").predict(None, features)
-    evidence["champion_metrics"] = compute_all(ds.task, y, champion_scores)
-    evidence["comparison"] = paired_bootstrap(ev.primary_metric, ev.maximize, y, challenger_scores, champion_scores,
-                                              ev.bootstrap_samples, ev.confidence, spec.trainer.seed).__dict__
+        champion_importance = challenger_importance
+    elif champion_mv is not None:
+        champion_model = load_scorer(f"models:/{name}/{champion_mv.version}")
+        champion_scores = champion_model.predict(None, features)
+        evidence["champion_metrics"] = compute_all(ds.task, y, champion_scores)
+        evidence["comparison"] = paired_bootstrap(ev.primary_metric, ev.maximize, y, challenger_scores,
+                                                  champion_scores, ev.bootstrap_samples, ev.confidence,
+                                                  spec.trainer.seed).__dict__
+        if explaining:
+            champion_importance = explain.importance(spec, lambda f: champion_model.predict(None, f), features, y)
+    if challenger_importance is not None:
+        evidence["explanation"] = explain.evidence(spec, challenger_importance, champion_importance, len(y))
+        log_explanation(settings, spec, train_result, challenger_version, evidence["explanation"])
     return evidence
+
+
+def log_explanation(settings: Settings, spec: ModelSpec, train_result: dict[str, Any], version: str,
+                    explanation: dict[str, Any]) -> None:
+    """On the run that trained the version (a cache hit: its own small run): the importances as JSON and a
+    chart; on the version, the top features as a tag the fleet page reads without downloading artifacts."""
+    import json
+
+    client = tracking.client(settings)
+    run_id = train_result.get("cache_run_id") or train_result["run_id"]
+    client.log_dict(run_id, explanation, "explanation/importance.json")
+    client.log_text(run_id, explain.svg(explanation["challenger"], explanation["champion"]),
+                    "explanation/importance.svg")
+    client.set_model_version_tag(spec.name, version, tracking.EXPLANATION,
+                                 json.dumps(explain.top(explanation["challenger"])))
 
 
 def decide_from_evidence(spec: ModelSpec, evidence: dict[str, Any], *, force: bool = False,
@@ -103,6 +130,13 @@ def decide_from_evidence(spec: ModelSpec, evidence: dict[str, Any], *, force: bo
                       allow_force=spec.promotion.allow_force)
     # Evidence from before the smallest-class count existed still gets the row-count warning.
     warnings = holdout_warnings(int(evidence.get("holdout_rows") or 0), evidence.get("holdout_smallest_class"))
+    ex = spec.evaluation.explanation
+    jumped = explain.jumps(evidence.get("explanation"), ex.max_shift)
+    if jumped and ex.block_on_shift and decision.promote:
+        # a gate the spec asked for, like a guardrail: it applies to forced promotions too
+        return Decision(False, "reject", [*jumped, "evaluation.explanation.block_on_shift is set"],
+                        decision.forced, warnings)
+    warnings = [*warnings, *jumped]
     return dataclasses.replace(decision, warnings=warnings) if warnings else decision
 
 
@@ -126,6 +160,9 @@ def record_decision(settings: Settings, spec: ModelSpec, evidence: dict[str, Any
         mlflow.log_metrics({f"challenger.{k}": v for k, v in evidence["challenger_metrics"].items() if v == v})
         mlflow.log_metrics({f"champion.{k}": v for k, v in evidence["champion_metrics"].items() if v == v})
         mlflow.log_dict(summary, "evaluation.json")
+        if evidence.get("explanation"):
+            ex = evidence["explanation"]
+            mlflow.log_text(explain.svg(ex["challenger"], ex["champion"]), "explanation.svg")
     summary["evaluation_run_id"] = run.info.run_id
     log.info("%s: %s (%s)", spec.name, decision.outcome, "; ".join(decision.reasons))
     return summary

@@ -100,9 +100,21 @@ def version_summary(settings: Settings, spec: ModelSpec, mv: ModelVersion, clien
         "promoted_by": last.actor if last else None,
         "promotion_action": last.action if last else None,
         "promotion_reason": last.reason if last else None,
+        "explanation": _explanation(tags.get(tracking.EXPLANATION)),
         "mlflow_run_url": mlflow_run_url(settings, mv.run_id),
         "mlflow_version_url": mlflow_model_version_url(settings, spec.name, mv.version),
     }
+
+
+def _explanation(tag: str | None) -> dict[str, float] | None:
+    """The version's top features by permutation importance (its tag), None when it has none."""
+    if not tag:
+        return None
+    try:
+        values = json.loads(tag)
+    except ValueError:
+        return None
+    return {str(k): float(v) for k, v in values.items()} if isinstance(values, dict) else None
 
 
 def last_validation(settings: Settings, model: str) -> dict[str, Any] | None:

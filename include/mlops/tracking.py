@@ -48,6 +48,7 @@ CACHE_HIT = "mlops.cache_hit"
 REUSED_RUN = "mlops.reused_run_id"
 KIND = "mlops.run_kind"  # "train", "cache_hit", "evaluate"
 
+EXPLANATION = "mlops.explanation"  # model version tag: its top features' permutation importance (JSON)
 REFERENCE_PROFILE = "reference_profile.json"
 REFERENCE_PROFILE_URI = "mlops.reference_profile"  # model version tag: where its training profile is
 

@@ -1,12 +1,13 @@
 """End to end through Airflow (`dag.test()`), against a real MLflow SQLite store, the real GX suite and
 the local training subprocess; then the registry, the audit log and the cache are checked."""
 
+import json
 from datetime import date, datetime, timezone
 
 import pytest
 
 import churn_variants
-from helpers import ROOT
+from helpers import ROOT, load_example
 from mlops import synthetic, tracking
 from mlops.audit import AuditLog
 
@@ -83,6 +84,13 @@ def test_training_dag_end_to_end_then_cache_hit(bag, platform):
     assert {tracking.REFERENCE_PROFILE, "validation"} <= artifacts
     validation_files = {a.path for a in client.list_artifacts(champion.run_id, "validation")}
     assert "validation/validation.json" in validation_files
+    # what the model leans on, measured on its holdout: on the run, as a chart, and on the version
+    importance = json.loads(open(client.download_artifacts(champion.run_id, "explanation/importance.json")).read())
+    spec_features = set(load_example("churn").dataset.features)
+    assert set(importance["challenger"]) == spec_features and importance["champion"] is None
+    assert importance["metric"] == "roc_auc" and max(importance["challenger"].values()) > 0
+    assert client.download_artifacts(champion.run_id, "explanation/importance.svg").endswith(".svg")
+    assert set(json.loads(champion.tags[tracking.EXPLANATION])) <= spec_features
 
     audit = AuditLog(platform.audit_root, "churn").records()
     assert len(audit) == 1
@@ -101,7 +109,6 @@ def test_training_dag_end_to_end_then_cache_hit(bag, platform):
 
 
 def test_champion_on_newer_data_is_kept_then_force_and_rollback(bag, platform):
-    from helpers import load_example
     from mlops.promotion import rollback
 
     client = tracking.client(platform)

@@ -55,7 +55,8 @@ def _summary(**decision) -> dict:
     return {"challenger_version": "4", "champion_version": "3", "holdout_rows": 1200,
             "holdout_fingerprint": "abcdef0123456789", "challenger_metrics": {"roc_auc": 0.8123, "log_loss": 0.41},
             "champion_metrics": {"roc_auc": 0.7911, "log_loss": 0.44},
-            "comparison": {"delta": 0.0212, "low": 0.004, "high": 0.037, "resamples": 1000},
+            "comparison": {"metric": "roc_auc", "challenger": 0.8123, "champion": 0.7911, "improvement": 0.0212,
+                           "ci_low": 0.004, "ci_high": 0.037, "confidence": 0.95},
             "decision": {"promote": True, "outcome": "promote", "forced": False,
                          "reasons": ["roc_auc improved by 0.0212 (95% CI 0.0040..0.0370)"],
                          "warnings": ["holdout has 40 rows of the smaller class"], **decision}}

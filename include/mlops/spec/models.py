@@ -224,8 +224,23 @@ class Guardrail(Strict):
         return self
 
 
+class Explanation(Strict):
+    """Permutation importance on the holdout, for challenger and champion, as evidence for the decision."""
+
+    enabled: bool = Field(True, description="Measure and log it with every trained version.")
+    repeats: int = Field(5, ge=1, le=50, description="Shuffles per feature (the importance is their mean).")
+    max_rows: int = Field(2000, ge=50, le=1_000_000, description="Holdout rows it is measured on (a seeded "
+                          "sample when the holdout is larger; the same rows for both models).")
+    max_shift: float = Field(
+        0.25, gt=0, le=1, description="A feature whose share of the importance moves by this much between "
+        "champion and challenger is named in the decision's warnings.")
+    block_on_shift: bool = Field(
+        False, description="Make such a jump a gate: the challenger is rejected instead of warned about.")
+
+
 class Evaluation(Strict):
     holdout: Holdout = Holdout()
+    explanation: Explanation = Explanation()
     primary_metric: str
     direction: Literal["maximize", "minimize"] | None = Field(
         None, description="Defaults to the metric's natural direction."

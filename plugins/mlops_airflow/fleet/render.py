@@ -178,6 +178,18 @@ def _version_rows(m: dict) -> str:
             "<th>promoted</th><th>training run</th></tr>" + "".join(rows) + "</table>")
 
 
+def _explanation(champion: dict | None) -> str:
+    """What the champion leans on: its features' share of the permutation importance, as small bars."""
+    values = (champion or {}).get("explanation")
+    if not champion or not values:
+        return ""
+    from mlops.explain import svg
+
+    return (f"<h3>What v{_e(champion['version'])} leans on</h3><p class=muted>share of the holdout "
+            f"{_e(champion.get('metric'))} lost when a feature is shuffled (permutation importance)</p>"
+            f"<div class=explanation>{svg(values)}</div>")
+
+
 def _approvals(ap: dict | None) -> str:
     """Who may approve each gate, and the newest answers: verdict, who, when, their comment."""
     if not ap:
@@ -208,6 +220,7 @@ def _card(m: dict) -> str:
     val = m.get("last_validation")
     if val and val.get("blocking_failures"):
         extra.append(f"<p>Last validation failed: {_e(', '.join(val['blocking_failures']))}</p>")
+    extra.append(_explanation(m.get("champion")))
     extra.append(_approvals(m.get("approvals")))
     a = m.get("last_audit")
     if a:
