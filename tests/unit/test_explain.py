@@ -57,11 +57,12 @@ def test_a_jump_between_champion_and_challenger_is_named_and_can_be_a_gate():
     [reason, *_] = explain.jumps(ex, 0.25)
     assert reason.startswith("feature 'signal' lost importance") and "under the challenger" in reason
 
-    evidence = {"challenger_version": "2", "challenger_metrics": {"roc_auc": 0.9, "log_loss": 0.3, "accuracy": 0.85},
-                "challenger_interval_end": "2026-01-15", "champion_version": "1",
-                "champion_metrics": {"roc_auc": 0.8, "log_loss": 0.4, "accuracy": 0.8}, "champion_interval_end": "2026-01-14",
-                "comparison": {"metric": "roc_auc", "challenger": 0.9, "champion": 0.8, "improvement": 0.1, "ci_low": 0.05,
-                               "ci_high": 0.15, "confidence": 0.95},
+    evidence = {"challenger_version": "2", "challenger_interval_end": "2026-01-15",
+                "challenger_metrics": {"roc_auc": 0.9, "log_loss": 0.3, "accuracy": 0.85},
+                "champion_version": "1", "champion_interval_end": "2026-01-14",
+                "champion_metrics": {"roc_auc": 0.8, "log_loss": 0.4, "accuracy": 0.8},
+                "comparison": {"metric": "roc_auc", "challenger": 0.9, "champion": 0.8, "improvement": 0.1,
+                               "ci_low": 0.05, "ci_high": 0.15, "confidence": 0.95},
                 "holdout_rows": 1500, "holdout_smallest_class": 700, "explanation": ex}
     warned = decide_from_evidence(spec, evidence)
     assert warned.promote and any("'signal' lost importance" in w for w in warned.warnings)
