@@ -51,6 +51,12 @@ class Pool(Strict):
     gke_compute_class: str | None = Field(
         None, description="GKE custom ComputeClass that prefers this spot pool and falls back by itself."
     )
+    node_type: str = Field("", description="Machine type of the pool's nodes (recorded with every run's cost).")
+    price_per_gpu_hour: float = Field(0.0, ge=0, description="Price of one GPU for an hour (the catalogue's "
+                                      "currency); 0 when unknown.")
+    price_per_node_hour: float = Field(
+        0.0, ge=0, description="Price of one node for an hour, GPUs excluded; a pod pays the share of the node its "
+        "GPUs take (a whole node on a pool without GPUs).")
 
     @model_validator(mode="after")
     def _gpu_fields(self) -> "Pool":
@@ -61,6 +67,7 @@ class Pool(Strict):
 
 class Catalogue(Strict):
     apiVersion: Literal["mlops.airflow/v1"]
+    currency: str = Field("USD", min_length=1, max_length=8, description="Of every price below.")
     pools: dict[str, Pool]
 
     @model_validator(mode="after")

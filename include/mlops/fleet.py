@@ -220,6 +220,7 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
                              "to_version": rec.to_version, "action": rec.action, "actor": rec.actor,
                              "reason": rec.reason}
     out["approvals"] = approvals(settings, spec)
+    out["cost"] = cost_status(settings, spec)
     out["last_drift"] = last_drift(settings, spec, client, exp_id)
     out["serving"] = serving_status(settings, spec)
     return out
@@ -235,6 +236,15 @@ def approvals(settings: Settings, spec: ModelSpec, newest: int = 5) -> dict[str,
     records = ApprovalLog(settings.audit_root, spec.name).records()[-newest:]
     return {"gates": {gate: a.who() for gate, a in gates.items() if a is not None},
             "recent": [{**r.to_dict(), "says": r.says(), "approved": r.approved} for r in reversed(records)]}
+
+
+def cost_status(settings: Settings, spec: ModelSpec, days: int = 30) -> dict[str, Any]:
+    """GPU-hours and estimated cost of training (by why it ran) and serving over the last `days` days."""
+    from mlops import cost
+
+    return {"training": cost.training_spend(settings, spec.name, days),
+            "serving": cost.serving_spend(settings, spec, days),
+            "retraining_estimate": cost.retraining_estimate(settings, spec.name)}
 
 
 def serving_status(settings: Settings, spec: ModelSpec) -> dict[str, Any] | None:
@@ -257,7 +267,7 @@ def broken_status(path: Path, error: str) -> dict[str, Any]:
             "dag_ids": {"train": dag_id(name, "train"), "score": None, "monitor": None},
             "mlflow_model_url": "", "mlflow_experiment_url": "", "champion": None, "previous_champion": None,
             "last_audit": None, "last_validation": None, "last_drift": None, "serving": None, "approvals": None,
-            "error": error}
+            "cost": None, "error": error}
 
 
 def model_names(settings: Settings) -> list[str]:

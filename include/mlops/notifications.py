@@ -94,6 +94,10 @@ def drift_alarm(model: str, task: TaskRef, extra: dict[str, Any]) -> Message:
             "newest complete window (unless that DAG is paused).", "", "What was bad:"]
     body += [f"  - {r}" for r in extra.get("reasons") or ["(not recorded)"]]
     body += ["", "Why the alarm fired:", *[f"  - {r}" for r in extra.get("alarm") or ["(not recorded)"]]]
+    estimate = extra.get("estimated_cost")
+    if estimate:
+        body += ["", f"The retraining will cost about {estimate['cost']:.2f} {estimate.get('currency') or ''} and take "
+                     f"about {estimate['minutes']:.0f} min (the mean of the last {estimate['runs']} training run(s))."]
     if extra.get("monitor_run_id"):
         body += ["", f"MLflow monitoring run: {extra['monitor_run_id']} (report: checks/{day}/report.html)"]
     return Message(f"{SUBJECT_PREFIX} {model}: drift alarm on {day}, retraining requested",

@@ -59,3 +59,32 @@ def hyperparameter_overrides(params, hyperparameters: dict) -> dict:
 def actor(context) -> str:
     ti = context["ti"]
     return f"airflow:{ti.dag_id}/{ti.run_id}"
+
+
+def run_type(context) -> str | None:
+    """Why the run happened: scheduled, asset_triggered (a retraining request), backfill or manual."""
+    dag_run = context.get("dag_run")
+    value = getattr(dag_run, "run_type", None)
+    return str(getattr(value, "value", value)) if value is not None else None
+
+
+def record_training_cost(spec, context, result: dict, seconds: float, pool: str | None = None) -> dict:
+    """The run's usage and estimated cost (mlops.cost) on its MLflow run and version, and in the task's result.
+    Cost is bookkeeping: a failure to record it is logged, never fails the training."""
+    import logging
+
+    from mlops import cost
+    from mlops.compute import catalogue_path, load_catalogue
+    from mlops.settings import get_settings
+
+    settings = get_settings()
+    pool = pool or (context.get("params") or {}).get("compute_pool") or spec.compute.pool
+    try:
+        catalogue = load_catalogue(catalogue_path(settings.compute_dir))
+        used = cost.usage(catalogue, pool, spec.compute.gpus, seconds, cache_hit=bool(result.get("cache_hit")))
+        cost.record_training(settings, spec.name, result, used, run_type(context))
+    except Exception:  # noqa: BLE001 - see the docstring
+        logging.getLogger(__name__).warning("%s: the run's cost was not recorded", spec.name, exc_info=True)
+        return result
+    logging.getLogger(__name__).info("%s: %s", spec.name, used.says())
+    return {**result, "usage": used.to_dict()}

@@ -89,3 +89,13 @@ def test_gke_backend_trains_the_pytorch_model_on_a_spot_gpu_compute_class(tmp_pa
     run = tracking.client(platform).get_run(champion.run_id)
     assert run.data.tags["mlops.train.device"] == "cpu" and run.data.tags["mlops.train.torch"].startswith("2.13.0")
     assert run.data.metrics["train_samples_per_s"] > 0 and run.data.metrics["r2"] > 0.5
+    # Its cost: the training container's time from the pod's status (start to end), one spot L4 and half
+    # the node's price, from the catalogue.
+    from mlops import cost
+    from mlops.compute import catalogue_path, load_catalogue
+
+    spot = load_catalogue(catalogue_path(platform.compute_dir)).pools["l4-spot"]
+    wall = run.data.metrics[cost.WALL_SECONDS]
+    assert wall >= 1 and run.data.metrics[cost.GPU_SECONDS] == wall and run.data.tags[cost.POOL] == "l4-spot"
+    assert run.data.metrics[cost.ESTIMATE] == pytest.approx(
+        wall / 3600 * (spot.price_per_gpu_hour + 0.5 * spot.price_per_node_hour), rel=1e-3)

@@ -51,6 +51,7 @@ class Rollout:
     finished: str | None = None
     audit_id: str | None = None
     approval: dict[str, Any] | None = None  # the approval record (mlops.approval) when the spec asked for one
+    retired_usage: dict[str, Any] | None = None  # replica-hours and cost of the version it retired (mlops.cost)
 
     def step(self, name: str, seconds: float, detail: str = "") -> None:
         self.steps = [s for s in self.steps if s["step"] != name]  # a retried step replaces its entry

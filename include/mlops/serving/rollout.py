@@ -281,8 +281,33 @@ def retire(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = 
     retired: list[str] = _step(settings, spec, rollout, "retire", lambda: backend.retire(rollout.id),
                                lambda r: "retired " + (", ".join(f"v{v}" for v in r) or "nothing"))
     rollout.verdict, rollout.finished = records.DEPLOYED, records._now()
+    rollout.retired_usage = _retired_usage(settings, spec, rollout)
     _log(settings, spec).save(rollout)
-    return {**summary(rollout), "retired": retired}
+    return {**summary(rollout), "retired": retired, "retired_usage": rollout.retired_usage}
+
+
+def _retired_usage(settings: Settings, spec: ModelSpec, rollout: Rollout) -> dict[str, Any] | None:
+    """The replica-hours and estimated cost of the version this rollout retired, over its time in service."""
+    from datetime import datetime
+
+    from mlops import cost
+    from mlops.compute import catalogue_path, load_catalogue
+
+    assert spec.serving is not None
+    done = rollout.finished
+    before = previous_deploy(settings, spec, rollout)
+    if before is None or done is None:
+        return None
+    served = _log(settings, spec).get(before[1])
+    if served is None or served.finished is None:
+        return None
+    seconds = (datetime.fromisoformat(done) - datetime.fromisoformat(served.finished)).total_seconds()
+    try:
+        used = cost.serving_usage(load_catalogue(catalogue_path(settings.compute_dir)), spec.serving, seconds)
+    except Exception:  # noqa: BLE001 - bookkeeping: a broken catalogue must not fail a finished rollout
+        log.warning("%s: the retired version's serving cost was not recorded", spec.name, exc_info=True)
+        return None
+    return {"version": served.to_version, "replica_hours": round(seconds * used.replicas / 3600, 4), **used.to_dict()}
 
 
 def roll_back(settings: Settings, spec: ModelSpec, rollout_id: str, cluster: Any = None) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def _summary_row(m: dict) -> str:
     urls = m["airflow"]["dag_urls"]
     if m.get("error"):
         return (f"<tr><td><a href='#{_e(m['model'])}'>{_e(m['model'])}</a></td>"
-                f"<td colspan=8>{_pill('error', 'bad')} {_e(m['error'].splitlines()[0])}</td>"
+                f"<td colspan=9>{_pill('error', 'bad')} {_e(m['error'].splitlines()[0])}</td>"
                 f"<td>{_a(urls.get('train'), 'train DAG')}</td></tr>")
     ch = m.get("champion")
     return ("<tr>"
@@ -157,7 +157,7 @@ def _summary_row(m: dict) -> str:
             f"<td>{_version(ch)}</td><td>{_serving(m)}</td><td class=num>{_metric(ch)}</td><td>{_interval(ch)}</td>"
             f"<td>{_rollout((m.get('serving') or {}).get('rollout'))}</td>"
             f"<td>{_validation(m.get('last_validation'), m['airflow'].get('data_docs_url'))}</td>"
-            f"<td>{_drift(m.get('last_drift'), ch)}</td><td>{_next_run(m)}</td>"
+            f"<td>{_drift(m.get('last_drift'), ch)}</td><td>{_next_run(m)}</td><td>{_spend(m.get('cost'))}</td>"
             f"<td>{' '.join(_a(u, k) for k, u in urls.items())} &middot; {_a(m.get('mlflow_model_url'), 'MLflow')}</td>"
             "</tr>")
 
@@ -188,6 +188,41 @@ def _explanation(champion: dict | None) -> str:
     return (f"<h3>What v{_e(champion['version'])} leans on</h3><p class=muted>share of the holdout "
             f"{_e(champion.get('metric'))} lost when a feature is shuffled (permutation importance)</p>"
             f"<div class=explanation>{svg(values)}</div>")
+
+
+def _spend(c: dict | None) -> str:
+    """The summary row's cost cell: training GPU-hours and cost over the window, with the per-day bars."""
+    if not c:
+        return "-"
+    from mlops.cost import spend_svg
+
+    t = c["training"]
+    served = c.get("serving") or {}
+    money = t["total"]["cost"] + (served.get("cost") or 0.0)
+    return (f"{t['total']['gpu_hours']:.2f} GPU-h &middot; {money:.2f} {_e(t['currency'] or served.get('currency'))}"
+            f"<br>{spend_svg(t, width=120, height=24)}")
+
+
+def _cost(c: dict | None) -> str:
+    """The card's cost table: training by why it ran, serving, and what a retraining costs."""
+    if not c:
+        return ""
+    from mlops.cost import spend_svg
+
+    t = c["training"]
+    cur = _e(t["currency"])
+    rows = [f"<tr><td>{_e(kind)}</td><td class=num>{r['runs']}</td><td class=num>{r['gpu_hours']:.2f}</td>"
+            f"<td class=num>{r['cost']:.2f}</td></tr>" for kind, r in t["by_kind"].items()]
+    s = c.get("serving")
+    if s:
+        rows.append(f"<tr><td>serving ({s['replicas']} &times; {_e(s['pool'])})</td>"
+                    f"<td class=num>{s['replica_hours']:.1f} replica-h</td><td class=num>{s['gpu_hours']:.2f}</td>"
+                    f"<td class=num>{s['cost']:.2f}</td></tr>")
+    est = c.get("retraining_estimate")
+    note = (f"<p class=muted>one retraining costs about {est['cost']:.2f} {_e(est['currency'])} "
+            f"({est['minutes']:.0f} min, mean of the last {est['runs']})</p>") if est else ""
+    return (f"<h3>Cost, last {t['days']} days</h3>{spend_svg(t)}<table class=cost><tr><th>runs</th><th>count</th>"
+            f"<th>GPU-hours</th><th>cost ({cur})</th></tr>" + "".join(rows) + "</table>" + note)
 
 
 def _approvals(ap: dict | None) -> str:
@@ -221,6 +256,7 @@ def _card(m: dict) -> str:
     if val and val.get("blocking_failures"):
         extra.append(f"<p>Last validation failed: {_e(', '.join(val['blocking_failures']))}</p>")
     extra.append(_explanation(m.get("champion")))
+    extra.append(_cost(m.get("cost")))
     extra.append(_approvals(m.get("approvals")))
     a = m.get("last_audit")
     if a:
@@ -234,7 +270,8 @@ def fleet_page(models: list[dict], *, user_name: str, airflow_base: str, mlflow_
     if models:
         table = ("<table><tr><th>model</th><th>champion</th><th>deployed</th><th>metric</th><th>trained on</th>"
                  "<th>last rollout</th>"
-                 "<th>last validation</th><th>last drift check</th><th>next training run</th><th>links</th></tr>"
+                 "<th>last validation</th><th>last drift check</th><th>next training run</th><th>cost (30 days)</th>"
+                 "<th>links</th></tr>"
                  + "".join(_summary_row(m) for m in models) + "</table>")
         cards = "".join(_card(m) for m in models)
     else:

@@ -47,6 +47,7 @@ class RequestRetrainingOperator(BaseOperator):
         super().__init__(**kwargs)
         self.spec, self.check_task_id = spec, check_task_id
 
+    @with_mlflow_connection
     def execute(self, context):
         from mlops_airflow.assets import retrain_asset
 
@@ -55,7 +56,19 @@ class RequestRetrainingOperator(BaseOperator):
             raise AirflowSkipException(f"no alarm for {check.get('day')}: {'; '.join(check.get('alarm_reasons', []))}")
         extra = {"model": self.spec.name, "day": check["day"], "reasons": check["reasons"],
                  "alarm": check["alarm_reasons"], "champion_version": check["champion_version"],
-                 "monitor_run_id": check["monitor_run_id"], "requested_by": context["ti"].run_id}
+                 "monitor_run_id": check["monitor_run_id"], "requested_by": context["ti"].run_id,
+                 "estimated_cost": self._estimate()}
         context["outlet_events"][retrain_asset(self.spec)].extra = extra
         self.log.warning("retraining requested for %s: %s", self.spec.name, "; ".join(check["reasons"]))
         return extra
+
+    def _estimate(self) -> dict | None:
+        """What the retraining will roughly cost, from the model's recent runs (None before any trained)."""
+        from mlops.cost import retraining_estimate
+        from mlops.settings import get_settings
+
+        try:
+            return retraining_estimate(get_settings(), self.spec.name)
+        except Exception:  # noqa: BLE001 - an estimate must not hold the request back
+            self.log.warning("%s: no cost estimate for the retraining", self.spec.name, exc_info=True)
+            return None

@@ -79,6 +79,17 @@ def pod_arguments(spec: ModelSpec, catalogue: Catalogue, backend: str, cluster: 
     )
 
 
+def container_seconds(statuses, name: str) -> float:
+    """How long the named container ran, from its terminated state's start and end (0 when not known)."""
+    for status in statuses:
+        terminated = getattr(getattr(status, "state", None), "terminated", None)
+        if getattr(status, "name", None) == name and terminated is not None:
+            started, finished = terminated.started_at, terminated.finished_at
+            if started is not None and finished is not None:
+                return max((finished - started).total_seconds(), 0.0)
+    return 0.0
+
+
 if TYPE_CHECKING:
     # The mixin only runs in front of KubernetesPodOperator (or GKEStartPodOperator, its subclass): type it as one,
     # so its uses of the operator's attributes and its super() calls are checked. At runtime it stays a plain mixin.
@@ -123,6 +134,28 @@ class _TrainingPodMixin(_PodOperatorBase):
             self.labels = {**self.labels, "mlops.airflow/pool": plan.pool_name}
 
 
+    def trigger_reentry(self, context, event):
+        return self._priced(context, super().trigger_reentry(context, event))
+
+    def execute(self, context):
+        return self._priced(context, super().execute(context))
+
+    def _priced(self, context, result):
+        """The pod's result with its usage: wall time from the training container's start to its end."""
+        if not isinstance(result, dict) or "run_id" not in result:
+            return result
+        from mlops_airflow.runtime import record_training_cost
+
+        seconds, pool = getattr(self, "_pod_usage", (0.0, None))
+        return record_training_cost(self.spec, context, result, seconds, pool)
+
+    def _remember_usage(self, remote_pod) -> None:
+        status = remote_pod.status if remote_pod is not None else None
+        statuses = list(getattr(status, "container_statuses", None) or [])
+        seconds = container_seconds(statuses, self.base_container_name)
+        pool = ((remote_pod.metadata.labels or {}).get("mlops.airflow/pool") if remote_pod is not None else None)
+        self._pod_usage = (seconds, pool)
+
     def cleanup(self, pod, remote_pod, xcom_result=None, context=None) -> None:
         """The provider's cleanup (events, pod deletion), with its generic failure replaced by the reason:
         retried when a retry can fix it (unschedulable, evicted, preempted, a trainer that exited with
@@ -131,6 +164,7 @@ class _TrainingPodMixin(_PodOperatorBase):
         from airflow.providers.cncf.kubernetes.utils.container import container_is_succeeded
         from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+        self._remember_usage(remote_pod)
         failure = None
         if remote_pod is not None and not self._killed and not container_is_succeeded(remote_pod,
                                                                                       self.base_container_name):

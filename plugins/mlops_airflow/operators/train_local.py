@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
@@ -45,7 +46,7 @@ class LocalTrainOperator(BaseOperator):
     def execute(self, context):
         from mlops.settings import get_settings
         from mlops.train import build_arguments, trainer_environment
-        from mlops_airflow.runtime import hyperparameter_overrides, run_context
+        from mlops_airflow.runtime import hyperparameter_overrides, record_training_cost, run_context
 
         settings = get_settings()
         upstream = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {}
@@ -58,10 +59,14 @@ class LocalTrainOperator(BaseOperator):
             if self.tracking is not None:  # the MlflowHook's server and credentials, given explicitly
                 env.update(self.tracking.environment)
             env.setdefault("MLOPS_PROJECT_ROOT", str(settings.project_root))
+            started = time.monotonic()
             self._run([sys.executable, "-m", "mlops.train", *args], env)
+            seconds = time.monotonic() - started
             result = json.loads(result_path.read_text())
         self.log.info("%s: %s", "cache hit, reused" if result["cache_hit"] else "trained", result["model_uri"])
-        return result
+        # Local training runs on the machine it is given; the spec's pool prices it (a GPU workstation counts
+        # like a node of its pool).
+        return record_training_cost(self.spec, context, result, seconds)
 
     def _run(self, cmd: list[str], env: dict[str, str]) -> None:
         tail: collections.deque[str] = collections.deque(maxlen=25)
