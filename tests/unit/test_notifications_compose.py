@@ -49,6 +49,11 @@ def test_a_drift_alarm_says_what_was_bad_and_why_it_fired():
     assert subject == "[mlops] churn: drift alarm on 2026-01-16, retraining requested"
     assert "  - tenure drifted" in lines and "  - 2 bad days" in lines
     assert "MLflow monitoring run: r9 (report: checks/2026-01-16/report.html)" in lines
+    assert not any("will cost" in line for line in lines)  # no trained run yet: no estimate
+    priced = n.drift_alarm("churn", TASK, {**extra, "estimated_cost": {"runs": 3, "cost": 1.234, "minutes": 12.4,
+                                                                       "currency": "USD"}})
+    assert ("The retraining will cost about 1.23 USD and take about 12 min (the mean of the last 3 training "
+            "run(s)).") in priced.lines
 
 
 def test_a_rollback_prefers_the_tasks_own_reason_and_actor_then_the_given_ones():
