@@ -196,6 +196,8 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict[str, Any] | N
         "window_first_day": window.first_day.isoformat(),
         "window_last_day": window.last_day.isoformat(),
         "data_interval_end": window.end.isoformat(),
+        "git_sha": tags[tracking.GIT_SHA],
+        "image_digest": tags[tracking.IMAGE_DIGEST],
     }
     result: dict[str, Any]
     if cached_run is not None:

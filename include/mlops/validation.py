@@ -520,6 +520,7 @@ class ValidationFailed(RuntimeError):
 
     def __init__(self, report: ValidationReport):
         self.report = report
+        self.window: dict[str, Any] = {}  # the window it was about (check_training_window fills it in)
         super().__init__(report.message())
 
 
@@ -538,17 +539,23 @@ def check_training_window(spec: ModelSpec, settings: Settings, data_interval_end
     window = data.resolve_window(spec, settings.data_root, data_interval_end)
     loaded = data.load_window(spec, settings.data_root, window)
     report = validate_window(spec, loaded, settings.reports_dir, label, settings.expectations_dir)
+    where = {"window_first_day": window.first_day.isoformat(), "window_last_day": window.last_day.isoformat(),
+             "window_anchor": window.anchored_by,
+             # per partition, for lineage: which days were read and how many rows each had
+             "partition_rows": {str(day): int(rows) if exists else None
+                                for day, rows, exists in zip(loaded.profile["day"], loaded.profile["rows"],
+                                                             loaded.profile["exists"], strict=True)}}
     if not report.success:
         missing = loaded.profile.loc[~loaded.profile["exists"], "day"].tolist()
         only_late = (missing == [window.last_day.isoformat()]
                      and all(f.column == "exists" for f in report.blocking))
-        raise (NewestPartitionMissing if only_late else ValidationFailed)(report)
+        failed = (NewestPartitionMissing if only_late else ValidationFailed)(report)
+        failed.window = where
+        raise failed
     present = [c for c in spec.dataset.columns if c in loaded.frame.columns]
     return {
         **report.summary(),
-        "window_first_day": window.first_day.isoformat(),
-        "window_last_day": window.last_day.isoformat(),
-        "window_anchor": window.anchored_by,
+        **where,
         "rows": int(len(loaded.frame)),
         "fingerprint": data.fingerprint(loaded.frame[present]),
     }

@@ -5,9 +5,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.lineage import LineageMixin
 
 
-class MonitorOperator(BaseOperator):
+class MonitorOperator(LineageMixin, BaseOperator):
     """Drift against the champion's reference profile, quality on the labels that arrived, and the alarm
     decision; everything is logged to the champion's monitoring run in MLflow. Returns the check."""
 
@@ -34,10 +35,29 @@ class MonitorOperator(BaseOperator):
         self.log.info("%s %s: %s; drifted: %s; quality: %s; alarm: %s (%s)", self.spec.name, check["day"],
                       "bad" if check["bad"] else "fine", check["drifted_columns"] or "none",
                       check["quality"].get("status"), check["alarm"], "; ".join(check["alarm_reasons"]))
+        self._note(check)
         return {k: v for k, v in check.items() if k != "columns"}  # XCom stays small
 
+    def _note(self, check: dict) -> None:
+        """Read: the day's partition, the predictions of the labelled day (quality), the champion version."""
+        from datetime import date
 
-class RequestRetrainingOperator(BaseOperator):
+        from mlops.data import partition_uri
+        from mlops.scoring import predictions_uri
+        from mlops.settings import get_settings
+
+        settings = get_settings()
+        reads = [partition_uri(self.spec, settings.data_root, date.fromisoformat(check["day"]))]
+        quality = check.get("quality") or {}
+        if quality.get("status") == "measured":
+            reads.append(predictions_uri(self.spec, settings, date.fromisoformat(quality["labelled_day"])))
+        self.note_lineage(reads=reads, model_version=check.get("champion_version"),
+                          facts={"day": check["day"], "bad": check.get("bad"), "alarm": check.get("alarm"),
+                                 "drifted_columns": check.get("drifted_columns"),
+                                 "monitor_run_id": check.get("monitor_run_id")})
+
+
+class RequestRetrainingOperator(LineageMixin, BaseOperator):
     """Emits the retraining Asset event, with the alarm's reasons in its extra, when the check fired the
     alarm; skipped otherwise (a skipped task emits no event, so stable data records none)."""
 
@@ -60,6 +80,9 @@ class RequestRetrainingOperator(BaseOperator):
                  "estimated_cost": self._estimate()}
         context["outlet_events"][retrain_asset(self.spec)].extra = extra
         self.log.warning("retraining requested for %s: %s", self.spec.name, "; ".join(check["reasons"]))
+        self.note_lineage(requests=[retrain_asset(self.spec).uri], model_version=check["champion_version"],
+                          facts={"day": check["day"], "reasons": check["reasons"],
+                                 "estimated_cost": extra["estimated_cost"]})
         return extra
 
     def _estimate(self) -> dict | None:

@@ -8,6 +8,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from mlops.locks import promotion_pool
 from mlops.spec import ModelSpec
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.lineage import LineageMixin
 from mlops_airflow.links import VERSION_LINKS
 
 PROMOTION_TIMEOUT = timedelta(minutes=15)
@@ -31,7 +32,7 @@ def promotion_pool_args(spec: ModelSpec, kwargs: dict) -> dict:
 APPROVE_PROMOTION = "approve_promotion"  # the gate task before promote, for specs with promotion.approval
 
 
-class PromoteModelOperator(BaseOperator):
+class PromoteModelOperator(LineageMixin, BaseOperator):
     """Applies the decision: moves the champion alias under the model's lock and audits it.
     Retries and re-runs are safe: an applied promotion is not applied or recorded twice.
 
@@ -68,6 +69,9 @@ class PromoteModelOperator(BaseOperator):
             get_settings(), self.spec, summary["challenger_version"], decision,
             expected_champion=summary["champion_version"], actor=actor(context), evidence=evidence,
         )
+        self.note_lineage(model_version=summary["challenger_version"],
+                          facts={"outcome": result.outcome, "champion": result.champion, "previous": result.previous,
+                                 "audit_id": result.audit_id, "approval": approval})
         if result.outcome == "stale":
             # Not a failure of this run: its challenger is unchanged and the next run compares it again.
             self.log.warning("%s", result.message)

@@ -5,9 +5,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.lineage import LineageMixin
 
 
-class ScoreOperator(BaseOperator):
+class ScoreOperator(LineageMixin, BaseOperator):
     """The champion (resolved by alias now) scores the run's partition; predictions are written next to
     the data, and the predictions Asset event carries where and by which version. Skipped while the model
     has no champion."""
@@ -37,4 +38,12 @@ class ScoreOperator(BaseOperator):
         self.log.info("v%s scored %d rows of %s -> %s", result["model_version"], result["rows"],
                       result["partition_day"], result["predictions_uri"])
         context["outlet_events"][predictions_asset(self.spec)].extra = result
+        from datetime import date
+
+        from mlops.data import partition_uri
+
+        day = date.fromisoformat(str(result["partition_day"]))
+        self.note_lineage(reads=[partition_uri(self.spec, get_settings().data_root, day)],
+                          model_version=result["model_version"], writes=[result["predictions_uri"]],
+                          facts={"rows": result["rows"], "partition_day": str(day)})
         return result

@@ -18,6 +18,7 @@ from mlops.podplan import RUN_AS, PodPlan, plan_pod
 from mlops.settings import ClusterSettings, get_settings
 from mlops.spec import ModelSpec
 from mlops.train import DEFAULT_RESULT_PATH
+from mlops_airflow.lineage import LineageMixin, training_notes
 from mlops_airflow.links import TRAIN_LINKS
 
 
@@ -98,7 +99,7 @@ else:
     _PodOperatorBase = object
 
 
-class _TrainingPodMixin(_PodOperatorBase):
+class _TrainingPodMixin(LineageMixin, _PodOperatorBase):
     """Shared by both operators: per-run arguments and the last-try fallback, nothing else."""
 
     spec: ModelSpec
@@ -147,7 +148,9 @@ class _TrainingPodMixin(_PodOperatorBase):
         from mlops_airflow.runtime import record_training_cost
 
         seconds, pool = getattr(self, "_pod_usage", (0.0, None))
-        return record_training_cost(self.spec, context, result, seconds, pool)
+        result = record_training_cost(self.spec, context, result, seconds, pool)
+        self.note_lineage(**training_notes(context["ti"].xcom_pull(task_ids=self.validate_task_id) or {}, result))
+        return result
 
     def _remember_usage(self, remote_pod) -> None:
         status = remote_pod.status if remote_pod is not None else None

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from mlops.spec import ModelSpec
 from mlops_airflow.hooks.mlflow import with_mlflow_connection
+from mlops_airflow.lineage import LineageMixin, training_notes
 from mlops_airflow.links import TRAIN_LINKS
 
 # What a process needs to start at all, and the credentials a pod gets from its Secret and workload
@@ -27,7 +28,7 @@ _PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV"
                    "STORAGE_EMULATOR_HOST", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT")
 
 
-class LocalTrainOperator(BaseOperator):
+class LocalTrainOperator(LineageMixin, BaseOperator):
     """Runs `python -m mlops.train` as a subprocess with the arguments and environment a pod would get,
     streams its log, and returns the trainer's JSON result."""
 
@@ -66,7 +67,9 @@ class LocalTrainOperator(BaseOperator):
         self.log.info("%s: %s", "cache hit, reused" if result["cache_hit"] else "trained", result["model_uri"])
         # Local training runs on the machine it is given; the spec's pool prices it (a GPU workstation counts
         # like a node of its pool).
-        return record_training_cost(self.spec, context, result, seconds)
+        result = record_training_cost(self.spec, context, result, seconds)
+        self.note_lineage(**training_notes(upstream, result))
+        return result
 
     def _run(self, cmd: list[str], env: dict[str, str]) -> None:
         tail: collections.deque[str] = collections.deque(maxlen=25)
