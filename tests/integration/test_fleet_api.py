@@ -80,6 +80,51 @@ def test_models_with_champion_for_a_valid_token(trained):
                         timeout=30).status_code == 404
 
 
+def test_a_versions_lineage_through_the_api_and_the_command_line(trained, fleet_server):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    url, run_id = trained
+    r = requests.get(f"{url}/mlops/api/models/churn/versions/1/lineage", headers=bearer(token(url, "admin")),
+                     timeout=60)
+    assert r.status_code == 200, r.text
+    lineage = r.json()
+    assert lineage["airflow"] == {"dag_id": "churn__train", "run_id": run_id,
+                                  "logical_date": lineage["airflow"]["logical_date"]}
+    assert lineage["airflow"]["logical_date"].startswith("2026-01-15")
+    data = lineage["data"]
+    assert (data["first_day"], data["last_day"]) == ("2025-12-25", "2026-01-14") and len(data["fingerprint"]) == 32
+    assert len(data["partitions"]) == 21 and data["partitions"][-1]["name"].endswith("date=2026-01-14/part-0.parquet")
+    assert lineage["code"]["git_sha"] and lineage["code"]["code_version"] and lineage["code"]["image_digest"]
+    assert lineage["validation"]["success"] is True and lineage["validation"]["evaluated"] > 10
+    assert lineage["cost"]["pool"] == "cpu" and lineage["cost"]["wall_seconds"] > 0
+    [promotion] = lineage["promotions"]
+    assert promotion["actor"] == f"airflow:churn__train/{run_id}" and promotion["approved_by"] is None
+    assert lineage["deploys"] == [] and lineage["served"] == []
+    bob = bearer(token(url, "bob"))
+    assert requests.get(f"{url}/mlops/api/models/churn/versions/1/lineage", headers=bob, timeout=30).status_code == 403
+    missing = requests.get(f"{url}/mlops/api/models/churn/versions/9/lineage", headers=bearer(token(url, "admin")),
+                           timeout=30)
+    assert missing.status_code == 404 and "has no version 9" in missing.json()["detail"]
+
+    # the same from a plain shell, by alias
+    env = {**os.environ, "MLOPS_HOME": str(fleet_server["home"])}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.run([sys.executable, "-m", "mlops.lineage", "churn", "champion"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("churn v1 (MLflow run ") and f"trained by   churn__train / {run_id}" in out.stdout
+    assert "validation   passed" in out.stdout and "partitions   21: " in out.stdout
+    as_json = subprocess.run([sys.executable, "-m", "mlops.lineage", "churn", "1", "--json"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert json.loads(as_json.stdout)["data"] == data
+    wrong = subprocess.run([sys.executable, "-m", "mlops.lineage", "churn", "7"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert wrong.returncode == 2 and "churn has no version 7" in wrong.stderr
+
+
 def test_html_page_with_the_ui_cookie(trained):
     url, run_id = trained
     r = requests.get(f"{url}/mlops/fleet", cookies={"_token": token(url, "admin")}, timeout=60)

@@ -141,6 +141,27 @@ def _add_model_routes(app: FastAPI) -> None:
             raise HTTPException(403, f"you may not read the DAGs of model {_shown(name)}")
         return JSONResponse(models[0], headers=NO_STORE)
 
+    @app.get("/api/models/{name}/versions/{version}/lineage")
+    def version_lineage(name: str, version: str, user=Depends(current_user)):
+        """What made the version, who let it through, where it served (mlops.lineage)."""
+        from mlops.fleet import model_names
+        from mlops.lineage.record import UnknownVersion
+        from mlops.lineage.record import version_lineage as lineage_of
+        from mlops.settings import get_settings
+        from mlops.spec import load_spec
+
+        settings = get_settings()
+        if name not in model_names(settings):
+            raise HTTPException(404, f"no model named {_shown(name)}")
+        if name not in _visible(user, settings):
+            raise HTTPException(403, f"you may not read the DAGs of model {_shown(name)}")
+        try:
+            record = lineage_of(settings, load_spec(settings.models_dir / f"{name}.yaml", settings.expectations_dir),
+                                version)
+        except UnknownVersion as exc:
+            raise HTTPException(404, str(exc)) from None
+        return JSONResponse(record, headers=NO_STORE)
+
     @app.get("/fleet", response_class=HTMLResponse)
     def fleet_page(user=Depends(current_user)):
         from mlops.settings import get_settings
