@@ -78,6 +78,8 @@ def record_training_cost(spec, context, result: dict, seconds: float, pool: str 
     from mlops.settings import get_settings
 
     settings = get_settings()
+    if not settings.compute.record_cost:
+        return result
     pool = pool or (context.get("params") or {}).get("compute_pool") or spec.compute.pool
     try:
         catalogue = load_catalogue(catalogue_path(settings.compute_dir))

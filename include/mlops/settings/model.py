@@ -121,6 +121,9 @@ class Compute(Section):
     backend: ComputeBackend | None = setting(
         "MLOPS_COMPUTE_BACKEND", "Overrides every spec's `compute.backend`: the same DAGs on a laptop and a cluster",
         None, shown="not set (each spec's own)", example="kubernetes")
+    record_cost: bool = setting(
+        "MLOPS_RECORD_COST", "Record each training run's usage and estimated cost on its MLflow run and version "
+        "(prices from the pool catalogue)", True, example="false")
 
     _unset = field_validator("backend", mode="before")(_blank_is_unset)
 
