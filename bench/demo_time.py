@@ -50,11 +50,10 @@ def task_seconds(stdout: str) -> float:
 
 
 def fresh_env(tmp: str, **extra: str) -> dict:
-    env = {**os.environ, "MLOPS_HOME": tmp, "PYTHONPATH": str(ROOT / "plugins"), **extra}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MLOPS_DATA_ROOT", None)
-    env.pop("AIRFLOW__OPENLINEAGE__TRANSPORT", None)
-    return env
+    env = {**os.environ, "MLOPS_HOME": tmp, "PYTHONPATH": str(ROOT / "plugins")}
+    for name in ("MLFLOW_TRACKING_URI", "MLOPS_DATA_ROOT", "AIRFLOW__OPENLINEAGE__TRANSPORT"):
+        env.pop(name, None)
+    return {**env, **extra}
 
 
 def lineage_and_cost(repeats: int) -> None:
