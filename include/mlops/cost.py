@@ -80,17 +80,21 @@ def record_training(settings: Settings, model: str, result: dict[str, Any], used
                     run_type: str | None) -> None:
     """On the run the train step logged (a cache hit's own small run) and, for a new version, on the version."""
     import json
+    import time
+
+    from mlflow.entities import Metric, RunTag
 
     from mlops import tracking
 
     client = tracking.client(settings)
     run_id = result.get("cache_run_id") or result["run_id"]
-    for key, value in ((GPU_SECONDS, used.gpu_seconds), (WALL_SECONDS, used.wall_seconds), (ESTIMATE, used.estimate)):
-        client.log_metric(run_id, key, value)
+    now = int(time.time() * 1000)
     tags = {POOL: used.pool, NODE_TYPE: used.node_type, GPUS: str(used.gpus), CURRENCY: used.currency,
             **({NOTE: used.note} if used.note else {}), **({RUN_TYPE: run_type} if run_type else {})}
-    for key, text in tags.items():
-        client.set_tag(run_id, key, text)
+    # one request: on a tracking server each call is a round trip, on SQLite a transaction
+    client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in (
+        (GPU_SECONDS, used.gpu_seconds), (WALL_SECONDS, used.wall_seconds), (ESTIMATE, used.estimate))],
+        tags=[RunTag(key, text) for key, text in tags.items()])
     if not result.get("cache_hit"):
         client.set_model_version_tag(model, str(result["model_version"]), VERSION_COST, json.dumps(used.to_dict()))
 

@@ -29,7 +29,7 @@ def dags_test(tmp_path, canary: str, dag_id: str, day: str, data_root=None) -> l
     env = {**os.environ,
            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events),
                                                           "append": True}),
-           "AIRFLOW__OPENLINEAGE__NAMESPACE": NAMESPACE,
+           "AIRFLOW__OPENLINEAGE__NAMESPACE": NAMESPACE, "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
            "AIRFLOW_CONN_SMTP_VAULT": json.dumps({"conn_type": "smtp", "host": "smtp.example.internal",
                                                   "login": "mailer", "password": canary}),
            "MLFLOW_TRACKING_PASSWORD": canary, "MLOPS_TEST_API_TOKEN": canary}
