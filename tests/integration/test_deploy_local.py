@@ -97,8 +97,8 @@ def test_deploy_then_roll_out_with_no_failed_request(served):
     assert rollout.verdict == "deployed" and [s["step"] for s in rollout.steps] == [
         "resolve", "start", "smoke", "bake", "switch", "record", "retire"]
     # what v1 cost while it served: its replicas from its own rollout's end to this one's
-    served = rollout.retired_usage
-    assert served["version"] == v1 and served["replicas"] == SERVING["replicas"] and served["replica_hours"] > 0
+    retired = rollout.retired_usage
+    assert retired["version"] == v1 and retired["replicas"] == SERVING["replicas"] and retired["replica_hours"] > 0
 
     # deploying the version that serves changes nothing
     _, states = deploy(served, v2, "again")

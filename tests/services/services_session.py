@@ -62,11 +62,10 @@ SERVICE_MODELS = {
                             "compute": {"backend": "kubernetes", "pool": "cpu", "cpu": "1", "memory": "2Gi"}}),
     "churn_form": ("churn", UNSCHEDULED),  # triggered from its forms in the browser (tests/ui)
     # Promotions wait for a person: answered through the REST API (test_approvals.py)
+    # the first promotion request is answered within seconds, the second one times out (rejected) after a minute
     "churn_gate": ("churn", {**UNSCHEDULED, "promotion": {"approval": {
-        "users": ["mlops-approver"], "roles": ["op"], "timeout_minutes": 30}},
+        "users": ["mlops-approver"], "roles": ["op"], "timeout_minutes": 1}},
         "serving": {"canary": {"requests": 40}, "approval": {"users": ["mlops-approver"], "roles": ["op"]}}}),
-    "churn_gate_timeout": ("churn", {**UNSCHEDULED, "promotion": {"approval": {
-        "users": ["mlops-approver"], "timeout_minutes": 0.5}}}),
 }
 # Test modules in the order they run: the browser's forms first (their runs are started one after another
 # while every other test's runs go on), then the longest chain, the shutdown last, anything else between.
