@@ -8,12 +8,12 @@ the alias audit log, under `<audit_root>/<model>/approvals/`, one small JSON obj
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from mlops.audit import JsonRecordLog
 from mlops.spec.approval import Approval
 
 APPROVE, REJECT = "Approve", "Reject"  # the options of Airflow's ApprovalOperator
@@ -51,30 +51,11 @@ class ApprovalRecord:
         return asdict(self)
 
 
-class ApprovalLog:
-    def __init__(self, root: str, model: str):
-        from mlops.storage import filesystem
+class ApprovalLog(JsonRecordLog[ApprovalRecord]):
+    """Under `<audit_root>/<model>/approvals/`, beside the alias audit log."""
 
-        self.model = model
-        self.fs, base = filesystem(root)
-        self.dir = f"{base.rstrip('/')}/{model}/approvals"
-
-    def append(self, record: ApprovalRecord) -> ApprovalRecord:
-        self.fs.makedirs(self.dir, exist_ok=True)
-        stamp = record.time.replace(":", "").replace("-", "").replace("+0000", "Z")
-        with self.fs.open(f"{self.dir}/{stamp}-{record.id}.json", "w") as f:
-            f.write(json.dumps(asdict(record), sort_keys=True))
-        return record
-
-    def records(self) -> list[ApprovalRecord]:
-        if not self.fs.exists(self.dir):
-            return []
-        out = []
-        for path in sorted(self.fs.ls(self.dir, detail=False)):
-            if path.endswith(".json"):
-                with self.fs.open(path) as f:
-                    out.append(ApprovalRecord(**json.loads(f.read())))
-        return out
+    record_type = ApprovalRecord
+    folder = "approvals"
 
     def for_run(self, gate: str, run: str, version: str) -> ApprovalRecord | None:
         """The verdict already recorded for this run's request (a retried task must not record it twice)."""

@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 @dataclass(frozen=True)
@@ -28,31 +28,46 @@ class AuditRecord:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
-class AuditLog:
+R = TypeVar("R")
+
+
+class JsonRecordLog(Generic[R]):
+    """Append-only records of one model, one small JSON object each under `<root>/<model>[/<folder>]`, named so
+    that names sort by time (`time` and `id` fields of a dataclass `record_type`). Shared by the audit log and
+    the approval log."""
+
+    record_type: type[R]
+    folder = ""
+
     def __init__(self, root: str, model: str):
         from mlops.storage import filesystem
 
         self.model = model
         self.fs, base = filesystem(root)  # listings uncached on object stores: other processes append
-        self.dir = f"{base.rstrip('/')}/{model}"
+        self.dir = f"{base.rstrip('/')}/{model}" + (f"/{self.folder}" if self.folder else "")
 
-    def append(self, record: AuditRecord) -> AuditRecord:
+    def append(self, record: R) -> R:
         self.fs.makedirs(self.dir, exist_ok=True)
-        stamp = record.time.replace(":", "").replace("-", "").replace("+0000", "Z")
-        path = f"{self.dir}/{stamp}-{record.id}.json"
+        time, rid = getattr(record, "time"), getattr(record, "id")  # noqa: B009 - any dataclass with both
+        stamp = time.replace(":", "").replace("-", "").replace("+0000", "Z")
+        path = f"{self.dir}/{stamp}-{rid}.json"
         with self.fs.open(path, "w") as f:
-            f.write(json.dumps(asdict(record), sort_keys=True))
+            f.write(json.dumps(asdict(record), sort_keys=True))  # type: ignore[call-overload]
         return record
 
-    def records(self) -> list[AuditRecord]:
+    def records(self) -> list[R]:
         if not self.fs.exists(self.dir):
             return []
         out = []
         for path in sorted(self.fs.ls(self.dir, detail=False)):
             if path.endswith(".json"):
                 with self.fs.open(path) as f:
-                    out.append(AuditRecord(**json.loads(f.read())))
+                    out.append(self.record_type(**json.loads(f.read())))
         return out
+
+
+class AuditLog(JsonRecordLog[AuditRecord]):
+    record_type = AuditRecord
 
     def last_for_alias(self, alias: str) -> AuditRecord | None:
         matching = [r for r in self.records() if r.alias == alias]

@@ -40,7 +40,7 @@ def model_version(tracking_uri: str, model: str, version: str) -> tuple[str, str
     if "://" in store and not store.startswith(("http://", "https://")):  # sqlite:///path -> sqlite:<path>
         scheme, _, rest = store.partition("://")
         store = f"{scheme}:{rest}"
-    return f"mlflow+{store}" if not store.startswith("mlflow") else store, f"models/{model}/{version}"
+    return f"mlflow+{store}", f"models/{model}/{version}"
 
 
 def schema(spec: ModelSpec, with_target: bool = True) -> list[dict[str, str]]:
