@@ -5,6 +5,10 @@
 
 Scores are the probability of the positive class for binary classification and the prediction for
 regression. Without `predict` the platform calls `predict_proba(X)[:, 1]` or `predict(X)` on the model.
+
+A trainer that learns in steps (epochs, boosting rounds) may call `report(step, model)` after each: in a
+hyperparameter sweep's trial the platform scores the model so far on the trial's validation split and raises
+`TrialPruned` when the sweep's pruner stops the trial; anywhere else `report` does nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +29,26 @@ if TYPE_CHECKING:
 
 class AuthoringError(RuntimeError):
     """The model author's code cannot be used as the spec says."""
+
+
+class TrialPruned(Exception):  # noqa: N818 - Optuna's name for the same signal
+    """Raised by `report` when the sweep stops this trial early; let it propagate out of `train`."""
+
+
+# Set by a sweep's trial for the length of the author's `train` call (mlops.tuning.trial).
+_reporter: Callable[[int, Any], None] | None = None
+
+
+def reporting() -> bool:
+    """Whether `report` does anything here (inside a sweep's trial): skip building models to report otherwise."""
+    return _reporter is not None
+
+
+def report(step: int, model: Any) -> None:
+    """The model after `step` (an epoch, a boosting round), for a sweep's pruner; a no-op outside a trial.
+    Raises TrialPruned when the trial should stop: let it propagate."""
+    if _reporter is not None:
+        _reporter(int(step), model)
 
 
 def resolve(ref: str) -> Callable[..., Any]:

@@ -157,24 +157,28 @@ def split_holdout(spec: ModelSpec, data: WindowData) -> Split:
     """Time holdout: the last days of the window (what the model will face next).
     Random holdout: a seeded sample of rows."""
     frame = data.frame[spec.dataset.columns]
-    holdout_cfg = spec.evaluation.holdout
-    if holdout_cfg.strategy == "time":
-        days = sorted(set(data.row_day.tolist()))
-        k = max(1, math.ceil(len(days) * holdout_cfg.fraction))
-        if len(days) <= k:
-            raise DataError(
-                f"{spec.name}: the window has {len(days)} non-empty day(s); a time holdout of fraction "
-                f"{holdout_cfg.fraction} leaves no training data. Widen dataset.window.days."
-            )
-        cut = days[-k]
-        is_holdout = data.row_day >= np.datetime64(cut, "D")
-        holdout_days = [str(d) for d in days[-k:]]
-    else:
-        rng = np.random.default_rng(spec.trainer.seed)
-        is_holdout = rng.random(len(frame)) < holdout_cfg.fraction
-        holdout_days = []
+    is_holdout, holdout_days = holdout_mask(spec, data.row_day, spec.evaluation.holdout.fraction,
+                                            spec.evaluation.holdout.strategy, spec.trainer.seed)
     return Split(
         frame[~is_holdout].reset_index(drop=True),
         frame[is_holdout].reset_index(drop=True),
         holdout_days,
     )
+
+
+def holdout_mask(spec: ModelSpec, row_day: np.ndarray, fraction: float, strategy: str,
+                 seed: int) -> tuple[np.ndarray, list[str]]:
+    """Which rows are held out, and (time strategy) the days they cover. Also cuts a sweep's validation
+    split out of the training part, with the holdout's own strategy."""
+    if strategy == "time":
+        days = sorted(set(row_day.tolist()))
+        k = max(1, math.ceil(len(days) * fraction))
+        if len(days) <= k:
+            raise DataError(
+                f"{spec.name}: the window has {len(days)} non-empty day(s); a time holdout of fraction "
+                f"{fraction} leaves no training data. Widen dataset.window.days."
+            )
+        cut = days[-k]
+        return row_day >= np.datetime64(cut, "D"), [str(d) for d in days[-k:]]
+    rng = np.random.default_rng(seed)
+    return rng.random(len(row_day)) < fraction, []

@@ -41,7 +41,8 @@ _PERMANENT_CLASSES = {
     ("mlops.compute", "CatalogueError"): "spec",
     ("mlops.run_request", "RunRequestError"): "request",
     ("mlops.data", "DataError"): "data",
-    ("mlops.train", "DataChangedError"): "data_changed",
+    ("mlops.trainer_run", "DataChangedError"): "data_changed",
+    ("mlops.tuning.trial", "ObjectiveError"): "objective",
     ("mlops.validation", "ValidationFailed"): "validation",
     ("mlops.policy", "PolicyError"): "policy",
     ("requests.exceptions", "SSLError"): "tls",  # a certificate or TLS setting; a ConnectionError to requests

@@ -133,3 +133,53 @@ def _pool_problems(spec: ModelSpec, catalogue: Catalogue, pool: str) -> list[str
         why = [f"pool '{pool}' draws from Airflow pool '{catalogue.pools[pool].airflow_pool}', but this "
                f"model's train task holds slots of '{catalogue.pools[spec.compute.pool].airflow_pool}'"]
     return [f"compute_pool: {why[0].split(': ', 1)[-1]}; this model may use {allowed}"]
+
+
+TUNING_FIELDS = ("trials", "parallel_trials", "sampler", "time_budget_minutes")
+
+
+def tuning_request(spec: ModelSpec, params: dict[str, Any], conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A sweep's effective request (trials, parallel trials, sampler, time budget), or RunRequestError listing
+    every problem: the form's bounds are Airflow's, these are the rules across fields and the conf's keys."""
+    from mlops.spec.tuning import rounds_needed
+
+    tuning = spec.tuning
+    if tuning is None:
+        raise RunRequestError(spec.name, ["the spec has no tuning section: add one to sweep its hyperparameters"])
+    trials = _whole(params.get("trials"), tuning.trials)
+    parallel = _whole(params.get("parallel_trials"), tuning.parallelism)
+    minutes = _whole(params.get("time_budget_minutes"), tuning.time_budget_minutes)
+    sampler = str(params.get("sampler") or tuning.sampler)
+    problems = [*reference_problems(spec.trainer), *unknown_fields(conf or {}, list(TUNING_FIELDS))]
+    for field, value, limit, spec_field in (("trials", trials, tuning.max_trials, "max_trials"),
+                                            ("parallel_trials", parallel, tuning.max_parallelism, "max_parallelism"),
+                                            ("time_budget_minutes", minutes, tuning.max_time_budget_minutes,
+                                             "max_time_budget_minutes")):
+        if value is None or value < 1:
+            problems.append(f"{field}: give a whole number of at least 1 (the spec's default is "
+                            f"{getattr(tuning, 'parallelism' if field == 'parallel_trials' else field)})")
+        elif value > limit:
+            problems.append(f"{field}: {value} is above this model's limit of {limit} (tuning.{spec_field}); ask "
+                            f"for {limit} or fewer, or raise tuning.{spec_field} in the spec")
+    if trials and parallel and trials >= 1 and parallel >= 1 and rounds_needed(trials, parallel) > tuning.rounds:
+        least = rounds_needed(trials, tuning.rounds)
+        problems.append(f"trials: {trials} trials at {parallel} at once take {rounds_needed(trials, parallel)} rounds "
+                        f"and this sweep has {tuning.rounds} (tuning.rounds); raise parallel_trials to {least} or "
+                        f"more, ask for at most {tuning.rounds * parallel} trials, or raise tuning.rounds")
+    if sampler not in ("tpe", "random", "grid"):
+        problems.append(f"sampler: '{sampler}' is not one of tpe, random, grid")
+    elif sampler == "grid":
+        problems += [f"sampler: grid needs discrete values, and tuning.parameters.{name} is a continuous float; give "
+                     "it a `step` or choose tpe or random" for name, p in tuning.parameters.items()
+                     if p.grid_values() is None]
+    if problems:
+        raise RunRequestError(spec.name, problems)
+    return {"trials": trials, "parallel_trials": parallel, "sampler": sampler, "time_budget_minutes": minutes}
+
+
+def _whole(value: Any, default: int) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        return None
+    return int(value)

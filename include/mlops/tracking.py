@@ -46,7 +46,16 @@ IMAGE_DIGEST = "mlops.image_digest"
 CACHE_KEY = "mlops.cache_key"
 CACHE_HIT = "mlops.cache_hit"
 REUSED_RUN = "mlops.reused_run_id"
-KIND = "mlops.run_kind"  # "train", "cache_hit", "evaluate"
+KIND = "mlops.run_kind"  # "train", "cache_hit", "evaluate", "sweep", "trial"
+# Sweeps: on the sweep's parent run, its trials' child runs and the version its best parameters trained.
+SWEEP_STUDY = "mlops.tuning.study"
+SWEEP_RUN = "mlops.tuning.sweep_run_id"
+SWEEP_BEST_TRIAL = "mlops.tuning.best_trial"
+SWEEP_BEST_RUN = "mlops.tuning.best_trial_run_id"
+TRIAL_NUMBER = "mlops.tuning.trial"
+TRIAL_STATE = "mlops.tuning.trial_state"
+SWEEP_VERSION_TAGS = (SWEEP_STUDY, SWEEP_RUN, SWEEP_BEST_TRIAL, SWEEP_BEST_RUN)
+PARENT_RUN = "mlflow.parentRunId"  # MLflow's own: nests a run under another in the UI
 
 EXPLANATION = "mlops.explanation"  # model version tag: its top features' permutation importance (JSON)
 REFERENCE_PROFILE = "reference_profile.json"

@@ -5,54 +5,43 @@
 
 It loads the window, calls the author's `train(train_df, params)`, logs everything to MLflow, registers
 the model and writes a small JSON result. If an earlier successful run had the same data fingerprint,
-spec hash, code version and parameters, it reuses that model instead (a logged cache hit).
+spec hash, code version and parameters, it reuses that model instead (a logged cache hit). With
+`--trial-json` it runs one trial of a hyperparameter sweep instead (mlops.tuning.trial).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops import __version__
 from mlops.settings import Settings, get_settings
 from mlops.spec import ModelSpec, load_spec, parse_spec
+from mlops.trainer_run import (
+    DataChangedError,
+    RunContext,
+    cache_key,
+    code_version,
+    effective_params,
+    load_validated,
+    requirements,
+    run_tags,
+    sweep_tags,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlops.data import WindowData
 
+__all__ = ["DEFAULT_RESULT_PATH", "DataChangedError", "RunContext", "build_arguments", "code_version", "run_training",
+           "trainer_environment"]
 log = logging.getLogger("mlops.train")
 DEFAULT_RESULT_PATH = "/airflow/xcom/return.json"
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """Where a training run comes from in Airflow; all of it ends up as tags."""
-
-    dag_id: str = "manual"
-    run_id: str = "manual"
-    logical_date: str | None = None
-    data_interval_start: str | None = None
-    data_interval_end: str | None = None
-    try_number: int = 1
-    # Set when validation already fixed the window: train exactly what was validated.
-    window_last_day: str | None = None
-    window_anchor: str | None = None
-    expected_fingerprint: str | None = None
-
-
-class DataChangedError(RuntimeError):
-    """The window's content differs from what validation checked."""
 
 
 def build_arguments(spec: ModelSpec, ctx: RunContext, overrides: dict[str, Any], result_path: str) -> list[str]:
@@ -65,6 +54,8 @@ def build_arguments(spec: ModelSpec, ctx: RunContext, overrides: dict[str, Any],
                         ("--window-anchor", ctx.window_anchor), ("--expected-fingerprint", ctx.expected_fingerprint)):
         if value:
             args += [flag, value]
+    if ctx.sweep:
+        args += ["--sweep-json", json.dumps(ctx.sweep, sort_keys=True)]
     return args
 
 
@@ -89,100 +80,23 @@ def trainer_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def code_version(spec: ModelSpec) -> str:
-    """Changes when anything that shapes the model changes, committed or not: the platform's own code
-    (loading, splitting, scoring), the author's module(s) and the versions of the libraries they run on."""
-    from mlops.authoring import resolve, source_of
-
-    for ref in (spec.trainer.function, spec.trainer.predict):
-        if ref:
-            resolve(ref)  # a typo fails here with the fix, before any hashing
-    h = hashlib.sha256(__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.read_bytes())
-    h.update(source_of(spec.trainer.function).encode())
-    h.update(source_of(spec.trainer.predict).encode())
-    h.update("\n".join(_requirements()).encode())
-    return h.hexdigest()[:16]
-
-
-def git_sha(settings: Settings) -> str:
-    if settings.trainer.git_sha:
-        return settings.trainer.git_sha
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=settings.project_root, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def effective_params(spec: ModelSpec, overrides: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(overrides) - set(spec.trainer.hyperparameters))
-    if unknown:
-        raise ValueError(
-            f"{spec.name}: unknown hyperparameter override(s) {unknown}; the spec declares "
-            f"{sorted(spec.trainer.hyperparameters)} (add new ones to trainer.hyperparameters first)"
-        )
-    return {**spec.trainer.hyperparameters, **overrides, "seed": spec.trainer.seed}
-
-
-def cache_key(fingerprint: str, spec_hash: str, code: str, params: dict[str, Any]) -> str:
-    payload = json.dumps([fingerprint, spec_hash, code, params], sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict[str, Any] | None = None,
                  settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
-    from mlops import data, tracking
+    from mlops import tracking
 
     tracking.switch_off_telemetry()
     params = effective_params(spec, overrides or {})
-    if ctx.window_last_day:
-        window = data.WindowRange.ending(date.fromisoformat(ctx.window_last_day), spec.dataset.window.days,
-                                         ctx.window_anchor or "given")
-    else:
-        window = data.resolve_window(spec, settings.data_root, _parse_time(ctx.data_interval_end))
-    loaded = data.load_window(spec, settings.data_root, window)
-    frame = loaded.frame[spec.dataset.columns]
-    fingerprint = data.fingerprint(frame)
-    if ctx.expected_fingerprint and fingerprint != ctx.expected_fingerprint:
-        raise DataChangedError(
-            f"{spec.name}: the data of window {window.first_day}..{window.last_day} changed after validation "
-            f"(fingerprint {ctx.expected_fingerprint} validated, {fingerprint} now); re-run the DAG run so the "
-            "new data is validated first"
-        )
+    loaded, fingerprint = load_validated(spec, ctx, settings)
+    window, frame = loaded.window, loaded.frame
     spec_hash = spec.content_hash()
     code = code_version(spec)
     key = cache_key(fingerprint, spec_hash, code, params)
     log.info("window %s..%s (%s), %d rows, fingerprint %s, cache key %s", window.first_day, window.last_day,
              window.anchored_by, len(frame), fingerprint, key)
 
-    tags = {
-        tracking.MODEL: spec.name,
-        tracking.DAG_ID: ctx.dag_id,
-        tracking.RUN_ID: ctx.run_id,
-        tracking.LOGICAL_DATE: ctx.logical_date or "",
-        tracking.TRY_NUMBER: str(ctx.try_number),
-        tracking.AIRFLOW_INTERVAL_START: ctx.data_interval_start or "",
-        tracking.AIRFLOW_INTERVAL_END: ctx.data_interval_end or "",
-        tracking.INTERVAL_START: window.start.isoformat(),
-        tracking.INTERVAL_END: window.end.isoformat(),
-        tracking.WINDOW_FIRST: window.first_day.isoformat(),
-        tracking.WINDOW_LAST: window.last_day.isoformat(),
-        tracking.WINDOW_ANCHOR: window.anchored_by,
-        tracking.FINGERPRINT: fingerprint,
-        tracking.SPEC_HASH: spec_hash,
-        tracking.CODE_VERSION: code,
-        tracking.GIT_SHA: git_sha(settings),
-        tracking.IMAGE_DIGEST: settings.trainer.image_digest,
-        tracking.CACHE_KEY: key,
-    }
+    tags = {**run_tags(spec, ctx, loaded, fingerprint, spec_hash, code, settings), tracking.CACHE_KEY: key,
+            **sweep_tags(ctx)}
     import mlflow
 
     client = tracking.client(settings)
@@ -207,6 +121,9 @@ def run_training(spec: ModelSpec, ctx: RunContext, overrides: dict[str, Any] | N
                               tags={**tags, tracking.KIND: "cache_hit", tracking.CACHE_HIT: "true",
                                     tracking.REUSED_RUN: cached_run.info.run_id}) as run:
             pass
+        for key in tracking.SWEEP_VERSION_TAGS:  # a sweep that found parameters trained before still links its version
+            if key in tags:
+                client.set_model_version_tag(spec.name, str(cached_version.version), key, tags[key])
         log.info("cache hit: reusing run %s, model version %s (same data, spec, code and params); "
                  "logged as run %s", cached_run.info.run_id, cached_version.version, run.info.run_id)
         result = {**base, "cache_hit": True, "run_id": cached_run.info.run_id, "cache_run_id": run.info.run_id,
@@ -268,14 +185,15 @@ def _train_and_log(spec: ModelSpec, loaded: WindowData, params: dict[str, Any], 
             python_model=ScoringModel(model, ds.task, features, spec.trainer.predict),
             signature=infer_signature(example, scores[:5]),
             input_example=example,
-            pip_requirements=_requirements(),
+            pip_requirements=requirements(),
             registered_model_name=spec.name,
         )
         version = str(info.registered_model_version)
         for key in (tracking.INTERVAL_START, tracking.INTERVAL_END, tracking.WINDOW_FIRST, tracking.WINDOW_LAST,
                     tracking.FINGERPRINT, tracking.SPEC_HASH, tracking.CODE_VERSION, tracking.DAG_ID,
-                    tracking.RUN_ID, tracking.GIT_SHA):
-            client.set_model_version_tag(spec.name, version, key, tags[key])
+                    tracking.RUN_ID, tracking.GIT_SHA, *tracking.SWEEP_VERSION_TAGS):
+            if key in tags:
+                client.set_model_version_tag(spec.name, version, key, tags[key])
         client.set_model_version_tag(spec.name, version, tracking.REFERENCE_PROFILE_URI,
                                      f"runs:/{run.info.run_id}/{tracking.REFERENCE_PROFILE}")
         log.info("trained %s: run %s, version %s, holdout %s", spec.name, run.info.run_id, version, metrics)
@@ -299,19 +217,6 @@ def _log_smoke_sample(x_holdout: Any, scores: Any) -> None:
         mlflow.log_artifact(str(path), artifact_path=folder)
 
 
-def _requirements() -> list[str]:
-    """Pinned from what is installed, so MLflow does not spend seconds inferring them."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = []
-    for pkg in ("mlflow", "scikit-learn", "pandas", "numpy", "cloudpickle"):
-        try:
-            out.append(f"{pkg}=={version(pkg)}")
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlops.train", description="Train one model on its window.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -327,6 +232,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window-anchor", help="how that window was chosen (recorded as a tag)")
     p.add_argument("--expected-fingerprint", help="fail if the window's content differs from this")
     p.add_argument("--params-json", default="{}", help="hyperparameter overrides as a JSON object")
+    p.add_argument("--sweep-json", help="the sweep that chose these parameters (tagged on run and version)")
+    p.add_argument("--trial-json", help="run one trial of a sweep instead of training (mlops.tuning.trial)")
     p.add_argument("--result-path", default=get_settings().trainer.result_path)
     return p
 
@@ -341,8 +248,14 @@ def _main(argv: list[str]) -> int:
     try:
         spec = load_spec(a.spec) if a.spec else parse_spec(json.loads(a.spec_json))
         ctx = RunContext(a.dag_id, a.run_id, a.logical_date, a.data_interval_start, a.data_interval_end,
-                         a.try_number, a.window_last_day, a.window_anchor, a.expected_fingerprint)
-        result = run_training(spec, ctx, json.loads(a.params_json))
+                         a.try_number, a.window_last_day, a.window_anchor, a.expected_fingerprint,
+                         json.loads(a.sweep_json) if a.sweep_json else None)
+        if a.trial_json:
+            from mlops.tuning.trial import run_trial
+
+            result = run_trial(spec, ctx, json.loads(a.trial_json))
+        else:
+            result = run_training(spec, ctx, json.loads(a.params_json))
     except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes as a bare crash
         from mlops import failures
 

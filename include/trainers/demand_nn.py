@@ -3,7 +3,8 @@ CPU otherwise, and always hands back a CPU model so it scores anywhere.
 
 The network sees standardised numeric features and a one-hot store; the target is standardised too, so
 one learning rate suits any scale. Device, throughput and the final training loss are logged to the
-MLflow run the platform opened.
+MLflow run the platform opened. In a hyperparameter sweep each epoch is reported (mlops.authoring.report), so
+the median pruner can stop a trial that learns too slowly.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 
 import numpy as np
 import pandas as pd
+
+from mlops.authoring import report, reporting
 
 FEATURES = ["price", "promo", "temperature", "day_of_week"]
 STORES = ["north", "south", "east", "west"]
@@ -57,8 +60,9 @@ def build_network(inputs: int, hidden: int, layers: int):
     return nn.Sequential(*blocks, nn.Linear(width, 1))
 
 
-def fit(x: np.ndarray, y: np.ndarray, params: dict, device) -> tuple[object, dict]:
-    """Mini-batch Adam on `device`; returns the network (on the CPU) and training figures."""
+def fit(x: np.ndarray, y: np.ndarray, params: dict, device, on_epoch=None) -> tuple[object, dict]:
+    """Mini-batch Adam on `device`; returns the network (on the CPU) and training figures. `on_epoch(epoch,
+    network)` is called after each epoch (a sweep's pruner looks there)."""
     import torch
 
     torch.manual_seed(int(params.get("seed") or 0))
@@ -73,7 +77,7 @@ def fit(x: np.ndarray, y: np.ndarray, params: dict, device) -> tuple[object, dic
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(len(xs), generator=generator).to(device)
         for start in range(0, len(xs), batch):
             rows = order[start:start + batch]
@@ -81,6 +85,8 @@ def fit(x: np.ndarray, y: np.ndarray, params: dict, device) -> tuple[object, dic
             loss = loss_fn(network(xs[rows]), ys[rows])
             loss.backward()
             optimiser.step()
+        if on_epoch is not None:
+            on_epoch(epoch, network)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -99,7 +105,17 @@ def train(train_df: pd.DataFrame, params: dict) -> DemandNet:
     x_std[x_std == 0] = 1.0  # a constant column (one weekday in the window) must not divide by zero
     y_mean, y_std = float(y.mean()), float(y.std() or 1.0)
     device = pick_device(str(params.get("device", "auto")))
-    network, figures = fit((x - x_mean) / x_std, (y - y_mean) / y_std, params, device)
+
+    def on_epoch(epoch: int, network) -> None:
+        # In a sweep's trial: the network so far, scored on the validation split (it may stop the trial here).
+        import copy
+
+        network.eval()
+        report(epoch, DemandNet(copy.deepcopy(network).cpu(), x_mean, x_std, y_mean, y_std))
+        network.train()
+
+    network, figures = fit((x - x_mean) / x_std, (y - y_mean) / y_std, params, device,
+                           on_epoch if reporting() else None)
     log.info("trained on %s: %.0f samples/s over %.2f s", device, figures["train_samples_per_s"],
              figures["train_seconds"])
     _log_to_mlflow(device, figures)

@@ -56,6 +56,20 @@ def hyperparameter_overrides(params, hyperparameters: dict) -> dict:
     return out
 
 
+def training_request(context, spec, upstream: dict, chosen_task_id: str | None = None) -> tuple[RunContext, dict]:
+    """The train task's run context and hyperparameter overrides: the trigger form's, or (in a sweep) the best
+    trial's parameters from `chosen_task_id`, with the sweep named so the version links back to it."""
+    from dataclasses import replace
+
+    ctx = run_context(context, upstream)
+    if chosen_task_id is None:
+        return ctx, hyperparameter_overrides(context["params"], spec.trainer.hyperparameters)
+    chosen = context["ti"].xcom_pull(task_ids=chosen_task_id) or {}
+    if "params" not in chosen:
+        raise ValueError(f"{spec.name}: {chosen_task_id} returned no parameters; clear it to choose them again")
+    return replace(ctx, sweep=chosen.get("sweep")), dict(chosen["params"])
+
+
 def actor(context) -> str:
     ti = context["ti"]
     return f"airflow:{ti.dag_id}/{ti.run_id}"

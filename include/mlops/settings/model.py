@@ -198,9 +198,22 @@ class Serving(Section):
                          "(the Dockerfile's `serving` target)", "mlops-serving:latest")
 
 
+class Tuning(Section):
+    """Where hyperparameter sweeps keep their studies (Optuna's RDB storage; never Airflow's metadata DB)."""
+
+    storage_url: str = setting(
+        "MLOPS_TUNING_STORAGE", "The studies' database as a SQLAlchemy URL, when no Airflow connection is named",
+        shown="`sqlite:///$MLOPS_HOME/tuning/studies.db`", example="postgresql://optuna@db:5432/optuna")
+    conn_id: str | None = setting(
+        "MLOPS_TUNING_CONN_ID", "An Airflow connection (postgres) with the studies' database; wins over "
+        "MLOPS_TUNING_STORAGE", None, shown="not set", example="mlops_optuna")
+
+    _unset = field_validator("conn_id", mode="before")(_blank_is_unset)
+
+
 SECTIONS: dict[str, type[Section]] = {
     "storage": Storage, "tracking": Tracking, "trainer": Trainer, "compute": Compute, "kubernetes": Kubernetes,
-    "gke": Gke, "pods": Pods, "airflow_api": AirflowApi, "dags": Dags, "serving": Serving}
+    "gke": Gke, "pods": Pods, "airflow_api": AirflowApi, "dags": Dags, "serving": Serving, "tuning": Tuning}
 
 
 def variables() -> dict[str, tuple[str, str]]:
@@ -231,7 +244,8 @@ def _derive(env: Mapping[str, Any]) -> dict[str, Any]:
                           ("MLOPS_MODELS_DIR", include / "models"),
                           ("MLOPS_EXPECTATIONS_DIR", include / "expectations"),
                           ("MLOPS_COMPUTE_DIR", include / "compute"), ("MLOPS_SERVING_DIR", home / "serving"),
-                          ("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")):
+                          ("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
+                          ("MLOPS_TUNING_STORAGE", f"sqlite:///{home / 'tuning' / 'studies.db'}")):
         out.setdefault(name, default)
     explicit = str(out.get("MLOPS_MLFLOW_UI_URL", "")).strip()
     uri = str(out["MLFLOW_TRACKING_URI"])
@@ -287,6 +301,7 @@ class PlatformSettings(BaseSettings):
     airflow_api: AirflowApi
     dags: Dags
     serving: Serving
+    tuning: Tuning
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

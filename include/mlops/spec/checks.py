@@ -116,6 +116,59 @@ def _serving(s: Any, ctx: _Context) -> list[str]:
     return problems
 
 
+def _tuning(s: Any, ctx: _Context) -> list[str]:
+    """The search space names hyperparameters the trainer has, with values of their type inside the form's bounds."""
+    tuning = s.tuning
+    if tuning is None:
+        return []
+    trainer = s.trainer
+    problems = []
+    for name, p in tuning.parameters.items():
+        where = f"tuning.parameters.{name}"
+        if name not in trainer.hyperparameters:
+            problems.append(f"{where}: not one of trainer.hyperparameters ({', '.join(trainer.hyperparameters)}); "
+                            "add it there with its default, or fix the name")
+            continue
+        default = trainer.hyperparameters[name]
+        kind = _value_kind(default)
+        if p.type in ("int", "float") and kind not in (None, "int", "float"):
+            problems.append(f"{where}: a {p.type} range for a hyperparameter whose default {default!r} is not a "
+                            "number; use type: categorical with choices")
+        elif p.type == "int" and kind == "float":
+            problems.append(f"{where}: type int, but the default {default!r} is a float; use type: float")
+        elif p.type == "categorical" and kind is not None and any(_value_kind(c) not in (kind, None) and not
+                                                                   (kind == "float" and _value_kind(c) == "int")
+                                                                   for c in p.choices or []):
+            problems.append(f"{where}: choices {p.choices} are not all of the default's type ({kind}); "
+                            "make them match trainer.hyperparameters")
+        bounds = trainer.hyperparameter_ranges.get(name)
+        if bounds is not None and p.type in ("int", "float"):
+            if (bounds.min is not None and p.low is not None and p.low < bounds.min) or \
+                    (bounds.max is not None and p.high is not None and p.high > bounds.max):
+                problems.append(f"{where}: {p.low:g}..{p.high:g} reaches outside trainer.hyperparameter_ranges"
+                                f".{name} ({bounds.min}..{bounds.max}); narrow the search or widen the range")
+    if tuning.metric is not None:
+        allowed = metrics_for(s.dataset.task) if hasattr(s, "dataset") else None
+        if allowed is not None and tuning.metric not in allowed:
+            problems.append(f"tuning.metric: '{tuning.metric}' is not a {s.dataset.task} metric; use one of {allowed}")
+    if tuning.schedule is not None and tuning.schedule not in PRESETS and not valid_cron(tuning.schedule):
+        problems.append(f"tuning.schedule: '{tuning.schedule}' is neither a valid cron expression nor one of "
+                        f"{sorted(PRESETS)}; use e.g. '0 3 * * 0' or null for manual sweeps only")
+    return problems
+
+
+def _value_kind(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return type(value).__name__
+
+
 def _target(s: Any, ctx: _Context) -> list[str]:
     ds = s.dataset
     if ds.target in ds.features:
@@ -193,6 +246,7 @@ _RULES: list[tuple[tuple[str, ...], Callable[[Any, _Context], list[str]]]] = [
     (("trainer",), _trainer_packages),
     (("compute",), _pool),
     (("serving", "promotion"), _serving),
+    (("tuning", "trainer", "dataset"), _tuning),
     (("dataset",), _target),
     (("dataset", "evaluation"), _evaluation_metrics),
     (("schedule",), _schedule("schedule", lambda s: s.schedule)),

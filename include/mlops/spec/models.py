@@ -17,6 +17,7 @@ from mlops.drift.monitoring_spec import Monitoring
 from mlops.metrics import METRICS
 from mlops.spec.approval import Approval
 from mlops.spec.serving import Serving
+from mlops.spec.tuning import Tuning
 
 API_VERSION = "mlops.airflow/v1"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
@@ -24,7 +25,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 MAX_DESCRIPTION = 2000
 
 # A model's DAGs are `<model>__<kind>`; its assets `mlops://models/<model>/<kind>`.
-DAG_KINDS = ("train", "score", "monitor", "rollback", "deploy")
+DAG_KINDS = ("train", "score", "monitor", "rollback", "deploy", "tune")
 ASSET_KINDS = ("champion", "predictions", "retrain-requested")
 
 
@@ -348,6 +349,9 @@ class ModelSpec(Strict):
     serving: Serving | None = Field(
         None, description="Serve the champion online (a `<model>__deploy` DAG); without it the model is scored "
         "in batch only.")
+    tuning: Tuning | None = Field(
+        None, description="Hyperparameter sweeps (a `<model>__tune` DAG): the search space and budget; the best "
+        "parameters are retrained on the full window and go through the same gates as any challenger.")
     notifications: Notifications = Field(
         Notifications(), description="Email on failed validation gates, promotions, drift alarms and rollbacks.")
 
@@ -371,6 +375,10 @@ class ModelSpec(Strict):
     @property
     def deploy_dag_id(self) -> str:
         return self.dag_id_of("deploy")
+
+    @property
+    def tune_dag_id(self) -> str:
+        return self.dag_id_of("tune")
 
     def dag_id_of(self, kind: str) -> str:
         return dag_id(self.name, kind)

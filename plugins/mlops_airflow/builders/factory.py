@@ -25,10 +25,11 @@ from mlops_airflow.builders.deploy_dag import build_deploy_dag
 from mlops_airflow.builders.maintenance import DAG_ID as MAINTENANCE_DAG_ID
 from mlops_airflow.builders.maintenance import build_maintenance_dag
 from mlops_airflow.builders.rollback_dag import build_rollback_dag
+from mlops_airflow.builders.train_tasks import train_task
+from mlops_airflow.builders.tune_dag import build_tune_dag
 from mlops_airflow.notifications import notifier as notify
 from mlops_airflow.operators import (
     EvaluateModelOperator,
-    LocalTrainOperator,
     PromoteModelOperator,
     ValidateDataOperator,
 )
@@ -100,36 +101,6 @@ def _doc(spec: ModelSpec, path: Path) -> str:
     )
 
 
-def _train_task(spec: ModelSpec, catalogue: Catalogue | None, backend: str):
-    timeout = timedelta(minutes=spec.compute.timeout_minutes + 5)
-    if backend == "local":
-        return LocalTrainOperator(task_id="train", spec=spec, execution_timeout=timeout,
-                                  **_local_gpu_quota(spec, catalogue))
-    if catalogue is None:
-        raise ValueError(f"{spec.name}: compute.backend {backend} plans its pod from the pool catalogue; pass "
-                         "catalogue=load_catalogue(<compute dir>/pools.yaml) to build_training_dag")
-    # The pod's own schedule and startup timeouts come first; this is the backstop.
-    backstop = timeout + timedelta(hours=1)
-    # Imported only when a model trains on a cluster: the kubernetes client is not free to import.
-    if backend == "kubernetes":
-        from mlops_airflow.operators.train_kubernetes import KubernetesTrainOperator
-
-        return KubernetesTrainOperator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=backstop)
-    from mlops_airflow.operators.train_gke import GKETrainOperator
-
-    return GKETrainOperator(task_id="train", spec=spec, catalogue=catalogue, execution_timeout=backstop)
-
-
-def _local_gpu_quota(spec: ModelSpec, catalogue: Catalogue | None) -> dict:
-    """A workstation's GPUs are a quota too: local training that asks for GPUs takes one slot per GPU of
-    its pool's Airflow pool, as the pod would. CPU-only local training stays in default_pool, so a laptop
-    whose pools were never synced still runs it."""
-    if catalogue is None or spec.compute.gpus < 1 or spec.compute.pool not in catalogue.pools:
-        return {}
-    pool = catalogue.pools[spec.compute.pool]
-    return {"pool": pool.airflow_pool, "pool_slots": min(spec.compute.gpus, pool.airflow_pool_slots)}
-
-
 def _training_schedule(spec: ModelSpec):
     """The spec's schedule or a retraining request from the monitor, whichever comes first."""
     if spec.schedule is None:
@@ -159,7 +130,7 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
     ) as dag:
         validate = ValidateDataOperator(task_id="validate_data", spec=spec,
                                         on_failure_callback=notify.callbacks(spec, "validation_failed"))
-        train = _train_task(spec, catalogue, backend)
+        train = train_task(spec, catalogue, backend)
         evaluate = EvaluateModelOperator(task_id="evaluate", spec=spec)
         promote = PromoteModelOperator(task_id="promote", spec=spec, outlets=[champion_asset(spec)],
                                        on_success_callback=notify.callbacks(spec, "promoted"))
@@ -177,7 +148,7 @@ def build_training_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None 
 
 _COMPANIONS = {"score": build_score_dag, "monitor": build_monitor_dag, "rollback": build_rollback_dag,
                "deploy": build_deploy_dag}  # deploy: only for a spec with a serving section
-KINDS = ("train", *_COMPANIONS)
+KINDS = ("train", "tune", *_COMPANIONS)  # tune: only for a spec with a tuning section
 
 
 def _model_dags(path: Path, expectations_dir: Path, catalogue: Catalogue,
@@ -187,6 +158,8 @@ def _model_dags(path: Path, expectations_dir: Path, catalogue: Catalogue,
         spec = load_spec(path, expectations_dir, catalogue)
         # The DAG validates its params: it always has a schedule.
         built = [build_training_dag(spec, path, catalogue)] if "train" in kinds else []
+        tune = build_tune_dag(spec, path, catalogue) if "tune" in kinds else None
+        built += [tune] if tune is not None else []
         companions = [_COMPANIONS[kind](spec, spec.tags) for kind in kinds if kind in _COMPANIONS]
         built += [dag for dag in companions if dag is not None]
         return built, spec

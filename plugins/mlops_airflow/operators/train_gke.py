@@ -19,7 +19,7 @@ class GKETrainOperator(_TrainingPodMixin, GKEStartPodOperator):
     operator_extra_links = (*GKEStartPodOperator.operator_extra_links, *TRAIN_LINKS)  # type: ignore[assignment]
 
     def __init__(self, *, spec: ModelSpec, catalogue: Catalogue, cluster: ClusterSettings | None = None,
-                 validate_task_id: str = "validate_data", **kwargs):
+                 validate_task_id: str = "validate_data", chosen_task_id: str | None = None, **kwargs):
         cluster = cluster or ClusterSettings.from_env()
         kwargs.setdefault("retries", spec.compute.retries)  # the last retry picks the fallback pool
         missing = [n for n, v in (("MLOPS_GKE_PROJECT", cluster.gke_project),
@@ -33,3 +33,4 @@ class GKETrainOperator(_TrainingPodMixin, GKEStartPodOperator):
                             "cluster_name": cluster.gke_cluster, "gcp_conn_id": cluster.gcp_conn_id, **kwargs})
         self.spec, self.catalogue, self.backend, self.cluster = spec, catalogue, "gke", cluster
         self.validate_task_id = validate_task_id
+        self.chosen_task_id = chosen_task_id  # a sweep's select_best: its parameters instead of the form's

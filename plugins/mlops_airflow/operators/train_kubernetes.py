@@ -107,16 +107,17 @@ class _TrainingPodMixin(LineageMixin, _PodOperatorBase):
     backend: str
     cluster: ClusterSettings
     validate_task_id: str
+    chosen_task_id: str | None
 
     def render_template_fields(self, context, jinja_env=None) -> None:
         super().render_template_fields(context, jinja_env)
         from mlops.train import build_arguments
-        from mlops_airflow.runtime import hyperparameter_overrides, run_context
+        from mlops_airflow.runtime import training_request
 
         upstream = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {}
-        overrides = hyperparameter_overrides(context["params"], self.spec.trainer.hyperparameters)
+        ctx, overrides = training_request(context, self.spec, upstream, self.chosen_task_id)
         # Set after rendering: the spec's JSON is data, never a Jinja template.
-        self.arguments = build_arguments(self.spec, run_context(context, upstream), overrides, DEFAULT_RESULT_PATH)
+        self.arguments = build_arguments(self.spec, ctx, overrides, DEFAULT_RESULT_PATH) + self.extra_arguments()
         ti = context["ti"]
         from mlops import orphans
 
@@ -134,6 +135,10 @@ class _TrainingPodMixin(LineageMixin, _PodOperatorBase):
             self.container_resources = k8s.V1ResourceRequirements(requests=plan.requests, limits=plan.limits)
             self.labels = {**self.labels, "mlops.airflow/pool": plan.pool_name}
 
+
+    def extra_arguments(self) -> list[str]:
+        """Arguments after the training ones (a trial's, in the sweep's pod operator)."""
+        return []
 
     def trigger_reentry(self, context, event):
         return self._priced(context, super().trigger_reentry(context, event))
@@ -208,10 +213,11 @@ class KubernetesTrainOperator(_TrainingPodMixin, KubernetesPodOperator):
     operator_extra_links = (*KubernetesPodOperator.operator_extra_links, *TRAIN_LINKS)
 
     def __init__(self, *, spec: ModelSpec, catalogue: Catalogue, cluster: ClusterSettings | None = None,
-                 validate_task_id: str = "validate_data", **kwargs):
+                 validate_task_id: str = "validate_data", chosen_task_id: str | None = None, **kwargs):
         cluster = cluster or ClusterSettings.from_env()
         kwargs.setdefault("retries", spec.compute.retries)  # the last retry picks the fallback pool
         super().__init__(**{**pod_arguments(spec, catalogue, "kubernetes", cluster),
                             "kubernetes_conn_id": cluster.kubernetes_conn_id, **kwargs})
         self.spec, self.catalogue, self.backend, self.cluster = spec, catalogue, "kubernetes", cluster
         self.validate_task_id = validate_task_id
+        self.chosen_task_id = chosen_task_id  # a sweep's select_best: its parameters instead of the form's

@@ -35,11 +35,13 @@ class LocalTrainOperator(LineageMixin, BaseOperator):
     ui_color = "#e8eef8"
     operator_extra_links = TRAIN_LINKS
 
-    def __init__(self, *, spec: ModelSpec, validate_task_id: str = "validate_data", **kwargs):
+    def __init__(self, *, spec: ModelSpec, validate_task_id: str = "validate_data", chosen_task_id: str | None = None,
+                 **kwargs):
         kwargs.setdefault("retries", spec.compute.retries)
         super().__init__(**kwargs)
         self.spec = spec
         self.validate_task_id = validate_task_id
+        self.chosen_task_id = chosen_task_id  # a sweep's select_best: its parameters instead of the form's
         self._proc: subprocess.Popen | None = None
         self.tracking = None  # the MlflowHook's TrackingTarget while execute runs
 
@@ -47,14 +49,14 @@ class LocalTrainOperator(LineageMixin, BaseOperator):
     def execute(self, context):
         from mlops.settings import get_settings
         from mlops.train import build_arguments, trainer_environment
-        from mlops_airflow.runtime import hyperparameter_overrides, record_training_cost, run_context
+        from mlops_airflow.runtime import record_training_cost, training_request
 
         settings = get_settings()
         upstream = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {}
-        overrides = hyperparameter_overrides(context["params"], self.spec.trainer.hyperparameters)
+        ctx, overrides = training_request(context, self.spec, upstream, self.chosen_task_id)
         with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
             result_path = Path(tmp) / "return.json"
-            args = build_arguments(self.spec, run_context(context, upstream), overrides, str(result_path))
+            args = build_arguments(self.spec, ctx, overrides, str(result_path))
             env = {k: os.environ[k] for k in _PROCESS_BASICS if k in os.environ}
             env.update(trainer_environment(settings))
             if self.tracking is not None:  # the MlflowHook's server and credentials, given explicitly
