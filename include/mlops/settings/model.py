@@ -207,6 +207,9 @@ class Tuning(Section):
     conn_id: str | None = setting(
         "MLOPS_TUNING_CONN_ID", "An Airflow connection (postgres) with the studies' database; wins over "
         "MLOPS_TUNING_STORAGE", None, shown="not set", example="mlops_optuna")
+    warm_runner: bool = setting(
+        "MLOPS_TUNING_WARM_RUNNER", "Run local trials in forks of a warm runner process (libraries imported once per "
+        "machine) instead of a new Python each; false: a subprocess per trial, as training", True, example="false")
 
     _unset = field_validator("conn_id", mode="before")(_blank_is_unset)
 
