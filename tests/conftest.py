@@ -43,6 +43,10 @@ pytest_plugins = ["services_session", "browser_session"]
 
 
 def pytest_sessionfinish(session, exitstatus):
+    from mlops.tuning import runner
+
+    # The sweeps' warm trial runners would otherwise wait out their idle time after the tests.
+    runner.stop_all([SESSION_HOME / "platform" / "tuning" / "runners", runner.runner_folders(SESSION_HOME)[1]])
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 

@@ -63,7 +63,7 @@ def socket_path(home: Path, preload: list[str]) -> Path:
     # AF_UNIX paths are short (108 bytes): a deep home gets its sockets under the temporary folder.
     folder = home / "tuning" / "runners"
     if len(str(folder)) > 80:
-        folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"mlops-runners-{os.getuid()}"
+        folder = _fallback_folder()
     return folder / f"{h.hexdigest()[:16]}.sock"
 
 
@@ -303,6 +303,25 @@ def _recv_with_fds(conn: socket.socket) -> tuple[dict[str, Any] | None, list[int
     return dict(json.loads(_recv_exact(conn, size))), list(fds)
 
 
+def stop_all(folders: list[Path]) -> int:
+    """Ask every runner listening in `folders` to exit (trials under way finish: they are not its children any
+    more than a caller's); the next trial starts a new one. Returns how many were asked."""
+    asked = 0
+    for folder in folders:
+        for sock in folder.glob("*.sock"):
+            asked += stop(sock)
+    return asked
+
+
+def runner_folders(home: Path) -> list[Path]:
+    """Where runners for this home may listen."""
+    return [home / "tuning" / "runners", _fallback_folder()]
+
+
+def _fallback_folder() -> Path:
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"mlops-runners-{os.getuid()}"
+
+
 def stop(sock: Path) -> bool:
     conn = _connect(sock)
     if conn is None:
@@ -319,13 +338,18 @@ def _main(argv: list[str]) -> int:
     s.add_argument("--socket", type=Path, required=True)
     s.add_argument("--preload", action="append", default=[])
     s.add_argument("--idle-seconds", type=float, default=600.0)
-    t = sub.add_parser("stop", help="ask the runner at --socket to exit")
-    t.add_argument("--socket", type=Path, required=True)
+    t = sub.add_parser("stop", help="ask the runner at --socket (default: every runner of this home) to exit")
+    t.add_argument("--socket", type=Path)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if a.command == "serve":
         return serve(a.socket, a.preload, a.idle_seconds)
-    return 0 if stop(a.socket) else 1
+    if a.socket is not None:
+        return 0 if stop(a.socket) else 1
+    from mlops.settings import get_settings
+
+    print(f"asked {stop_all(runner_folders(get_settings().home))} runner(s) to exit")
+    return 0
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ def sampler_for(spec: ModelSpec, name: str, trials_so_far: int) -> optuna.sample
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "grid":
-            return optuna.samplers.GridSampler(tuning.grid(), seed=seed)
+            # Its seed shuffles the grid, and trial numbers index it: one seed for the study keeps points apart.
+            return optuna.samplers.GridSampler(tuning.grid(), seed=seed_of(spec))
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         # constant_liar: trials asked together (one round) are spread out instead of landing on one point.
@@ -198,10 +199,16 @@ def tell(study: optuna.Study, result: dict[str, Any]) -> None:
     for key in ("run_id", "cache_hit", "fit_seconds", "reused_run_id"):
         if result.get(key) is not None:
             storage.set_trial_user_attr(trial._trial_id, key, result[key])
-    if result["state"] == "pruned":
-        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
-    else:
-        study.tell(number, float(result["value"]), skip_if_finished=True)
+    try:
+        if result["state"] == "pruned":
+            study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+        else:
+            study.tell(number, float(result["value"]), skip_if_finished=True)
+    except RuntimeError as exc:
+        # The grid sampler stops the study once its grid is done, which Optuna only allows inside optimize();
+        # the trial's state is stored before that, and the sweep's own budget says when to stop.
+        if "Study.stop" not in str(exc):
+            raise
 
 
 def summary(study: optuna.Study) -> dict[str, Any]:
