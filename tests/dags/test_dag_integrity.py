@@ -17,10 +17,12 @@ def test_no_import_errors_and_one_dag_per_spec(dagbag):
     assert bag.import_errors == {}
     from mlops.spec import load_spec
 
+    optional = {"deploy": lambda spec: spec.serving is not None, "tune": lambda spec: spec.tuning is not None}
     per_model = [f"{p.stem}__{kind}" for p in MODELS.glob("*.yaml")
-                 for kind in ("train", "score", "monitor", "rollback", "deploy")
-                 if kind != "deploy" or load_spec(p).serving is not None]
+                 for kind in ("train", "score", "monitor", "rollback", "deploy", "tune")
+                 if kind not in optional or optional[kind](load_spec(p))]
     assert "churn__deploy" in per_model and "demand_nn__deploy" not in per_model
+    assert "demand__tune" in per_model and "churn__tune" not in per_model
     assert sorted(bag.dags) == sorted([*per_model, "mlops__maintenance"])
 
 
@@ -52,6 +54,18 @@ def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
             continue
         if dag_id.endswith("__score"):
             assert [t.task_id for t in dag.tasks] == ["score"]
+            continue
+        if dag_id.endswith("__tune"):  # rounds of plan -> mapped trials -> tell, then the training run's own gates
+            order = [t.task_id for t in dag.topological_sort()]
+            rounds = dag.get_task("check_request").spec.tuning.rounds
+            per_round = [name for k in range(1, rounds + 1) for name in (f"plan_{k}", f"trials_{k}", f"tell_{k}")]
+            assert order == ["check_request", "validate_data", *per_round, "select_best", "train", "evaluate",
+                             "promote"], order
+            assert dag.get_task("trials_1").map_index_template == "{{ trial_label }}"
+            assert dag.get_task("tell_1").trigger_rule == "all_done"
+            assert dag.get_task("select_best").trigger_rule == "none_failed"
+            assert dag.get_task("train").retries == dag.default_args["retries"]
+            assert dag.max_active_runs == 1
             continue
         if dag_id.endswith("__monitor"):
             assert [t.task_id for t in dag.topological_sort()] == ["validate_batch", "check", "request_retraining"]

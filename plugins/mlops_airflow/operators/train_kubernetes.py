@@ -111,6 +111,11 @@ class _TrainingPodMixin(LineageMixin, _PodOperatorBase):
 
     def render_template_fields(self, context, jinja_env=None) -> None:
         super().render_template_fields(context, jinja_env)
+        self.prepare_pod(context)
+
+    def prepare_pod(self, context) -> None:
+        """The run's arguments, the reaper's annotations and the pool of this try (a mapped task's unmapped
+        operator is rendered without render_template_fields, so the trials call this from execute)."""
         from mlops.train import build_arguments
         from mlops_airflow.runtime import training_request
 

@@ -25,6 +25,7 @@ class _PodTrialMixin(TrialMixin):
     def execute(self, context):
         self._label(context)
         self._skip_if_finished()
+        self.prepare_pod(context)  # type: ignore[attr-defined]
         return super().execute(context)  # type: ignore[misc]
 
     def trigger_reentry(self, context, event):
