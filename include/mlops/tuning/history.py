@@ -11,7 +11,7 @@ WIDTH, HEIGHT, PAD = 560, 300, 44
 
 def svg(summary: dict[str, Any], metric: str) -> str:
     maximize = summary.get("direction") == "maximize"
-    points = [(t["number"], float(t["value"]), t["state"]) for t in summary["history"]
+    points = [(int(t["number"]), float(t["value"]), str(t["state"])) for t in summary["history"]
               if t["state"] in ("complete", "pruned") and t["value"] is not None]
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" '
             'font-size="11">')
@@ -26,7 +26,7 @@ def svg(summary: dict[str, Any], metric: str) -> str:
         y0, y1 = y0 - 0.5, y1 + 0.5
 
     def px(x: float) -> float:
-        return PAD + (x - x0) / (x1 - x0) * (WIDTH - 2 * PAD)
+        return float(PAD + (x - x0) / (x1 - x0) * (WIDTH - 2 * PAD))
 
     def py(y: float) -> float:
         return HEIGHT - PAD - (y - y0) / (y1 - y0) * (HEIGHT - 2 * PAD)

@@ -13,7 +13,7 @@ import json
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.spec import ModelSpec
 from mlops.spec.tuning import Tuning
@@ -111,7 +111,8 @@ def load_study(storage: RDBStorage, spec: ModelSpec, sweep: Sweep) -> optuna.Stu
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=storage, study_name=sweep.study, direction=sweep.direction,
+    direction: Literal["minimize", "maximize"] = "maximize" if sweep.direction == "maximize" else "minimize"
+    study = optuna.create_study(storage=storage, study_name=sweep.study, direction=direction,
                                 load_if_exists=True, pruner=pruner_for(spec))
     study.sampler = sampler_for(spec, sweep.sampler, len(study.get_trials(deepcopy=False)))
     if not study.user_attrs:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param
+from airflow.sdk import DAG, BaseOperator, CronTriggerTimetable, Param
 
 from mlops.compute import Catalogue, effective_backend
 from mlops.spec import ModelSpec
@@ -103,7 +103,7 @@ def build_tune_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None) -> 
                                         on_failure_callback=notify.callbacks(spec, "validation_failed"))
         best = SelectBestOperator(task_id=SELECT_BEST, spec=spec)
         check >> validate
-        previous = validate
+        previous: BaseOperator = validate
         for k in range(1, tuning.rounds + 1):
             plan = PlanTrialsOperator(task_id=plan_id(k), spec=spec, round_no=k)
             tell = TellRoundOperator(task_id=tell_id(k), spec=spec, round_no=k)

@@ -25,12 +25,12 @@ class _PodTrialMixin(TrialMixin):
     def execute(self, context):
         self._label(context)
         self._skip_if_finished()
-        self.prepare_pod(context)  # type: ignore[attr-defined]
-        return super().execute(context)  # type: ignore[misc]
+        self.prepare_pod(context)
+        return super().execute(context)
 
     def trigger_reentry(self, context, event):
         self._label(context)
-        return super().trigger_reentry(context, event)  # type: ignore[misc]
+        return super().trigger_reentry(context, event)
 
     def _priced(self, context, result):
         """A trial's result is told to the study, not priced on a model version (a trial registers none)."""
