@@ -44,6 +44,14 @@ def train_ridge(train_df, params):
     return Ridged(model, weekend)
 
 
+def train_ridge_slowly(train_df, params):
+    """train_ridge after `seconds` of sleep: a trial long enough to be watched running, and stopped."""
+    import time
+
+    time.sleep(float(params["seconds"]))
+    return train_ridge(train_df, params)
+
+
 class Scaled:
     """A standardising step and a linear model trained by SGD; what `predict` scores."""
 

@@ -8,6 +8,12 @@ tasks compete for 2 slots while 4 worker slots are free. From the train task ins
 dates, the number of GPU tasks running at once never exceeds 2 and does reach 2 (the cap is what held
 the others back, not a lack of parallelism); every run succeeds, and both workers ran tasks.
 
+On the same deployment, a hyperparameter sweep (`gpu_tune__tune`, 6 trials asked 3 at a time) runs its trials
+on the same 2-slot GPU pool with its studies in a PostgreSQL database of their own (an Airflow connection): the
+trial tasks never overlap beyond 2; one trial's task, stopped while it runs (its state set to failed through the
+REST API, as the UI does), is failed in the study; the run ends with the best of the 5 others, and the sweep
+triggered again for the same date runs the one missing trial only.
+
 Then, on the same deployment, a rollback of one of those models triggered while its next (forced) promotion
 runs waits for it: both tasks take the model's one-slot promotion pool, and each worker has a lock folder
 of its own (celery_deployment), so nothing but the pool keeps them apart. They run one after the other,
@@ -41,11 +47,13 @@ from airflow_deployment import (
     require,
 )
 from celery_deployment import CeleryDeployment, flush_redis_db, redis_problem, take_redis_db
-from helpers import MODELS
+from helpers import MODELS, ROOT
 from waiting import TERMINAL, wait_for, wait_for_run
 
 pytestmark = pytest.mark.services
 
+TESTS = ROOT / "tests"
+STUDIES_DB: list[str] = []  # the URL of the studies' database, once the deployment has one
 GPU_SLOTS = 2
 MODELS_ON_GPU = [f"gpu_{letter}" for letter in "abcd"]  # 2x the slots
 DATA = (date(2026, 1, 1), date(2026, 1, 16))
@@ -68,8 +76,29 @@ CATALOGUE = {
 }
 
 
+TUNED = "gpu_tune"
+TUNING_CONN = "mlops_optuna_test"
+TUNING = {"parameters": {"alpha": {"type": "float", "low": 0.001, "high": 10000.0, "log": True},
+                         "weekend": {"type": "categorical", "choices": [True, False]}},
+          "trials": 6, "parallelism": 3, "max_parallelism": 3, "rounds": 2, "sampler": "random", "pruner": "none"}
+TRIAL_SECONDS = 4  # each trial sleeps this long first: long enough to watch them overlap and to stop one
+
+
 def _write_specs(models_dir: Path) -> None:
     models_dir.mkdir(parents=True, exist_ok=True)
+    tuned = yaml.safe_load((MODELS / "demand.yaml").read_text())
+    for section in ("notifications", "serving"):
+        tuned.pop(section, None)
+    tuned.update(name=TUNED, schedule=None, tuning=TUNING)
+    tuned["scoring"] = {**tuned.get("scoring", {}), "schedule": None}
+    tuned["monitoring"] = {**tuned.get("monitoring", {}), "schedule": None}
+    tuned["dataset"]["window"]["days"] = 7
+    tuned["trainer"] = {"function": "tuning_models:train_ridge_slowly", "predict": "tuning_models:predict",
+                        "hyperparameters": {"alpha": 1000.0, "weekend": False, "seconds": TRIAL_SECONDS}, "seed": 7}
+    tuned["evaluation"]["guardrails"] = [{"metric": "r2", "min": 0.5}]
+    tuned["evaluation"]["bootstrap_samples"] = 50
+    tuned["compute"].update(backend="local", pool="gpu", gpus=1, retries=0)
+    (models_dir / f"{TUNED}.yaml").write_text(yaml.safe_dump(tuned, sort_keys=False))
     for name in MODELS_ON_GPU:
         spec = yaml.safe_load((MODELS / "churn.yaml").read_text())
         spec.pop("notifications", None)
@@ -91,6 +120,7 @@ def _prepare_files(deployment: CeleryDeployment) -> None:
     deployment.compute_dir.mkdir(parents=True, exist_ok=True)
     (deployment.compute_dir / "pools.yaml").write_text(yaml.safe_dump(CATALOGUE, sort_keys=False))
     synthetic.generate("churn", *DATA, deployment.data_root)
+    synthetic.generate("demand", *DATA, deployment.data_root)
     # The MLflow store's schema exists before anything trains (as a tracking server's database would).
     Path(deployment.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     MlflowClient(tracking_uri=deployment.tracking_uri).search_experiments()
@@ -105,14 +135,21 @@ def celery_airflow():
     db_name = f"mlops_celery_{secrets.token_hex(4)}"
     redis_db = take_redis_db()
     create_database(db_name)
+    studies_db = create_database(f"{db_name}_optuna")
+    STUDIES_DB.append(studies_db)  # the studies' own database, never Airflow's
     deployment = CeleryDeployment(root=root, db_name=db_name, port=free_port(), redis_db=redis_db,
-                                  compute_dir=root / "compute")
+                                  compute_dir=root / "compute", extra_env={
+                                      "MLOPS_TRAINER_PACKAGES": "trainers,tuning_models",
+                                      "PYTHONPATH": str(TESTS),
+                                      "MLOPS_TUNING_CONN_ID": TUNING_CONN,
+                                      f"AIRFLOW_CONN_{TUNING_CONN.upper()}":
+                                          studies_db.replace("postgresql+psycopg2://", "postgres://")})
     failed = True
     try:
         _prepare_files(deployment)
         deployment.prepare()  # db migrate + pools sync from the test catalogue
         deployment.start()
-        deployment.wait_until_ready([f"{m}__train" for m in MODELS_ON_GPU])
+        deployment.wait_until_ready([f"{m}__train" for m in MODELS_ON_GPU] + [f"{TUNED}__tune"])
         deployment.wait_for_workers()
         timings["deployment up"] = time.perf_counter() - started
         deployment.timings["up (DB, migrate, pools, components, workers, DAGs parsed)"] = timings["deployment up"]
@@ -120,12 +157,16 @@ def celery_airflow():
         failed = False
     finally:
         stop_started = time.perf_counter()
+        from mlops.tuning import runner
+
+        runner.stop_all(runner.runner_folders(deployment.mlops_home))  # the workers' warm trial runners
         try:
             outcome = deployment.stop()
             leftovers = deployment.leftover_processes()
         finally:
             left_keys = flush_redis_db(redis_db)
             drop_database(db_name)
+            drop_database(f"{db_name}_optuna")
         REPORT.append(f"  CeleryExecutor deployment: up in {timings.get('deployment up', 0):.0f}s, stopped "
                       f"(SIGTERM per process group), Redis db flushed and database dropped in "
                       f"{time.perf_counter() - stop_started:.0f}s: {outcome}")
@@ -243,6 +284,78 @@ def test_celery_workers_train_within_the_gpu_pool(celery_airflow):
                       f"+{(end - first).total_seconds():.1f}s")
     REPORT.append("  tasks per worker: " + ", ".join(f"{h}={len(t)}" for h, t in sorted(by_host.items())))
     print("\n".join(REPORT[-(len(trains) + 2):]))
+
+
+def _trial_tis(api, dag_id: str, run_id: str) -> list[dict]:
+    listed = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+    return [ti for ti in listed["task_instances"] if ti["task_id"].startswith("trials_")]
+
+
+def _stop_one_running_trial(api, dag_id: str, run_id: str) -> dict:
+    """A trial task once it has run for a second (inside the trainer's sleep), set to failed as the UI does."""
+    found: list[dict] = []
+
+    def running():
+        if api.run(dag_id, run_id)["state"] in TERMINAL:
+            raise AssertionError(f"the sweep ended before a trial ran\n{api.failure_report(dag_id, run_id)}")
+        found[:] = [ti for ti in _trial_tis(api, dag_id, run_id) if ti["state"] == "running"]
+        return bool(found)
+
+    wait_for(running, 300, poll=0.5, what="a trial task to run")
+    time.sleep(1.5)
+    ti = found[0]
+    api.patch(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/{ti['map_index']}",
+              {"new_state": "failed"})
+    return ti
+
+
+def test_a_sweep_runs_its_trials_within_the_gpu_pool_and_resumes_only_what_was_stopped(celery_airflow):
+    import optuna
+
+    from mlops.tuning.storage import open_storage
+
+    deployment = celery_airflow
+    api = deployment.client()
+    dag_id = f"{TUNED}__tune"
+    api.unpause(dag_id)
+    first = api.trigger(dag_id, LOGICAL_DATE, conf={"trials": 6, "parallel_trials": 3})
+    stopped = _stop_one_running_trial(api, dag_id, first)
+    assert wait_for_run(api, dag_id, first, timeout=600, poll=2)["state"] == "success", api.failure_report(
+        dag_id, first)
+    trials = _trial_tis(api, dag_id, first)
+    states = sorted(ti["state"] for ti in trials)
+    assert states == ["failed"] + ["success"] * 5, [(t["task_id"], t["map_index"], t["state"]) for t in trials]
+
+    storage = open_storage(STUDIES_DB[0], "the test's studies database")
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    by_state = {state: [t for t in study.trials if t.state.name == state] for state in ("COMPLETE", "FAIL")}
+    assert len(by_state["COMPLETE"]) == 5 and len(by_state["FAIL"]) == 1, [t.state for t in study.trials]
+    (killed,) = by_state["FAIL"]
+    assert "killed" in killed.user_attrs["failure"] and killed.number == int(
+        stopped["rendered_map_index"].split()[0].lstrip("#")), (killed.user_attrs, stopped)
+
+    # Resumed as the UI does it, by clearing the run: its study asks the one missing trial, and nothing else runs.
+    api.post(f"/api/v2/dags/{dag_id}/clearTaskInstances", {"dag_run_id": first, "dry_run": False,
+                                                          "only_failed": False, "reset_dag_runs": True})
+    wait_for(lambda: api.run(dag_id, first)["state"] not in ("success",), 60, poll=0.5, what="the run to restart")
+    assert wait_for_run(api, dag_id, first, timeout=600, poll=2)["state"] == "success", api.failure_report(
+        dag_id, first)
+    resumed = [ti for ti in _trial_tis(api, dag_id, first) if ti["state"] == "success"]
+    assert len(resumed) == 1, [(t["task_id"], t["map_index"], t["state"]) for t in _trial_tis(api, dag_id, first)]
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * 6 + ["FAIL"]
+
+    everything = trials + resumed
+    for ti in everything:
+        assert (ti["pool"], ti["pool_slots"]) == (AIRFLOW_POOL, 1), ti
+    intervals = [(_at(ti["start_date"]), _at(ti["end_date"])) for ti in everything if ti["end_date"]]
+    overlap = max_overlap(intervals)
+    assert overlap == GPU_SLOTS, f"{overlap} trials at once on a {GPU_SLOTS}-slot pool: {intervals}"
+    hosts = {ti["hostname"] for ti in everything}
+    REPORT.append(f"CeleryExecutor sweep: {len(everything)} trial tasks (one stopped, failed in the study, the "
+                  f"resumed run ran 1), max overlap {overlap} on {GPU_SLOTS} slots, on {sorted(hosts)}")
+    print(REPORT[-1])
 
 
 def _task_instance(api, dag_id: str, run_id: str, task_id: str) -> dict | None:

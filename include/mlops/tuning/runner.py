@@ -182,7 +182,7 @@ def serve(sock: Path, preload: list[str], idle_seconds: float) -> int:
     finally:
         os.umask(old_umask)
     listener.listen(64)
-    listener.settimeout(5.0)
+    listener.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; callers get exit codes
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
@@ -194,27 +194,27 @@ def serve(sock: Path, preload: list[str], idle_seconds: float) -> int:
             except socket.timeout:
                 continue
             last = time.monotonic()
-            _handle(conn, listener)
+            if not _handle(conn, listener):
+                break
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
-    log.info("idle for %.0f s: exiting", idle_seconds)
+    log.info("stopping (idle for %.0f s, asked to, or SIGTERM)", idle_seconds)
     return 0
 
 
-def _handle(conn: socket.socket, listener: socket.socket) -> None:
+def _handle(conn: socket.socket, listener: socket.socket) -> bool:
+    """Serve one request; False when it asks the runner to stop."""
     conn.settimeout(10.0)  # a caller that connects and says nothing must not hold the runner
     try:
         request, fds = _recv_with_fds(conn)
     except (OSError, ValueError):
         conn.close()
-        return
+        return True
     if request is None or request.get("stop"):
         conn.close()
-        if request is not None:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return
+        return request is None
     pid = os.fork()
     if pid == 0:  # the trial
         listener.close()
@@ -222,6 +222,7 @@ def _handle(conn: socket.socket, listener: socket.socket) -> None:
     conn.close()
     for fd in fds:
         os.close(fd)
+    return True
 
 
 def _run_child(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:

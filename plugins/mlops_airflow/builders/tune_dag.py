@@ -60,8 +60,8 @@ def _doc(spec: ModelSpec) -> str:
             f"* sampler `{tuning.sampler}`, pruner `{tuning.pruner}`, {tuning.trials} trials, {tuning.parallelism} at "
             f"once, {tuning.rounds} rounds, time budget {tuning.time_budget_minutes} min\n* search space:\n{space}\n\n"
             "The best trial's parameters are retrained on the full window and go through evaluate and promote like "
-            "any challenger. Stop a sweep by marking its run failed; trigger it again for the same logical date (or "
-            "clear the run) to resume it: finished trials are kept, only the missing ones run.")
+            "any challenger. Stop a sweep by marking its run failed; clear the run to resume it (or trigger a sweep "
+            "on the same window): finished trials are kept, only the missing ones run.")
 
 
 def build_tune_dag(spec: ModelSpec, path: Path, catalogue: Catalogue | None) -> DAG | None:

@@ -356,9 +356,10 @@ class SelectBestOperator(BaseOperator):
             raise AirflowFailException(f"study {sweep.study} has no complete trial ({summary['counts']}); see the "
                                        "trial tasks' logs")
         if not complete:
-            self.log.warning("study %s has %d of %d trials (%s); continuing with the best of them. Trigger the sweep "
-                             "again for the same logical date (or clear this run) to complete it: finished trials "
-                             "are kept", sweep.study, summary["finished"], sweep.trials, summary["counts"])
+            self.log.warning("study %s has %d of %d trials (%s); continuing with the best of them. Clear this run "
+                             "(or trigger a sweep on the same window) to complete it: finished trials are kept, only "
+                             "the missing ones run", sweep.study, summary["finished"], sweep.trials,
+                             summary["counts"])
         defaults = next((t for t in summary["history"] if t["defaults"] and t["state"] == "complete"), None)
         self.log.info("best trial %s: %s = %.6g%s", best["label"], sweep.metric, best["value"],
                       f" (the spec's defaults: {defaults['value']:.6g})" if defaults else "")
