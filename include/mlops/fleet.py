@@ -101,9 +101,46 @@ def version_summary(settings: Settings, spec: ModelSpec, mv: ModelVersion, clien
         "promotion_action": last.action if last else None,
         "promotion_reason": last.reason if last else None,
         "explanation": _explanation(tags.get(tracking.EXPLANATION)),
+        "sweep": _sweep_links(settings, tags),
         "mlflow_run_url": mlflow_run_url(settings, mv.run_id),
         "mlflow_version_url": mlflow_model_version_url(settings, spec.name, mv.version),
     }
+
+
+def _sweep_links(settings: Settings, tags: dict[str, str]) -> dict[str, Any] | None:
+    """The sweep that chose a version's parameters, and its best trial (None: the form's or the spec's)."""
+    from mlops import tracking
+
+    if not tags.get(tracking.SWEEP_RUN):
+        return None
+    return {"study": tags.get(tracking.SWEEP_STUDY), "best_trial": tags.get(tracking.SWEEP_BEST_TRIAL),
+            "run_url": mlflow_run_url(settings, tags[tracking.SWEEP_RUN]),
+            "best_trial_url": mlflow_run_url(settings, tags.get(tracking.SWEEP_BEST_RUN))}
+
+
+def last_sweep(settings: Settings, client: MlflowClient, exp_id: str | None) -> dict[str, Any] | None:
+    """The model's newest sweep: its study, state, trials and best value so far, and where to see it."""
+    from mlops import tracking
+
+    if exp_id is None:
+        return None
+    try:
+        runs = client.search_runs([exp_id], filter_string=f"tags.`{tracking.KIND}` = 'sweep'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    except Exception:  # noqa: BLE001 - the page shows what it can
+        return None
+    if not runs:
+        return None
+    run = runs[0]
+    metrics = run.data.metrics
+    return {"study": run.data.tags.get(tracking.SWEEP_STUDY), "status": run.info.status,
+            "best_value": metrics.get("best_value"), "metric": run.data.params.get("metric"),
+            "trials_complete": int(metrics.get("trials_complete", 0)),
+            "trials_pruned": int(metrics.get("trials_pruned", 0)), "trials_failed": int(metrics.get("trials_fail", 0)),
+            "trials_target": int(metrics.get("trials_target", 0)),
+            "best_trial": run.data.tags.get(tracking.SWEEP_BEST_TRIAL),
+            "started_at": _iso_ms(run.info.start_time), "run_url": mlflow_run_url(settings, run.info.run_id),
+            "best_trial_url": mlflow_run_url(settings, run.data.tags.get(tracking.SWEEP_BEST_RUN))}
 
 
 def _explanation(tag: str | None) -> dict[str, float] | None:
@@ -200,7 +237,8 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
         "backend": spec.compute.backend,
         "primary_metric": spec.evaluation.primary_metric,
         "dag_ids": {"train": spec.dag_id, "score": spec.score_dag_id, "monitor": spec.monitor_dag_id,
-                    **({"deploy": spec.deploy_dag_id} if spec.serving is not None else {})},
+                    **({"deploy": spec.deploy_dag_id} if spec.serving is not None else {}),
+                    **({"tune": spec.tune_dag_id} if spec.tuning is not None else {})},
         "mlflow_model_url": mlflow_model_url(settings, spec.name),
         "mlflow_experiment_url": mlflow_experiment_url(settings, exp_id),
         "champion": None,
@@ -222,6 +260,7 @@ def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
     out["approvals"] = approvals(settings, spec)
     out["cost"] = cost_status(settings, spec)
     out["last_drift"] = last_drift(settings, spec, client, exp_id)
+    out["last_sweep"] = last_sweep(settings, client, exp_id) if spec.tuning is not None else None
     out["serving"] = serving_status(settings, spec)
     return out
 

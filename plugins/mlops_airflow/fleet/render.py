@@ -170,12 +170,28 @@ def _version_rows(m: dict) -> str:
             rows.append(f"<tr><th>{label}</th><td colspan=5>{_pill('none', 'none')}</td></tr>")
             continue
         trained = _a(v.get("airflow_run_url"), v.get("trained_by_run_id") or "-")
+        sweep = v.get("sweep")
+        if sweep:  # its parameters came from a sweep: link it and the trial that found them
+            trained += (f"<br>parameters from {_a(sweep.get('run_url'), 'sweep')} (best trial "
+                        f"{_a(sweep.get('best_trial_url'), '#' + str(sweep.get('best_trial') or '?'))})")
         rows.append(
             f"<tr><th>{label}</th><td>{_version(v)}</td><td class=num>{_metric(v)}</td><td>{_interval(v)}"
             f"<br><span class=muted>fingerprint <code>{_e(v.get('fingerprint'))}</code></span></td>"
             f"<td>{_promotion(v)}</td><td>{trained}<br>{_a(v.get('mlflow_run_url'), 'MLflow run')}</td></tr>")
     return ("<table><tr><th></th><th>version</th><th>primary metric</th><th>trained on (window)</th>"
             "<th>promoted</th><th>training run</th></tr>" + "".join(rows) + "</table>")
+
+
+def _sweep(s: dict | None) -> str:
+    """The newest hyperparameter sweep: how far it got and its best value."""
+    if not s:
+        return ""
+    best = f"{s['best_value']:.4g}" if s.get("best_value") is not None else "-"
+    state = {"FINISHED": ("done", "ok"), "RUNNING": ("running", "warn")}.get(s.get("status"), ("stopped", "warn"))
+    return (f"<h3>Newest sweep</h3><p>{_pill(state[0], state[1])} {_a(s.get('run_url'), s.get('study'))}: "
+            f"{s.get('trials_complete', 0)} complete, {s.get('trials_pruned', 0)} pruned, {s.get('trials_failed', 0)} "
+            f"failed of {s.get('trials_target', 0)}; best {_e(s.get('metric'))} {best} "
+            f"({_a(s.get('best_trial_url'), 'trial #' + str(s.get('best_trial') or '?'))})</p>")
 
 
 def _explanation(champion: dict | None) -> str:
@@ -256,6 +272,7 @@ def _card(m: dict) -> str:
     if val and val.get("blocking_failures"):
         extra.append(f"<p>Last validation failed: {_e(', '.join(val['blocking_failures']))}</p>")
     extra.append(_explanation(m.get("champion")))
+    extra.append(_sweep(m.get("last_sweep")))
     extra.append(_cost(m.get("cost")))
     extra.append(_approvals(m.get("approvals")))
     a = m.get("last_audit")
