@@ -94,11 +94,15 @@ def wait_for_dag(api: Api, dag_id: str, timeout: float = 300) -> None:
 def run_sweep(api: Api, dag_id: str, logical_date: str, trials: int, parallel: int) -> dict:
     run_id = api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {
         "logical_date": logical_date, "conf": {"trials": trials, "parallel_trials": parallel}})["dag_run_id"]
-    while (state := api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]) not in ("success",
-                                                                                                "failed"):
+    # The sweep ends at select_best; what follows (train, evaluate, promote) is any training run's.
+    while True:
+        best = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/select_best")["state"]
+        state = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+        if best == "success":
+            break
+        if best in ("failed", "upstream_failed") or state == "failed":
+            raise SystemExit(f"the sweep {run_id} failed ({best}); see the task logs under the bench's AIRFLOW_HOME")
         time.sleep(2)
-    if state != "success":
-        raise SystemExit(f"the sweep {run_id} ended {state}; see the task logs under the bench's AIRFLOW_HOME")
     tis = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000")["task_instances"]
     sweep = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/plan_1/xcomEntries/sweep")
     value = sweep["value"]
@@ -147,7 +151,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--fit-seconds", type=float, default=2.0)
     a = p.parse_args(argv)
+    import signal
+
     from mlops import synthetic
+
+    # `timeout` and Ctrl-C alike: the components run in sessions of their own and are stopped in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     home = Path(tempfile.mkdtemp(prefix="mlops-bench-tuning-"))
     write_spec(home / "models", a.trials, a.parallel, a.fit_seconds)
