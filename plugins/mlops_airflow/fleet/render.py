@@ -187,7 +187,7 @@ def _sweep(s: dict | None) -> str:
     if not s:
         return ""
     best = f"{s['best_value']:.4g}" if s.get("best_value") is not None else "-"
-    state = {"FINISHED": ("done", "ok"), "RUNNING": ("running", "warn")}.get(s.get("status"), ("stopped", "warn"))
+    state = {"FINISHED": ("done", "ok"), "RUNNING": ("running", "warn")}.get(str(s.get("status")), ("stopped", "warn"))
     return (f"<h3>Newest sweep</h3><p>{_pill(state[0], state[1])} {_a(s.get('run_url'), s.get('study'))}: "
             f"{s.get('trials_complete', 0)} complete, {s.get('trials_pruned', 0)} pruned, {s.get('trials_failed', 0)} "
             f"failed of {s.get('trials_target', 0)}; best {_e(s.get('metric'))} {best} "
