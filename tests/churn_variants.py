@@ -28,18 +28,12 @@ def write(tmp_path: Path, monkeypatch, *, trainer: dict | None = None, compute: 
     """churn with `trainer` and `compute` fields changed, as the only model of the DAG folder."""
     import yaml
 
-    from helpers import MODELS
+    from helpers import MODELS, only_model
 
     spec = yaml.safe_load((MODELS / "churn.yaml").read_text())
     spec["trainer"].update(trainer or {})
     spec["compute"].update(compute or {})
-    models = tmp_path / "models"
-    models.mkdir(exist_ok=True)
-    (models / "churn.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    monkeypatch.setenv("MLOPS_MODELS_DIR", str(models))
-    monkeypatch.setenv("MLOPS_TRAINER_PACKAGES", f"trainers,{__name__}")
-    here = str(Path(__file__).parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+    only_model(tmp_path, monkeypatch, spec, __name__)
 
 
 def failing_once(tmp_path: Path, monkeypatch, **compute) -> Path:

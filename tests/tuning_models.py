@@ -10,7 +10,6 @@ learning rate its early epochs are far worse than the median, and the median pru
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +98,7 @@ def write(tmp_path: Path, monkeypatch, *, sgd: bool = False, tuning: dict | None
     """demand with the ridge (or SGD) trainer and a tuning section, as the only model of the DAG folder."""
     import yaml
 
-    from helpers import MODELS
+    from helpers import MODELS, only_model
 
     spec = yaml.safe_load((MODELS / "demand.yaml").read_text())
     if sgd:
@@ -113,11 +112,5 @@ def write(tmp_path: Path, monkeypatch, *, sgd: bool = False, tuning: dict | None
     spec["evaluation"]["guardrails"] = [{"metric": "r2", "min": 0.5}]
     spec.pop("serving", None)
     spec["compute"].update(compute or {})
-    models = tmp_path / "models"
-    models.mkdir(exist_ok=True)
-    (models / "demand.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    monkeypatch.setenv("MLOPS_MODELS_DIR", str(models))
-    monkeypatch.setenv("MLOPS_TRAINER_PACKAGES", f"trainers,{__name__}")
-    here = str(Path(__file__).parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+    only_model(tmp_path, monkeypatch, spec, __name__)
     return spec

@@ -41,6 +41,12 @@ class DataChangedError(RuntimeError):
     """The window's content differs from what validation checked."""
 
 
+def platform_sources() -> list[Path]:
+    """The platform's own modules that shape a trained model or a trial (loading, splitting, scoring, trials)."""
+    here = Path(__file__).parent
+    return sorted([*here.glob("*.py"), *(here / "tuning").glob("*.py")])
+
+
 def code_version(spec: ModelSpec) -> str:
     """Changes when anything that shapes the model changes, committed or not: the platform's own code
     (loading, splitting, scoring), the author's module(s) and the versions of the libraries they run on."""
@@ -50,8 +56,7 @@ def code_version(spec: ModelSpec) -> str:
         if ref:
             resolve(ref)  # a typo fails here with the fix, before any hashing
     h = hashlib.sha256(__version__.encode())
-    here = Path(__file__).parent
-    for path in sorted([*here.glob("*.py"), *(here / "tuning").glob("*.py")]):  # the trial's code shapes it too
+    for path in platform_sources():
         h.update(path.read_bytes())
     h.update(source_of(spec.trainer.function).encode())
     h.update(source_of(spec.trainer.predict).encode())

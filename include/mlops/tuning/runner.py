@@ -54,11 +54,12 @@ class RunnerError(RuntimeError):
 
 def socket_path(home: Path, preload: list[str]) -> Path:
     """Where the runner for this interpreter, import path, platform code and preloaded libraries listens."""
-    here = Path(__file__).resolve().parents[1]
+    from mlops.trainer_run import platform_sources
+
     h = hashlib.sha256(sys.executable.encode())
     h.update(os.environ.get("PYTHONPATH", "").encode())
     h.update(json.dumps(sorted(preload)).encode())
-    for path in sorted([*here.glob("*.py"), *(here / "tuning").glob("*.py")]):
+    for path in platform_sources():
         h.update(path.read_bytes())
     # AF_UNIX paths are short (108 bytes): a deep home gets its sockets under the temporary folder.
     folder = home / "tuning" / "runners"

@@ -48,7 +48,7 @@ class LocalTrainOperator(LineageMixin, BaseOperator):
     @with_mlflow_connection
     def execute(self, context):
         from mlops.settings import get_settings
-        from mlops.train import build_arguments, trainer_environment
+        from mlops.train import build_arguments
         from mlops_airflow.runtime import record_training_cost, training_request
 
         settings = get_settings()
@@ -57,11 +57,7 @@ class LocalTrainOperator(LineageMixin, BaseOperator):
         with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
             result_path = Path(tmp) / "return.json"
             args = build_arguments(self.spec, ctx, overrides, str(result_path))
-            env = {k: os.environ[k] for k in _PROCESS_BASICS if k in os.environ}
-            env.update(trainer_environment(settings))
-            if self.tracking is not None:  # the MlflowHook's server and credentials, given explicitly
-                env.update(self.tracking.environment)
-            env.setdefault("MLOPS_PROJECT_ROOT", str(settings.project_root))
+            env = self.trainer_env(settings)
             started = time.monotonic()
             self._run([sys.executable, "-m", "mlops.train", *args], env)
             seconds = time.monotonic() - started
@@ -72,6 +68,17 @@ class LocalTrainOperator(LineageMixin, BaseOperator):
         result = record_training_cost(self.spec, context, result, seconds)
         self.note_lineage(**training_notes(upstream, result))
         return result
+
+    def trainer_env(self, settings) -> dict[str, str]:
+        """The trainer process's environment: what a process needs to start, then what a pod would get."""
+        from mlops.train import trainer_environment
+
+        env = {k: os.environ[k] for k in _PROCESS_BASICS if k in os.environ}
+        env.update(trainer_environment(settings))
+        if self.tracking is not None:  # the MlflowHook's server and credentials, given explicitly
+            env.update(self.tracking.environment)
+        env.setdefault("MLOPS_PROJECT_ROOT", str(settings.project_root))
+        return env
 
     def _run(self, cmd: list[str], env: dict[str, str]) -> None:
         tail: collections.deque[str] = collections.deque(maxlen=25)

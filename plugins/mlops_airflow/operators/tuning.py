@@ -197,13 +197,11 @@ class LocalTrialOperator(TrialMixin, LocalTrainOperator):
 
     @with_mlflow_connection
     def execute(self, context):
-        import os
         import sys
         import time
 
         from mlops.settings import get_settings
-        from mlops.train import build_arguments, trainer_environment
-        from mlops_airflow.operators.train_local import _PROCESS_BASICS
+        from mlops.train import build_arguments
         from mlops_airflow.runtime import run_context
 
         self._label(context)
@@ -214,11 +212,7 @@ class LocalTrialOperator(TrialMixin, LocalTrainOperator):
             with tempfile.TemporaryDirectory(prefix="mlops-trial-") as tmp:
                 result_path = Path(tmp) / "return.json"
                 args = build_arguments(self.spec, run_context(context, upstream), {}, str(result_path))
-                env = {k: os.environ[k] for k in _PROCESS_BASICS if k in os.environ}
-                env.update(trainer_environment(settings))
-                if self.tracking is not None:
-                    env.update(self.tracking.environment)
-                env.setdefault("MLOPS_PROJECT_ROOT", str(settings.project_root))
+                env = self.trainer_env(settings)
                 started = time.monotonic()
                 argv = [*args, "--trial-json", json.dumps(self.trial)]
                 if settings.tuning.warm_runner:
